@@ -1,0 +1,47 @@
+// Command portcullis is the Portcullis API gateway: serve, validate, demo
+// and version. It only parses flags and calls into internal/.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `portcullis — a security-first API gateway
+
+Usage:
+  portcullis serve    [--config FILE]   run the gateway (default ./portcullis.yaml)
+  portcullis validate [--config FILE]   check a config and list every problem
+  portcullis demo     [flags]           run a complete demo gateway, no setup needed
+  portcullis version                    print version, commit, Go version and modules
+
+Run "portcullis <command> --help" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(rest, stdout, stderr)
+	case "validate":
+		return cmdValidate(rest, stdout, stderr)
+	case "demo":
+		return cmdDemo(rest, stdout, stderr)
+	case "version", "--version":
+		return cmdVersion(stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+	return 2
+}

@@ -1,0 +1,215 @@
+package config
+
+import (
+	"fmt"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Authenticator is a named way of verifying callers. Exactly one of its type
+// blocks is set.
+type Authenticator struct {
+	// Name is how routes refer to it. Required, unique.
+	Name string `yaml:"name"`
+	// JWT verifies bearer JWTs against an issuer's keys.
+	JWT *JWTAuth `yaml:"jwt"`
+	// Introspection verifies opaque bearer tokens with RFC 7662.
+	Introspection *IntrospectionAuth `yaml:"introspection"`
+	// MTLS authenticates by the verified client certificate.
+	MTLS *MTLSAuth `yaml:"mtls"`
+	// APIKey verifies Portcullis API keys.
+	APIKey *APIKeyAuth `yaml:"api_key"`
+}
+
+// Type returns the name of the set type block ("" if none).
+func (a Authenticator) Type() string {
+	switch {
+	case a.JWT != nil:
+		return "jwt"
+	case a.Introspection != nil:
+		return "introspection"
+	case a.MTLS != nil:
+		return "mtls"
+	case a.APIKey != nil:
+		return "api_key"
+	}
+	return ""
+}
+
+func (a Authenticator) typeCount() int {
+	n := 0
+	for _, set := range []bool{a.JWT != nil, a.Introspection != nil, a.MTLS != nil, a.APIKey != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+// RouteAuth is a route's authentication and authorisation: either the
+// explicit scalar "none" (no authentication, chosen on purpose) or a block
+// naming authenticators and the grants callers need.
+type RouteAuth struct {
+	// None is set by `auth: none`.
+	None bool `yaml:"-"`
+	// Authenticators are tried in order; the first that finds its kind of
+	// credential decides. Required (at least one).
+	Authenticators []string `yaml:"authenticators"`
+	// Require is what every caller needs, whatever the method.
+	Require Grants `yaml:"require"`
+	// Methods adds per-method requirements (e.g. POST needs payments:write),
+	// checked in addition to Require.
+	Methods map[string]Grants `yaml:"methods"`
+}
+
+// Grants are authorisation requirements. Every set part must hold.
+type Grants struct {
+	// Scopes the credential must carry.
+	Scopes ScopeRule `yaml:"scopes"`
+	// Roles the caller must hold (any of them).
+	Roles []string `yaml:"roles"`
+	// Consumers are the consumer ids allowed (empty: any).
+	Consumers []string `yaml:"consumers"`
+	// Groups are consumer groups allowed (empty: any).
+	Groups []string `yaml:"groups"`
+}
+
+// ScopeRule requires all of AllOf and at least one of AnyOf.
+type ScopeRule struct {
+	AllOf []string `yaml:"all_of"`
+	AnyOf []string `yaml:"any_of"`
+}
+
+// UnmarshalYAML accepts "none" or a mapping.
+func (a *RouteAuth) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		if n.Value == "none" {
+			a.None = true
+			return nil
+		}
+		return fmt.Errorf(`must be "none" or an auth block`)
+	}
+	type plain RouteAuth
+	return n.Decode((*plain)(a))
+}
+
+// IdentityHeaders name the headers that carry the verified identity
+// upstream. Incoming headers with these names are always removed first, on
+// every route, so a client can never forge them. An empty name turns that
+// header off.
+type IdentityHeaders struct {
+	// ConsumerID default X-Consumer-Id.
+	ConsumerID string `yaml:"consumer_id"`
+	// Subject default X-Consumer-Subject.
+	Subject string `yaml:"subject"`
+	// Scopes default X-Scopes (space-separated).
+	Scopes string `yaml:"scopes"`
+	// Roles default X-Roles (space-separated).
+	Roles string `yaml:"roles"`
+	// Method default X-Auth-Method.
+	Method string `yaml:"method"`
+	// CredentialID default X-Credential-Id.
+	CredentialID string `yaml:"credential_id"`
+}
+
+func (c *Config) defaultAuth() {
+	h := &c.IdentityHeaders
+	setStr(&h.ConsumerID, "X-Consumer-Id")
+	setStr(&h.Subject, "X-Consumer-Subject")
+	setStr(&h.Scopes, "X-Scopes")
+	setStr(&h.Roles, "X-Roles")
+	setStr(&h.Method, "X-Auth-Method")
+	setStr(&h.CredentialID, "X-Credential-Id")
+	for i := range c.Authenticators {
+		c.Authenticators[i].applyDefaults()
+	}
+}
+
+func (a *Authenticator) applyDefaults() {
+	if a.JWT != nil {
+		a.JWT.applyDefaults()
+	}
+	if a.Introspection != nil {
+		a.Introspection.applyDefaults()
+	}
+	if a.MTLS != nil {
+		a.MTLS.applyDefaults()
+	}
+	if a.APIKey != nil {
+		a.APIKey.applyDefaults()
+	}
+}
+
+func (c *Config) validateAuth(errs *Errors) {
+	names := map[string]bool{}
+	for i, a := range c.Authenticators {
+		p := Index("authenticators", i)
+		switch {
+		case a.Name == "":
+			errs.Add(Join(p, "name"), "is required")
+		case !nameRe.MatchString(a.Name):
+			errs.Add(Join(p, "name"), "must match %s", nameRe)
+		case names[a.Name]:
+			errs.Add(Join(p, "name"), "duplicate authenticator name %q", a.Name)
+		}
+		names[a.Name] = true
+		switch a.typeCount() {
+		case 0:
+			errs.Add(p, "needs one of jwt, introspection, mtls, api_key")
+		case 1:
+		default:
+			errs.Add(p, "must have exactly one of jwt, introspection, mtls, api_key")
+		}
+		if a.JWT != nil {
+			a.JWT.validate(errs, Join(p, "jwt"))
+		}
+		if a.Introspection != nil {
+			a.Introspection.validate(errs, Join(p, "introspection"))
+		}
+		if a.MTLS != nil {
+			a.MTLS.validate(errs, Join(p, "mtls"), c)
+		}
+		if a.APIKey != nil {
+			a.APIKey.validate(errs, Join(p, "api_key"), c)
+		}
+	}
+	for _, h := range []struct{ key, val string }{
+		{"consumer_id", c.IdentityHeaders.ConsumerID}, {"subject", c.IdentityHeaders.Subject},
+		{"scopes", c.IdentityHeaders.Scopes}, {"roles", c.IdentityHeaders.Roles},
+		{"method", c.IdentityHeaders.Method}, {"credential_id", c.IdentityHeaders.CredentialID},
+	} {
+		if h.val != "" {
+			validHeaderName(errs, Join("identity_headers", h.key), h.val)
+		}
+	}
+	for i, r := range c.Routes {
+		if r.Auth == nil || r.Auth.None {
+			continue
+		}
+		p := Join(Index("routes", i), "auth")
+		if len(r.Auth.Authenticators) == 0 {
+			errs.Add(Join(p, "authenticators"), "at least one authenticator is required (or write \"auth: none\")")
+		}
+		for j, n := range r.Auth.Authenticators {
+			if !names[n] {
+				errs.Add(Index(Join(p, "authenticators"), j), "unknown authenticator %q", n)
+			}
+		}
+		for m := range r.Auth.Methods {
+			if !knownMethods[m] {
+				errs.Add(Join(Join(p, "methods"), m), "unknown method %q", m)
+			} else if len(r.Methods) > 0 && !contains(r.Methods, m) {
+				errs.Add(Join(Join(p, "methods"), m), "the route does not accept %s", m)
+			}
+		}
+	}
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

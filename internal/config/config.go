@@ -1,0 +1,253 @@
+// Package config owns the Portcullis configuration file: its typed
+// structure, secure defaults, ${ENV} expansion, strict decoding (unknown keys
+// are errors) and validation that reports every problem with its path.
+//
+// Every field documents its default and units; the README's configuration
+// reference mirrors these comments.
+package config
+
+// Config is the whole configuration file.
+type Config struct {
+	// Listeners are the public listeners (at least one).
+	Listeners []Listener `yaml:"listeners"`
+	// Ops is the health/metrics listener.
+	Ops Ops `yaml:"ops"`
+	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed when
+	// deriving the client IP. Default: none (the peer address is the client).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Upstreams are the backends routes send traffic to.
+	Upstreams []Upstream `yaml:"upstreams"`
+	// Routes map requests to upstreams (at least one).
+	Routes []Route `yaml:"routes"`
+	// Logging configures the application log and the access log.
+	Logging Logging `yaml:"logging"`
+	// Shutdown configures graceful shutdown.
+	Shutdown Shutdown `yaml:"shutdown"`
+	// Reload configures config reloading.
+	Reload Reload `yaml:"reload"`
+	// Authenticators are the named ways routes verify callers.
+	Authenticators []Authenticator `yaml:"authenticators"`
+	// IdentityHeaders name the headers carrying the verified identity upstream.
+	IdentityHeaders IdentityHeaders `yaml:"identity_headers"`
+	// Keys configures API key management and its store.
+	Keys Keys `yaml:"keys"`
+	// Admin configures the admin API.
+	Admin Admin `yaml:"admin"`
+	// RateLimits configures throttling, quotas and abuse defence.
+	RateLimits RateLimits `yaml:"rate_limits"`
+}
+
+// Listener is one public listener.
+type Listener struct {
+	// Name identifies the listener in logs. Default: "listener<index>".
+	Name string `yaml:"name"`
+	// Address is host:port to listen on. Required.
+	Address string `yaml:"address"`
+	// TLS is required unless Insecure is true.
+	TLS *ListenerTLS `yaml:"tls"`
+	// Insecure serves plain HTTP. Default false; logs a warning when true.
+	Insecure bool `yaml:"insecure"`
+	// HTTPRedirect is an optional host:port for a plain-HTTP listener that
+	// only answers 308 redirects to this listener. Default: none.
+	HTTPRedirect string `yaml:"http_redirect"`
+	// HSTS configures Strict-Transport-Security on HTTPS responses.
+	HSTS HSTS `yaml:"hsts"`
+	// Limits are the server's timeouts and size/connection limits.
+	Limits ServerLimits `yaml:"limits"`
+}
+
+// ListenerTLS is a listener's certificate and TLS policy.
+type ListenerTLS struct {
+	// CertFile is the PEM certificate chain. Required. Reloaded when it changes.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key. Required. Reloaded when it changes.
+	KeyFile string `yaml:"key_file"`
+	// MinVersion is "1.2" (default) or "1.3". TLS 1.2 is limited to ECDHE
+	// key exchange with AEAD ciphers.
+	MinVersion string `yaml:"min_version"`
+	// ClientAuth is "none" (default), "optional" or "require": whether a
+	// client certificate (mTLS) is asked for and verified against ClientCAFile.
+	ClientAuth string `yaml:"client_auth"`
+	// ClientCAFile is the PEM bundle of CAs that sign client certificates.
+	// Required when ClientAuth is not "none".
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ReloadInterval is how often the certificate, key and CA files are
+	// checked for changes. Default 10s.
+	ReloadInterval Duration `yaml:"reload_interval"`
+}
+
+// HSTS configures the Strict-Transport-Security header.
+type HSTS struct {
+	// MaxAge is the max-age. Default 365d. 0s is not allowed: disabling HSTS
+	// on a fintech API is never the safe choice.
+	MaxAge Duration `yaml:"max_age"`
+	// IncludeSubdomains adds includeSubDomains. Default true.
+	IncludeSubdomains *bool `yaml:"include_subdomains"`
+	// Preload adds preload. Default false.
+	Preload bool `yaml:"preload"`
+}
+
+// ServerLimits bound what one client can hold of the server.
+type ServerLimits struct {
+	// ReadHeaderTimeout bounds reading request headers (slowloris). Default 5s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading the whole request. Default 30s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing the response. Default 60s.
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds the request line and headers. Default 32KiB.
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// MaxConnections bounds concurrent connections; further connections wait
+	// in the kernel backlog. Default 10000.
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// Ops is the operations listener: /healthz, /readyz, /metrics.
+type Ops struct {
+	// Address is host:port. Default 127.0.0.1:9090. A non-loopback address
+	// must be set explicitly and exposes metrics to that network.
+	Address string `yaml:"address"`
+	// Disabled turns the ops listener off. Default false.
+	Disabled bool `yaml:"disabled"`
+	// Pprof serves /debug/pprof/ on the ops listener. Default false; only
+	// allowed when Address is a loopback address.
+	Pprof bool `yaml:"pprof"`
+}
+
+// Upstream is a named backend with one or more targets.
+type Upstream struct {
+	// Name is how routes refer to this upstream. Required, unique.
+	Name string `yaml:"name"`
+	// Targets are base URLs (http:// or https://, optional base path),
+	// balanced round-robin. At least one.
+	Targets []string `yaml:"targets"`
+	// TLS configures connections to https:// targets.
+	TLS UpstreamTLS `yaml:"tls"`
+	// ConnectTimeout bounds dialing a target (and the TLS handshake). Default 5s.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// ResponseHeaderTimeout bounds waiting for response headers after the
+	// request is sent. Default 30s. Exceeding it gives 504.
+	ResponseHeaderTimeout Duration `yaml:"response_header_timeout"`
+	// IdleConnTimeout closes idle pooled connections. Default 90s.
+	IdleConnTimeout Duration `yaml:"idle_conn_timeout"`
+	// MaxIdleConnsPerTarget is the keep-alive pool size per target. Default 256.
+	MaxIdleConnsPerTarget int `yaml:"max_idle_conns_per_target"`
+	// MaxConnsPerTarget bounds connections per target; 0 (default) is unlimited.
+	MaxConnsPerTarget int `yaml:"max_conns_per_target"`
+	// Retries is how many other targets are tried when connecting fails, for
+	// idempotent methods without a body only. Default 1; 0 disables.
+	Retries *int `yaml:"retries"`
+	// PreserveHost sends the client's Host header upstream instead of the
+	// target's. Default false.
+	PreserveHost bool `yaml:"preserve_host"`
+	// HealthCheck enables active health checks. Default: off.
+	HealthCheck *HealthCheck `yaml:"health_check"`
+	// PassiveEjection takes a target out of rotation after consecutive
+	// failures. Always on; these are its settings.
+	PassiveEjection PassiveEjection `yaml:"passive_ejection"`
+}
+
+// UpstreamTLS is the client side of TLS to an upstream.
+type UpstreamTLS struct {
+	// CAFile is a PEM bundle trusted for upstream certificates instead of the
+	// system roots. Default: system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate for mTLS to the upstream.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name verified in the upstream's certificate.
+	// Default: the target's host.
+	ServerName string `yaml:"server_name"`
+}
+
+// HealthCheck is an active health check of every target.
+type HealthCheck struct {
+	// Path is requested with GET on each target. Default /healthz.
+	Path string `yaml:"path"`
+	// Interval between checks. Default 10s.
+	Interval Duration `yaml:"interval"`
+	// Timeout of one check. Default 2s.
+	Timeout Duration `yaml:"timeout"`
+	// HealthyThreshold consecutive 2xx/3xx answers make a target healthy. Default 2.
+	HealthyThreshold int `yaml:"healthy_threshold"`
+	// UnhealthyThreshold consecutive failures make it unhealthy. Default 3.
+	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
+}
+
+// PassiveEjection configures taking failing targets out of rotation.
+type PassiveEjection struct {
+	// ConsecutiveFailures (connection errors, 502/503/504 answers) eject a
+	// target. Default 5.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// EjectFor is how long an ejected target stays out. Default 30s.
+	EjectFor Duration `yaml:"eject_for"`
+}
+
+// Route maps matching requests to an upstream through a chain of checks.
+type Route struct {
+	// Name identifies the route in logs and metrics. Required, unique.
+	Name string `yaml:"name"`
+	// Hosts the route answers for (exact, or "*.example.com"). Default: any host.
+	Hosts []string `yaml:"hosts"`
+	// Path is an exact path, with optional {param} segments. One of Path or
+	// Prefix is required.
+	Path string `yaml:"path"`
+	// Prefix matches this path and everything below it, on segment
+	// boundaries ("/v1/files" matches "/v1/files/a", not "/v1/filesx").
+	Prefix string `yaml:"prefix"`
+	// Methods the route accepts. Default: all; others get 405.
+	Methods []string `yaml:"methods"`
+	// Upstream is the name of the upstream. Required.
+	Upstream string `yaml:"upstream"`
+	// Auth is required: "none" or an auth block. A route without it is an
+	// error so that no route is open by accident.
+	Auth *RouteAuth `yaml:"auth"`
+	// MaxBodyBytes bounds the request body; larger gets 413. Default 1MiB.
+	MaxBodyBytes *ByteSize `yaml:"max_body_bytes"`
+	// Timeout bounds the whole upstream exchange. Default 60s; exceeding it
+	// gives 504.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Logging configures the application and access logs.
+type Logging struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Access configures the access log.
+	Access AccessLog `yaml:"access"`
+}
+
+// AccessLog is the structured JSON access log.
+type AccessLog struct {
+	// Enabled turns the access log on. Default true.
+	Enabled *bool `yaml:"enabled"`
+	// Output is "stdout" (default), "stderr" or a file path (appended to).
+	Output string `yaml:"output"`
+	// Headers are extra request headers to log. Authorization, Cookie,
+	// Set-Cookie, Proxy-Authorization, X-API-Key and RedactHeaders are
+	// always written as "[REDACTED]".
+	Headers []string `yaml:"headers"`
+	// RedactHeaders are more header names whose values must never be logged.
+	RedactHeaders []string `yaml:"redact_headers"`
+	// BufferSize is the write buffer; lines are flushed when it fills or
+	// every FlushInterval. Default 64KiB.
+	BufferSize ByteSize `yaml:"buffer_size"`
+	// FlushInterval bounds how long a line waits in the buffer. Default 1s.
+	FlushInterval Duration `yaml:"flush_interval"`
+}
+
+// Shutdown configures graceful shutdown on SIGTERM/SIGINT.
+type Shutdown struct {
+	// DrainTimeout is how long in-flight requests may finish. Default 30s.
+	DrainTimeout Duration `yaml:"drain_timeout"`
+}
+
+// Reload configures configuration reloads (SIGHUP always reloads).
+type Reload struct {
+	// Watch also reloads when the file changes. Default false.
+	Watch bool `yaml:"watch"`
+	// Interval is how often a watched file is checked. Default 2s.
+	Interval Duration `yaml:"interval"`
+}

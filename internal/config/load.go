@@ -1,0 +1,309 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// MaxFileSize bounds the configuration file so a mistaken path (a log, a
+// device) cannot exhaust memory.
+const MaxFileSize = 8 << 20
+
+// Load reads, expands, decodes, defaults and validates the file at path. On
+// any problem it returns an Errors listing all of them.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, Errors{{Message: fmt.Sprintf("reading config: %v", err)}}
+	}
+	defer f.Close()
+	data, err := readLimited(f)
+	if err != nil {
+		return nil, Errors{{Message: fmt.Sprintf("reading config %s: %v", path, err)}}
+	}
+	return Parse(data, os.LookupEnv)
+}
+
+func readLimited(f *os.File) ([]byte, error) {
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(&limitedReader{f: f, n: MaxFileSize + 1})
+	if err != nil {
+		return nil, err
+	}
+	if n > MaxFileSize {
+		return nil, fmt.Errorf("file is larger than %d bytes", MaxFileSize)
+	}
+	return buf.Bytes(), nil
+}
+
+type limitedReader struct {
+	f *os.File
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errors.New("limit reached")
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.f.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// LookupEnv is how ${VAR} references are resolved (os.LookupEnv in
+// production, a map in tests).
+type LookupEnv func(string) (string, bool)
+
+// Parse decodes a configuration document. It never mutates globals and
+// reports every problem it finds, each with its path.
+func Parse(data []byte, env LookupEnv) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Errors{{Message: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+	}
+	var doc *yaml.Node
+	switch {
+	case root.Kind == 0:
+		return nil, Errors{{Message: "config is empty"}}
+	case root.Kind == yaml.DocumentNode && len(root.Content) == 1:
+		doc = root.Content[0]
+	default:
+		return nil, Errors{{Message: "config must be one YAML document"}}
+	}
+	if doc.Kind != yaml.MappingNode {
+		return nil, Errors{{Message: "config must be a mapping at the top level"}}
+	}
+
+	var errs Errors
+	w := walker{errs: &errs, lines: map[int]string{}, secretLines: map[int]bool{}, env: env}
+	w.walk(doc, reflect.TypeOf(Config{}), "")
+	if len(errs) > 0 {
+		return nil, errs
+	}
+
+	cfg := &Config{}
+	if err := doc.Decode(cfg); err != nil {
+		errs = append(errs, w.translate(err)...)
+		return nil, errs
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// walker checks every mapping key against the target type (so unknown and
+// duplicate keys are reported with their paths), expands ${VAR} in scalars,
+// and remembers which path each line belongs to so decode errors can be
+// reported by path.
+type walker struct {
+	errs        *Errors
+	lines       map[int]string
+	secretLines map[int]bool
+	env         LookupEnv
+}
+
+var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if _, seen := w.lines[n.Line]; !seen {
+		w.lines[n.Line] = path
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		w.expand(n, path)
+		if n.Tag == "!!null" {
+			return
+		}
+		switch t.Kind() {
+		case reflect.Struct:
+			if !reflect.PointerTo(t).Implements(unmarshalerType) {
+				w.errs.Add(path, "must be a mapping")
+			}
+		case reflect.Slice:
+			w.errs.Add(path, "must be a list")
+		case reflect.Map:
+			w.errs.Add(path, "must be a mapping")
+		}
+	case yaml.MappingNode:
+		switch t.Kind() {
+		case reflect.Struct:
+			fields := yamlFields(t)
+			seen := map[string]bool{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := Join(path, k.Value)
+				if seen[k.Value] {
+					w.errs.Add(p, "duplicate key")
+					continue
+				}
+				seen[k.Value] = true
+				ft, ok := fields[k.Value]
+				if !ok {
+					w.errs.Add(p, "unknown field")
+					continue
+				}
+				w.walk(v, ft, p)
+			}
+		case reflect.Map:
+			seen := map[string]bool{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := Join(path, k.Value)
+				if seen[k.Value] {
+					w.errs.Add(p, "duplicate key")
+					continue
+				}
+				seen[k.Value] = true
+				w.walk(v, t.Elem(), p)
+			}
+		default:
+			w.errs.Add(path, "must not be a mapping")
+		}
+	case yaml.SequenceNode:
+		if t.Kind() != reflect.Slice {
+			w.errs.Add(path, "must not be a list")
+			return
+		}
+		for i, c := range n.Content {
+			w.walk(c, t.Elem(), Index(path, i))
+		}
+	}
+}
+
+// expand replaces ${VAR} in a scalar. An unset variable is an error; the
+// value is never echoed in any message, and lines holding expanded values
+// are remembered so decode errors about them do not echo it either.
+func (w *walker) expand(n *yaml.Node, path string) {
+	if !strings.Contains(n.Value, "${") {
+		return
+	}
+	var missing []string
+	out := envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+		name := m[2 : len(m)-1]
+		v, ok := w.env(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		w.errs.Add(path, "environment variable %s is not set", strings.Join(quoteAll(missing), ", "))
+		return
+	}
+	w.secretLines[n.Line] = true
+	n.Value = out
+	// Let the expanded text resolve like a plain scalar ("8443" may fill an
+	// int), except where that would turn it into null and silently empty it.
+	switch out {
+	case "", "~", "null", "Null", "NULL":
+		n.Tag = "!!str"
+	default:
+		n.Tag = ""
+		n.Style = 0
+	}
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
+}
+
+var typeErrLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// translate turns yaml.v3 decode errors ("line 7: cannot unmarshal ...")
+// into path errors.
+func (w *walker) translate(err error) Errors {
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	var out Errors
+	for _, m := range msgs {
+		sm := typeErrLine.FindStringSubmatch(m)
+		if sm == nil {
+			out.Add("", "%s", strings.TrimPrefix(m, "yaml: "))
+			continue
+		}
+		line, _ := strconv.Atoi(sm[1])
+		path, ok := w.lines[line]
+		if !ok {
+			path = "line " + sm[1]
+		}
+		msg := humanizeDecode(sm[2])
+		if w.secretLines[line] {
+			msg = "invalid value (from an environment variable; not shown)"
+		}
+		out.Add(path, "%s", msg)
+	}
+	return out
+}
+
+var cannotUnmarshal = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.*)$")
+
+func humanizeDecode(m string) string {
+	sm := cannotUnmarshal.FindStringSubmatch(m)
+	if sm == nil {
+		return m
+	}
+	want := sm[3]
+	switch {
+	case strings.Contains(want, "int"):
+		want = "an integer"
+	case strings.Contains(want, "bool"):
+		want = "true or false"
+	case strings.Contains(want, "string"):
+		want = "a string"
+	}
+	return fmt.Sprintf("must be %s, got %q", want, sm[2])
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			for k, v := range yamlFields(f.Type) {
+				out[k] = v
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f.Type
+	}
+	return out
+}

@@ -1,0 +1,335 @@
+package config
+
+import (
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+var (
+	nameRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	methodRe = regexp.MustCompile(`^[A-Z][A-Z-]{0,19}$`)
+	hostRe   = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+)
+
+// Validate checks the whole configuration (after ApplyDefaults) and returns
+// an Errors with every problem, or nil.
+func (c *Config) Validate() error {
+	var errs Errors
+	c.validateListeners(&errs)
+	c.validateOps(&errs)
+	for i, p := range c.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			errs.Add(Index("trusted_proxies", i), "%v", err)
+		}
+	}
+	c.validateUpstreams(&errs)
+	c.validateRoutes(&errs)
+	c.validateAuth(&errs)
+	c.validateKeys(&errs)
+	c.validateRateLimits(&errs)
+	switch c.Logging.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs.Add("logging.level", "must be one of debug, info, warn, error; got %q", c.Logging.Level)
+	}
+	if c.Logging.Access.BufferSize < 4<<10 || c.Logging.Access.BufferSize > 64<<20 {
+		errs.Add("logging.access.buffer_size", "must be between 4KiB and 64MiB")
+	}
+	for i, h := range c.Logging.Access.Headers {
+		validHeaderName(&errs, Index("logging.access.headers", i), h)
+	}
+	for i, h := range c.Logging.Access.RedactHeaders {
+		validHeaderName(&errs, Index("logging.access.redact_headers", i), h)
+	}
+	return errs.Err()
+}
+
+// ParsePrefix parses a CIDR or a single IP address (as a /32 or /128).
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, errInvalid("CIDR", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, errInvalid("IP address or CIDR", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+type invalidErr struct{ what, val string }
+
+func (e invalidErr) Error() string { return "invalid " + e.what + " \"" + e.val + "\"" }
+
+func errInvalid(what, val string) error { return invalidErr{what, val} }
+
+func validHeaderName(errs *Errors, path, h string) {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			errs.Add(path, "invalid header name %q", h)
+			return
+		}
+	}
+	if h == "" {
+		errs.Add(path, "must not be empty")
+	}
+}
+
+func validAddress(errs *Errors, path, addr string) {
+	if addr == "" {
+		errs.Add(path, "is required (host:port)")
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		errs.Add(path, "must be host:port, got %q", addr)
+		return
+	}
+	if host != "" && net.ParseIP(host) == nil && !hostRe.MatchString(strings.ToLower(host)) {
+		errs.Add(path, "invalid host %q", host)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil || port == "" {
+		errs.Add(path, "invalid port %q", port)
+	}
+}
+
+// IsLoopback reports whether addr's host is a loopback IP or "localhost".
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+func (c *Config) validateListeners(errs *Errors) {
+	if len(c.Listeners) == 0 {
+		errs.Add("listeners", "at least one listener is required")
+	}
+	names := map[string]bool{}
+	addrs := map[string]string{}
+	for i, l := range c.Listeners {
+		p := Index("listeners", i)
+		if names[l.Name] {
+			errs.Add(Join(p, "name"), "duplicate listener name %q", l.Name)
+		}
+		names[l.Name] = true
+		validAddress(errs, Join(p, "address"), l.Address)
+		if prev, dup := addrs[l.Address]; dup && l.Address != "" {
+			errs.Add(Join(p, "address"), "already used by %s", prev)
+		}
+		addrs[l.Address] = Join(p, "address")
+		switch {
+		case l.TLS == nil && !l.Insecure:
+			errs.Add(Join(p, "tls"), "is required (plain HTTP needs an explicit insecure: true)")
+		case l.TLS != nil && l.Insecure:
+			errs.Add(Join(p, "insecure"), "must not be set together with tls")
+		case l.TLS != nil:
+			validateListenerTLS(errs, Join(p, "tls"), l.TLS)
+		}
+		if l.HTTPRedirect != "" {
+			validAddress(errs, Join(p, "http_redirect"), l.HTTPRedirect)
+			if l.TLS == nil {
+				errs.Add(Join(p, "http_redirect"), "needs tls on this listener to redirect to")
+			}
+			if prev, dup := addrs[l.HTTPRedirect]; dup {
+				errs.Add(Join(p, "http_redirect"), "already used by %s", prev)
+			}
+			addrs[l.HTTPRedirect] = Join(p, "http_redirect")
+		}
+		lp := Join(p, "limits")
+		if l.Limits.MaxConnections < 1 {
+			errs.Add(Join(lp, "max_connections"), "must be at least 1")
+		}
+		if l.Limits.MaxHeaderBytes < 1<<10 || l.Limits.MaxHeaderBytes > 1<<20 {
+			errs.Add(Join(lp, "max_header_bytes"), "must be between 1KiB and 1MiB")
+		}
+	}
+}
+
+func validateListenerTLS(errs *Errors, p string, t *ListenerTLS) {
+	if t.CertFile == "" {
+		errs.Add(Join(p, "cert_file"), "is required")
+	}
+	if t.KeyFile == "" {
+		errs.Add(Join(p, "key_file"), "is required")
+	}
+	switch t.MinVersion {
+	case "1.2", "1.3":
+	default:
+		errs.Add(Join(p, "min_version"), "must be \"1.2\" or \"1.3\", got %q", t.MinVersion)
+	}
+	switch t.ClientAuth {
+	case "none":
+		if t.ClientCAFile != "" {
+			errs.Add(Join(p, "client_ca_file"), "is set but client_auth is \"none\"")
+		}
+	case "optional", "require":
+		if t.ClientCAFile == "" {
+			errs.Add(Join(p, "client_ca_file"), "is required when client_auth is %q", t.ClientAuth)
+		}
+	default:
+		errs.Add(Join(p, "client_auth"), "must be one of none, optional, require; got %q", t.ClientAuth)
+	}
+	if t.ReloadInterval.D() < 1e9 {
+		errs.Add(Join(p, "reload_interval"), "must be at least 1s")
+	}
+}
+
+func (c *Config) validateOps(errs *Errors) {
+	if c.Ops.Disabled {
+		return
+	}
+	validAddress(errs, "ops.address", c.Ops.Address)
+	if c.Ops.Pprof && !IsLoopback(c.Ops.Address) {
+		errs.Add("ops.pprof", "is only allowed when ops.address is a loopback address")
+	}
+}
+
+func (c *Config) validateUpstreams(errs *Errors) {
+	if len(c.Upstreams) == 0 {
+		errs.Add("upstreams", "at least one upstream is required")
+	}
+	names := map[string]bool{}
+	for i, u := range c.Upstreams {
+		p := Index("upstreams", i)
+		switch {
+		case u.Name == "":
+			errs.Add(Join(p, "name"), "is required")
+		case !nameRe.MatchString(u.Name):
+			errs.Add(Join(p, "name"), "must match %s", nameRe)
+		case names[u.Name]:
+			errs.Add(Join(p, "name"), "duplicate upstream name %q", u.Name)
+		}
+		names[u.Name] = true
+		if len(u.Targets) == 0 {
+			errs.Add(Join(p, "targets"), "at least one target is required")
+		}
+		for j, t := range u.Targets {
+			validTarget(errs, Index(Join(p, "targets"), j), t)
+		}
+		if (u.TLS.CertFile == "") != (u.TLS.KeyFile == "") {
+			errs.Add(Join(p, "tls"), "cert_file and key_file must be set together")
+		}
+		if *u.Retries < 0 || *u.Retries > 5 {
+			errs.Add(Join(p, "retries"), "must be between 0 and 5")
+		}
+		if u.MaxIdleConnsPerTarget < 0 {
+			errs.Add(Join(p, "max_idle_conns_per_target"), "must not be negative")
+		}
+		if u.MaxConnsPerTarget < 0 {
+			errs.Add(Join(p, "max_conns_per_target"), "must not be negative")
+		}
+		if h := u.HealthCheck; h != nil {
+			hp := Join(p, "health_check")
+			if !strings.HasPrefix(h.Path, "/") {
+				errs.Add(Join(hp, "path"), "must start with /")
+			}
+			if h.Timeout >= h.Interval {
+				errs.Add(Join(hp, "timeout"), "must be shorter than interval")
+			}
+			if h.HealthyThreshold < 1 {
+				errs.Add(Join(hp, "healthy_threshold"), "must be at least 1")
+			}
+			if h.UnhealthyThreshold < 1 {
+				errs.Add(Join(hp, "unhealthy_threshold"), "must be at least 1")
+			}
+		}
+		if u.PassiveEjection.ConsecutiveFailures < 1 {
+			errs.Add(Join(p, "passive_ejection.consecutive_failures"), "must be at least 1")
+		}
+	}
+}
+
+func validTarget(errs *Errors, p, t string) {
+	u, err := url.Parse(t)
+	if err != nil {
+		errs.Add(p, "invalid URL %q", t)
+		return
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		errs.Add(p, "scheme must be http or https, got %q", t)
+	case u.Host == "" || u.Hostname() == "":
+		errs.Add(p, "missing host in %q", t)
+	case u.User != nil:
+		errs.Add(p, "must not contain credentials")
+	case u.RawQuery != "" || u.Fragment != "":
+		errs.Add(p, "must not have a query or fragment")
+	}
+}
+
+var knownMethods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
+	"DELETE": true, "OPTIONS": true,
+}
+
+func (c *Config) validateRoutes(errs *Errors) {
+	if len(c.Routes) == 0 {
+		errs.Add("routes", "at least one route is required")
+	}
+	upstreams := map[string]bool{}
+	for _, u := range c.Upstreams {
+		upstreams[u.Name] = true
+	}
+	names := map[string]bool{}
+	for i, r := range c.Routes {
+		p := Index("routes", i)
+		switch {
+		case r.Name == "":
+			errs.Add(Join(p, "name"), "is required")
+		case !nameRe.MatchString(r.Name):
+			errs.Add(Join(p, "name"), "must match %s", nameRe)
+		case names[r.Name]:
+			errs.Add(Join(p, "name"), "duplicate route name %q", r.Name)
+		}
+		names[r.Name] = true
+		switch {
+		case r.Path == "" && r.Prefix == "":
+			errs.Add(p, "one of path or prefix is required")
+		case r.Path != "" && r.Prefix != "":
+			errs.Add(p, "path and prefix are mutually exclusive")
+		}
+		for j, h := range r.Hosts {
+			if !hostRe.MatchString(h) {
+				errs.Add(Index(Join(p, "hosts"), j), "invalid host %q (lowercase name or *.domain)", h)
+			}
+		}
+		seen := map[string]bool{}
+		for j, m := range r.Methods {
+			mp := Index(Join(p, "methods"), j)
+			switch {
+			case !methodRe.MatchString(m):
+				errs.Add(mp, "invalid method %q (use uppercase, e.g. GET)", m)
+			case !knownMethods[m]:
+				errs.Add(mp, "unsupported method %q", m)
+			case seen[m]:
+				errs.Add(mp, "duplicate method %q", m)
+			}
+			seen[m] = true
+		}
+		switch {
+		case r.Upstream == "":
+			errs.Add(Join(p, "upstream"), "is required")
+		case !upstreams[r.Upstream]:
+			errs.Add(Join(p, "upstream"), "unknown upstream %q", r.Upstream)
+		}
+		if r.Auth == nil {
+			errs.Add(Join(p, "auth"), "is required: name authenticators, or write \"auth: none\" to make the route public on purpose")
+		}
+		if *r.MaxBodyBytes > 1<<30 {
+			errs.Add(Join(p, "max_body_bytes"), "must be at most 1GiB")
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/observe"
+	"github.com/portcullis/portcullis/internal/problem"
+	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/requestid"
+)
+
+// Gateway serves requests through the current Runtime.
+type Gateway struct {
+	current atomic.Pointer[Runtime]
+	access  *observe.AccessLog // nil when the access log is off
+	metrics *observe.Metrics   // nil in tests that do not need it
+	log     *slog.Logger
+}
+
+// New returns a Gateway serving rt.
+func New(rt *Runtime, access *observe.AccessLog, metrics *observe.Metrics, log *slog.Logger) *Gateway {
+	g := &Gateway{access: access, metrics: metrics, log: log}
+	g.current.Store(rt)
+	return g
+}
+
+// Runtime returns the Runtime new requests are served by.
+func (g *Gateway) Runtime() *Runtime { return g.current.Load() }
+
+// Swap installs rt for new requests and returns the previous Runtime.
+func (g *Gateway) Swap(rt *Runtime) *Runtime { return g.current.Swap(rt) }
+
+// HSTSValue renders the Strict-Transport-Security header for a listener.
+func HSTSValue(h config.HSTS) string {
+	v := "max-age=" + strconv.FormatInt(int64(h.MaxAge.D()/time.Second), 10)
+	if h.IncludeSubdomains != nil && *h.IncludeSubdomains {
+		v += "; includeSubDomains"
+	}
+	if h.Preload {
+		v += "; preload"
+	}
+	return v
+}
+
+// Handler returns the http.Handler for a listener. hsts is sent on every
+// response when the listener is HTTPS.
+func (g *Gateway) Handler(l config.Listener) http.Handler {
+	h := &listenerHandler{g: g}
+	if l.TLS != nil {
+		h.hsts = []string{HSTSValue(l.HSTS)}
+	}
+	return h
+}
+
+type listenerHandler struct {
+	g    *Gateway
+	hsts []string
+}
+
+func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g := h.g
+	rt := g.current.Load()
+	info := &reqinfo.Info{ID: requestid.FromRequest(r), Start: time.Now()}
+	info.ClientIP, _ = rt.resolver.ClientIP(r)
+
+	hdr := w.Header()
+	hdr[requestid.Header] = []string{info.ID}
+	if h.hsts != nil {
+		hdr["Strict-Transport-Security"] = h.hsts
+	}
+	rec := &recorder{ResponseWriter: w}
+	var body *countingBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &countingBody{ReadCloser: r.Body}
+		r.Body = body
+	}
+	r = r.WithContext(reqinfo.With(r.Context(), info))
+
+	err := g.serve(rt, rec, r, info)
+	if err != nil {
+		if rec.status == 0 {
+			problem.Write(rec, r, err)
+		} else if info.Err == nil {
+			info.Err = err
+		}
+	}
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	status := rec.status
+	var sc problem.StatusCoder
+	if err != nil && errors.As(err, &sc) && sc.StatusCode() == 499 {
+		status = 499
+	}
+	d := time.Since(info.Start)
+	if g.access != nil {
+		var in int64
+		if body != nil {
+			in = body.n
+		}
+		g.access.Log(r, info, observe.Entry{Status: status, BytesIn: in, BytesOut: rec.bytes, Duration: d})
+	}
+	if g.metrics != nil {
+		g.metrics.Observe(info.Route, r.Method, status, d, info.Upstream, info.UpstreamLatency)
+	}
+	if err == errAborted {
+		panic(http.ErrAbortHandler) // after logging: net/http must still abort the stream
+	}
+}
+
+// errAborted marks a response aborted mid-body (the upstream failed after
+// the headers were sent); the connection is cut so the client sees a broken
+// response, never a truncated one that looks complete.
+var errAborted = errors.New("response aborted: upstream failed mid-body")
+
+// serve runs the runtime and turns a panic into a 500 (except
+// http.ErrAbortHandler, which must keep aborting the connection).
+func (g *Gateway) serve(rt *Runtime, w http.ResponseWriter, r *http.Request, info *reqinfo.Info) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				err = errAborted
+				return
+			}
+			g.log.Error("panic serving request", "request_id", info.ID, "panic", fmt.Sprint(v))
+			err = problem.Internal(fmt.Errorf("panic: %v", v))
+		}
+	}()
+	return rt.serve(w, r, info)
+}

@@ -1,0 +1,175 @@
+// Package gateway owns turning a validated configuration into the running
+// request path (router, one middleware chain per route, upstreams) and
+// serving requests through it. Every reload builds a new Runtime that is
+// swapped in atomically; a request finishes on the Runtime it started on.
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+
+	"github.com/portcullis/portcullis/internal/clientip"
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/problem"
+	"github.com/portcullis/portcullis/internal/proxy"
+	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/router"
+)
+
+// Deps are the long-lived services a Runtime is built with. They outlive
+// reloads.
+type Deps struct {
+	Log *slog.Logger
+}
+
+// Route is one configured route's runtime.
+type Route struct {
+	Name    string
+	handler pipeline.Handler
+}
+
+// Runtime is one built configuration.
+type Runtime struct {
+	Config    *config.Config
+	router    *router.Router[*Route]
+	upstreams []*proxy.Upstream
+	resolver  *clientip.Resolver
+	cancel    context.CancelFunc
+}
+
+// Build compiles cfg (already validated) into a Runtime. Every problem is
+// returned as a config.Errors with paths. Nothing is started.
+func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
+	var errs config.Errors
+	rt := &Runtime{Config: cfg, router: router.New[*Route]()}
+
+	var trusted []netip.Prefix
+	for _, s := range cfg.TrustedProxies {
+		p, err := config.ParsePrefix(s)
+		if err != nil {
+			errs.Add("trusted_proxies", "%v", err)
+			continue
+		}
+		trusted = append(trusted, p)
+	}
+	rt.resolver = clientip.New(trusted)
+
+	ups := map[string]*proxy.Upstream{}
+	for i, uc := range cfg.Upstreams {
+		u, err := proxy.NewUpstream(uc, deps.Log)
+		if err != nil {
+			errs.Merge(config.Index("upstreams", i), prefixed(config.Index("upstreams", i), err))
+			continue
+		}
+		ups[uc.Name] = u
+		rt.upstreams = append(rt.upstreams, u)
+	}
+
+	auths, err := buildAuthenticators(cfg, deps)
+	errs.Merge("authenticators", err)
+	env := chainEnv{cfg: cfg, resolver: rt.resolver, auths: auths, deps: deps}
+
+	for i, rc := range cfg.Routes {
+		path := config.Index("routes", i)
+		up := ups[rc.Upstream]
+		if up == nil {
+			continue // reported by Validate, or by the upstream's own error
+		}
+		h, err := buildChain(rc, path, up, env)
+		if err != nil {
+			errs.Merge(path, err)
+			continue
+		}
+		spec := router.Spec{Hosts: rc.Hosts, Path: rc.Path, Prefix: rc.Prefix, Methods: rc.Methods}
+		if err := rt.router.Add(spec, rc.Name, &Route{Name: rc.Name, handler: h}); err != nil {
+			field := "path"
+			if rc.Prefix != "" {
+				field = "prefix"
+			}
+			errs.Add(config.Join(path, field), "%v", err)
+		}
+	}
+	if len(errs) > 0 {
+		for _, u := range rt.upstreams {
+			u.Close()
+		}
+		return nil, errs
+	}
+	return rt, nil
+}
+
+// prefixed re-roots the paths of a constructor's errors under path.
+func prefixed(path string, err error) error {
+	switch e := err.(type) {
+	case config.FieldError:
+		return config.FieldError{Path: config.Join(path, e.Path), Message: e.Message}
+	case config.Errors:
+		out := make(config.Errors, len(e))
+		for i, fe := range e {
+			out[i] = config.FieldError{Path: config.Join(path, fe.Path), Message: fe.Message}
+		}
+		return out
+	}
+	return config.FieldError{Path: path, Message: err.Error()}
+}
+
+// Start begins the Runtime's background work (health checks).
+func (rt *Runtime) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	rt.cancel = cancel
+	for _, u := range rt.upstreams {
+		u.StartHealthChecks(ctx)
+	}
+}
+
+// Stop ends background work and releases idle connections. Requests still
+// running on this Runtime complete normally.
+func (rt *Runtime) Stop() {
+	if rt.cancel != nil {
+		rt.cancel()
+	}
+	for _, u := range rt.upstreams {
+		u.Close()
+	}
+}
+
+// Unready returns the upstreams with no available target.
+func (rt *Runtime) Unready() []string {
+	var out []string
+	for _, u := range rt.upstreams {
+		if !u.Healthy() {
+			out = append(out, u.Name)
+		}
+	}
+	return out
+}
+
+// Upstreams returns the runtime's upstreams.
+func (rt *Runtime) Upstreams() []*proxy.Upstream { return rt.upstreams }
+
+// serve routes r and runs its chain.
+func (rt *Runtime) serve(w http.ResponseWriter, r *http.Request, info *reqinfo.Info) error {
+	path, err := router.Normalize(r.URL.EscapedPath())
+	if err != nil {
+		return problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(err)
+	}
+	info.Path = path
+	res := rt.router.Match(r.Host, path, r.Method)
+	switch res.Status {
+	case router.NotFound:
+		return problem.NotFound()
+	case router.MethodNotAllowed:
+		return problem.MethodNotAllowed(res.Allow)
+	}
+	info.Route = res.Value.Name
+	if len(res.Params) > 0 {
+		info.Params = make(map[string]string, len(res.Params))
+		for _, p := range res.Params {
+			info.Params[p.Name] = p.Value
+		}
+	}
+	return res.Value.handler.ServeHTTP(w, r)
+}

@@ -1,0 +1,116 @@
+// Package observe owns what operators see of the gateway: the application
+// logger, the structured access log with credentials and card numbers
+// redacted, and Prometheus metrics.
+package observe
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/tlsconf"
+)
+
+// Entry is what the gateway measured about one finished request.
+type Entry struct {
+	Status   int
+	BytesIn  int64
+	BytesOut int64
+	Duration time.Duration
+}
+
+// AccessLog writes one JSON line per request.
+type AccessLog struct {
+	log      *slog.Logger
+	out      *BufferedWriter
+	redactor *Redactor
+	headers  []string
+}
+
+const maxLoggedLen = 1024
+
+// NewAccessLog opens the configured output. Close flushes it.
+func NewAccessLog(cfg config.AccessLog) (*AccessLog, error) {
+	w, closer, err := OpenOutput(cfg.Output)
+	if err != nil {
+		return nil, config.FieldError{Path: "logging.access.output", Message: err.Error()}
+	}
+	out := NewBufferedWriter(w, closer, int(cfg.BufferSize), cfg.FlushInterval.D())
+	h := slog.NewJSONHandler(out, &slog.HandlerOptions{ReplaceAttr: utcTime})
+	a := &AccessLog{log: slog.New(h), out: out, redactor: NewRedactor(cfg.RedactHeaders)}
+	for _, name := range cfg.Headers {
+		a.headers = append(a.headers, http.CanonicalHeaderKey(name))
+	}
+	return a, nil
+}
+
+// utcTime writes the record time as RFC 3339 in UTC.
+func utcTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.String(slog.TimeKey, a.Value.Time().UTC().Format(time.RFC3339Nano))
+	}
+	return a
+}
+
+func clip(s string) string {
+	if len(s) > maxLoggedLen {
+		s = s[:maxLoggedLen] + "..."
+	}
+	return s
+}
+
+// Log records one request. It never writes a credential: the query's values,
+// credential headers and card numbers are redacted.
+func (a *AccessLog) Log(r *http.Request, info *reqinfo.Info, e Entry) {
+	attrs := make([]slog.Attr, 0, 24)
+	attrs = append(attrs,
+		slog.String("request_id", info.ID),
+		slog.String("client_ip", info.ClientIP.String()),
+		slog.String("method", r.Method),
+		slog.String("host", clip(r.Host)),
+		slog.String("path", clip(RedactPAN(r.URL.Path))),
+	)
+	if r.URL.RawQuery != "" {
+		attrs = append(attrs, slog.String("query", clip(Query(r.URL.RawQuery))))
+	}
+	attrs = append(attrs,
+		slog.Int("status", e.Status),
+		slog.Int64("bytes_in", e.BytesIn),
+		slog.Int64("bytes_out", e.BytesOut),
+		slog.Float64("duration_ms", float64(e.Duration.Microseconds())/1000),
+		slog.String("route", info.Route),
+	)
+	if info.Upstream != "" {
+		attrs = append(attrs,
+			slog.String("upstream", info.Upstream),
+			slog.Float64("upstream_latency_ms", float64(info.UpstreamLatency.Microseconds())/1000))
+	}
+	attrs = append(attrs, slog.String("user_agent", clip(RedactPAN(r.UserAgent()))))
+	if r.TLS != nil {
+		attrs = append(attrs, slog.String("tls_version", tlsconf.VersionName(r.TLS.Version)))
+	}
+	if p := info.Principal; p != nil {
+		attrs = append(attrs, slog.String("consumer", p.ConsumerID), slog.String("auth_method", string(p.Method)))
+		if p.CredentialID != "" {
+			attrs = append(attrs, slog.String("credential_id", p.CredentialID))
+		}
+	}
+	if info.AuthFailure != "" {
+		attrs = append(attrs, slog.String("auth_failure", info.AuthFailure))
+	}
+	for _, name := range a.headers {
+		if v := r.Header.Get(name); v != "" {
+			attrs = append(attrs, slog.String("header."+name, clip(a.redactor.HeaderValue(name, v))))
+		}
+	}
+	if info.Err != nil {
+		attrs = append(attrs, slog.String("error", clip(info.Err.Error())))
+	}
+	a.log.LogAttrs(context.Background(), slog.LevelInfo, "access", attrs...)
+}
+
+// Close flushes and closes the output.
+func (a *AccessLog) Close() error { return a.out.Close() }

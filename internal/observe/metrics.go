@@ -1,0 +1,91 @@
+package observe
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the gateway's Prometheus metrics, on their own registry (no
+// global state).
+type Metrics struct {
+	Registry        *prometheus.Registry
+	requests        *prometheus.CounterVec
+	duration        *prometheus.HistogramVec
+	upstreamLatency *prometheus.HistogramVec
+	UpstreamHealthy *prometheus.GaugeVec
+	Reloads         *prometheus.CounterVec
+	CertExpiry      *prometheus.GaugeVec
+}
+
+// NewMetrics registers every metric on a fresh registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portcullis_requests_total",
+			Help: "Requests served, by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "portcullis_request_duration_seconds",
+			Help:    "Time from receiving a request to finishing its response, by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "portcullis_upstream_latency_seconds",
+			Help:    "Time from sending a request upstream to its response headers, by upstream.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"upstream"}),
+		UpstreamHealthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "portcullis_upstream_healthy_targets",
+			Help: "Targets currently available, by upstream.",
+		}, []string{"upstream"}),
+		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portcullis_config_reloads_total",
+			Help: "Configuration reloads, by result (success, failure).",
+		}, []string{"result"}),
+		CertExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "portcullis_tls_certificate_expiry_timestamp_seconds",
+			Help: "NotAfter of each listener's certificate.",
+		}, []string{"listener"}),
+	}
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamLatency, m.UpstreamHealthy, m.Reloads, m.CertExpiry,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+var methodLabels = map[string]string{
+	"GET": "GET", "HEAD": "HEAD", "POST": "POST", "PUT": "PUT", "PATCH": "PATCH",
+	"DELETE": "DELETE", "OPTIONS": "OPTIONS",
+}
+
+var codeLabels = func() [600]string {
+	var out [600]string
+	for i := range out {
+		out[i] = strconv.Itoa(i)
+	}
+	return out
+}()
+
+// Observe records one finished request. Unknown methods share one label so
+// clients cannot create unbounded series.
+func (m *Metrics) Observe(route, method string, status int, d time.Duration, upstream string, upstreamLatency time.Duration) {
+	if route == "" {
+		route = "none"
+	}
+	ml, ok := methodLabels[method]
+	if !ok {
+		ml = "OTHER"
+	}
+	code := "other"
+	if status > 0 && status < len(codeLabels) {
+		code = codeLabels[status]
+	}
+	m.requests.WithLabelValues(route, ml, code).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+	if upstream != "" {
+		m.upstreamLatency.WithLabelValues(upstream).Observe(upstreamLatency.Seconds())
+	}
+}

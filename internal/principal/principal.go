@@ -1,0 +1,56 @@
+// Package principal owns the description of who is calling: the result of
+// authentication that authorisation, rate limits, logs and identity headers
+// all read.
+package principal
+
+import (
+	"slices"
+	"time"
+)
+
+// Method names how the caller was authenticated.
+type Method string
+
+// Authentication methods.
+const (
+	MethodNone          Method = "none"
+	MethodJWT           Method = "jwt"
+	MethodIntrospection Method = "introspection"
+	MethodMTLS          Method = "mtls"
+	MethodAPIKey        Method = "api_key"
+)
+
+// Principal is the verified identity of a caller.
+type Principal struct {
+	// ConsumerID is the stable id rate limits, logs and upstreams key on.
+	ConsumerID string
+	// Subject is the credential's subject (JWT sub, certificate subject, key id owner).
+	Subject string
+	// Scopes granted to this credential.
+	Scopes []string
+	// Roles held by the caller.
+	Roles []string
+	// Groups the consumer belongs to.
+	Groups []string
+	// Method is how the caller authenticated.
+	Method Method
+	// Authenticator is the configured name of the authenticator that decided.
+	Authenticator string
+	// CredentialID identifies the credential without revealing it: a JWT id or
+	// token hash prefix, an API key id.
+	CredentialID string
+	// CertThumbprint is the base64url SHA-256 of the client certificate, if any.
+	CertThumbprint string
+	// Tier is an optional rate-limit tier attached to the credential.
+	Tier string
+	// Expiry is when the credential stops being valid (zero if unknown).
+	Expiry time.Time
+	// Claims are the raw token claims for claim-based rules (nil for non-token methods).
+	Claims map[string]any
+}
+
+// HasScope reports whether p holds scope s.
+func (p *Principal) HasScope(s string) bool { return p != nil && slices.Contains(p.Scopes, s) }
+
+// HasRole reports whether p holds role s.
+func (p *Principal) HasRole(s string) bool { return p != nil && slices.Contains(p.Roles, s) }

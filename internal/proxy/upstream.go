@@ -1,0 +1,182 @@
+// Package proxy owns the way to the backends: upstreams with round-robin
+// targets, active health checks and passive ejection, one tuned
+// http.Transport per upstream, retries for idempotent requests, and the
+// httputil.ReverseProxy (Rewrite only) that forwards a route's requests and
+// maps upstream failures to 502/503/504 problems.
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/tlsconf"
+)
+
+// ErrNoHealthyTarget is returned when every target of an upstream is down
+// or ejected.
+var ErrNoHealthyTarget = errors.New("no healthy upstream target")
+
+// Upstream is a named set of targets reached through one Transport.
+type Upstream struct {
+	Name    string
+	Targets []*Target
+
+	next         atomic.Uint64
+	retries      int
+	preserveHost bool
+	ejectMax     int
+	ejectFor     time.Duration
+	transport    *http.Transport
+	health       *config.HealthCheck
+	log          *slog.Logger
+	now          func() time.Time
+}
+
+// NewUpstream builds an upstream from its config. It loads TLS material and
+// builds the transport; it starts nothing (see StartHealthChecks).
+func NewUpstream(cfg config.Upstream, log *slog.Logger) (*Upstream, error) {
+	u := &Upstream{
+		Name:         cfg.Name,
+		retries:      *cfg.Retries,
+		preserveHost: cfg.PreserveHost,
+		ejectMax:     cfg.PassiveEjection.ConsecutiveFailures,
+		ejectFor:     cfg.PassiveEjection.EjectFor.D(),
+		health:       cfg.HealthCheck,
+		log:          log,
+		now:          time.Now,
+	}
+	anyTLS := false
+	for i, raw := range cfg.Targets {
+		tu, err := url.Parse(raw)
+		if err != nil {
+			return nil, config.FieldError{Path: fmt.Sprintf("targets[%d]", i), Message: "invalid URL"}
+		}
+		anyTLS = anyTLS || tu.Scheme == "https"
+		u.Targets = append(u.Targets, newTarget(tu))
+	}
+	var tlsCfg *tls.Config
+	if anyTLS || cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" {
+		c, err := tlsconf.ClientConfig(cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ServerName)
+		if err != nil {
+			return nil, config.FieldError{Path: "tls", Message: err.Error()}
+		}
+		tlsCfg = c
+	}
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
+	u.transport = &http.Transport{
+		Proxy:                  nil, // never route upstream traffic through an environment proxy
+		DialContext:            dialer.DialContext,
+		TLSClientConfig:        tlsCfg,
+		TLSHandshakeTimeout:    cfg.ConnectTimeout.D(),
+		ForceAttemptHTTP2:      anyTLS,
+		MaxIdleConns:           0,
+		MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerTarget,
+		MaxConnsPerHost:        cfg.MaxConnsPerTarget,
+		IdleConnTimeout:        cfg.IdleConnTimeout.D(),
+		ResponseHeaderTimeout:  cfg.ResponseHeaderTimeout.D(),
+		ExpectContinueTimeout:  time.Second,
+		DisableCompression:     true, // pass the client's Accept-Encoding through untouched
+		MaxResponseHeaderBytes: 256 << 10,
+	}
+	return u, nil
+}
+
+// pick returns the next available target after skipping tried, round-robin.
+func (u *Upstream) pick(now time.Time, tried *Target) *Target {
+	n := uint64(len(u.Targets))
+	start := u.next.Add(1)
+	for i := uint64(0); i < n; i++ {
+		t := u.Targets[(start+i)%n]
+		if t != tried && t.Available(now) {
+			return t
+		}
+	}
+	return nil
+}
+
+// Healthy reports whether at least one target is available.
+func (u *Upstream) Healthy() bool {
+	now := u.now()
+	for _, t := range u.Targets {
+		if t.Available(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// Close releases idle connections; in-flight requests are unaffected.
+func (u *Upstream) Close() { u.transport.CloseIdleConnections() }
+
+// StartHealthChecks runs active health checks until ctx ends (no-op when
+// none are configured).
+func (u *Upstream) StartHealthChecks(ctx context.Context) {
+	if u.health == nil {
+		return
+	}
+	for _, t := range u.Targets {
+		go u.checkLoop(ctx, t)
+	}
+}
+
+func (u *Upstream) checkLoop(ctx context.Context, t *Target) {
+	h := u.health
+	client := &http.Client{
+		Transport: u.transport,
+		Timeout:   h.Timeout.D(),
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	checkURL := *t.URL
+	checkURL.Path = t.basePath + h.Path
+	ok, bad := 0, 0
+	tick := time.NewTicker(h.Interval.D())
+	defer tick.Stop()
+	for {
+		healthy := u.probe(ctx, client, checkURL.String())
+		if healthy {
+			ok, bad = ok+1, 0
+			if !t.healthy.Load() && ok >= h.HealthyThreshold {
+				t.healthy.Store(true)
+				u.log.Info("upstream target healthy", "upstream", u.Name, "target", t.URL.Host)
+			}
+		} else {
+			ok, bad = 0, bad+1
+			if t.healthy.Load() && bad >= h.UnhealthyThreshold {
+				t.healthy.Store(false)
+				u.log.Warn("upstream target unhealthy", "upstream", u.Name, "target", t.URL.Host)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (u *Upstream) probe(ctx context.Context, c *http.Client, target string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("User-Agent", "portcullis-health-check")
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10) // lets the connection be reused
+	resp.Body.Close()
+	return resp.StatusCode >= 200 && resp.StatusCode < 400
+}

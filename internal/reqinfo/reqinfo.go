@@ -1,0 +1,65 @@
+// Package reqinfo owns the per-request record the gateway fills as a request
+// moves through the chain (id, client IP, route, principal, timings), kept in
+// one context value so that the chain allocates it once and the access log
+// reads it at the end.
+package reqinfo
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/principal"
+)
+
+// Info is what the gateway knows about one request. Only the goroutine
+// serving the request writes it.
+type Info struct {
+	// ID is the request id (kept from the client or generated).
+	ID string
+	// Start is when the gateway began serving the request.
+	Start time.Time
+	// ClientIP is the caller's address as derived from trusted_proxies.
+	ClientIP netip.Addr
+	// Path is the normalised request path the route matched on and the
+	// upstream receives.
+	Path string
+	// Route is the name of the matched route ("" before or without a match).
+	Route string
+	// Params holds the route's {param} values.
+	Params map[string]string
+	// Principal is the authenticated caller (nil until authenticated).
+	Principal *principal.Principal
+	// Upstream is the name of the upstream the request was sent to.
+	Upstream string
+	// UpstreamLatency is the time from sending the request upstream to
+	// receiving the response headers.
+	UpstreamLatency time.Duration
+	// AuthFailure is the logged reason an authenticator rejected the request.
+	// It never contains the credential.
+	AuthFailure string
+	// Err is the internal cause of an error response, for the log only.
+	Err error
+}
+
+type ctxKey struct{}
+
+// With returns ctx carrying info.
+func With(ctx context.Context, info *Info) context.Context {
+	return context.WithValue(ctx, ctxKey{}, info)
+}
+
+// From returns the Info on ctx. It never returns nil: outside the gateway
+// (e.g. in a unit test of one middleware) it returns a fresh empty Info.
+func From(ctx context.Context) *Info {
+	if info, ok := ctx.Value(ctxKey{}).(*Info); ok {
+		return info
+	}
+	return &Info{}
+}
+
+// Lookup returns the Info on ctx and whether there was one.
+func Lookup(ctx context.Context) (*Info, bool) {
+	info, ok := ctx.Value(ctxKey{}).(*Info)
+	return info, ok
+}

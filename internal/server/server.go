@@ -1,0 +1,363 @@
+// Package server owns the processes' listeners: the HTTPS (and optional
+// redirect or explicitly insecure) listeners with their timeouts and limits,
+// the ops listener, certificate watching, configuration reload on SIGHUP or
+// file change, and graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/gateway"
+	"github.com/portcullis/portcullis/internal/observe"
+	"github.com/portcullis/portcullis/internal/tlsconf"
+)
+
+// Options configure a Server beyond its Config.
+type Options struct {
+	// ConfigPath is re-read on reload ("" disables file reloads).
+	ConfigPath string
+	// Log is the application logger.
+	Log *slog.Logger
+	// Deps are passed to every gateway.Build.
+	Deps gateway.Deps
+	// ReadyChecks are extra /readyz checks by name (e.g. a key store).
+	ReadyChecks map[string]func() error
+}
+
+// Server runs a configuration's listeners.
+type Server struct {
+	opts        Options
+	log         *slog.Logger
+	metrics     *observe.Metrics
+	gw          *gateway.Gateway
+	access      *observe.AccessLog
+	readyChecks map[string]func() error
+
+	mu  sync.Mutex // guards cfg and reloads
+	cfg *config.Config
+
+	https     []*http.Server
+	others    []*http.Server // redirect and ops
+	listeners []boundListener
+	certs     []*tlsconf.Server
+	bgCancel  context.CancelFunc
+	draining  atomic.Bool
+}
+
+type boundListener struct {
+	name     string
+	ln       net.Listener
+	srv      *http.Server
+	maxConns int
+}
+
+// New builds everything cfg describes (loading certificates, building the
+// runtime) without binding any port.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Deps.Log == nil {
+		opts.Deps.Log = opts.Log
+	}
+	s := &Server{opts: opts, log: opts.Log, cfg: cfg, metrics: observe.NewMetrics(), readyChecks: opts.ReadyChecks}
+	rt, err := gateway.Build(cfg, opts.Deps)
+	if err != nil {
+		return nil, err
+	}
+	if *cfg.Logging.Access.Enabled {
+		if s.access, err = observe.NewAccessLog(cfg.Logging.Access); err != nil {
+			rt.Stop()
+			return nil, err
+		}
+	}
+	s.gw = gateway.New(rt, s.access, s.metrics, s.log)
+
+	var errs config.Errors
+	for i, lc := range cfg.Listeners {
+		srv := s.newHTTPServer(lc, s.gw.Handler(lc))
+		if lc.TLS != nil {
+			cs, err := newCertServer(lc.TLS, s.log)
+			if err != nil {
+				errs.Add(config.Join(config.Index("listeners", i), "tls"), "%v", err)
+				continue
+			}
+			s.certs = append(s.certs, cs)
+			srv.TLSConfig = cs.Config()
+			s.metrics.CertExpiry.WithLabelValues(lc.Name).Set(float64(cs.NotAfter().Unix()))
+		}
+		s.https = append(s.https, srv)
+		s.listeners = append(s.listeners, boundListener{name: lc.Name, srv: srv, maxConns: lc.Limits.MaxConnections})
+		if lc.HTTPRedirect != "" {
+			rs := s.newHTTPServer(lc, newRedirectHandler(lc.Address))
+			rs.Addr = lc.HTTPRedirect
+			s.others = append(s.others, rs)
+			s.listeners = append(s.listeners, boundListener{name: lc.Name + "-redirect", srv: rs, maxConns: lc.Limits.MaxConnections})
+		}
+	}
+	if !cfg.Ops.Disabled {
+		ops := &http.Server{
+			Addr:              cfg.Ops.Address,
+			Handler:           s.opsHandler(cfg.Ops.Pprof),
+			ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout:       60 * time.Second,
+		}
+		s.others = append(s.others, ops)
+		s.listeners = append(s.listeners, boundListener{name: "ops", srv: ops, maxConns: 256})
+	}
+	if len(errs) > 0 {
+		s.closeBuilt()
+		return nil, errs
+	}
+	return s, nil
+}
+
+// CheckConfig builds everything cfg describes without binding or starting
+// anything, and returns every problem (the validate command).
+func CheckConfig(cfg *config.Config, opts Options) error {
+	opts.Log = slog.New(slog.DiscardHandler)
+	opts.Deps.Log = opts.Log
+	cfg2 := *cfg
+	cfg2.Logging.Access.Enabled = new(bool) // do not open log files
+	s, err := New(&cfg2, opts)
+	if err != nil {
+		return err
+	}
+	s.closeBuilt()
+	return nil
+}
+
+func (s *Server) closeBuilt() {
+	s.gw.Runtime().Stop()
+	if s.access != nil {
+		_ = s.access.Close()
+	}
+}
+
+func newCertServer(t *config.ListenerTLS, log *slog.Logger) (*tlsconf.Server, error) {
+	minV, err := tlsconf.ParseMinVersion(t.MinVersion)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := tlsconf.ParseClientAuth(t.ClientAuth)
+	if err != nil {
+		return nil, err
+	}
+	return tlsconf.NewServer(tlsconf.ServerOptions{
+		CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile,
+		ClientAuth: ca, MinVersion: minV,
+	}, log)
+}
+
+func (s *Server) newHTTPServer(lc config.Listener, h http.Handler) *http.Server {
+	lim := lc.Limits
+	return &http.Server{
+		Addr:              lc.Address,
+		Handler:           h,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
+		ReadTimeout:       lim.ReadTimeout.D(),
+		WriteTimeout:      lim.WriteTimeout.D(),
+		IdleTimeout:       lim.IdleTimeout.D(),
+		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: 250,
+		},
+		// TLS handshake noise from scanners goes to debug, not error.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// Start binds every listener and starts serving. On a bind error nothing is
+// left listening.
+func (s *Server) Start() error {
+	for i := range s.listeners {
+		bl := &s.listeners[i]
+		ln, err := net.Listen("tcp", bl.srv.Addr)
+		if err != nil {
+			for _, prev := range s.listeners[:i] {
+				prev.ln.Close()
+			}
+			return fmt.Errorf("listener %s: %w", bl.name, err)
+		}
+		bl.ln = ln
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.bgCancel = cancel
+	s.gw.Runtime().Start()
+	for i, lc := range s.cfg.Listeners {
+		if lc.TLS != nil {
+			go s.certForListener(i).Watch(ctx, lc.TLS.ReloadInterval.D())
+		}
+		if lc.Insecure {
+			s.log.Warn("listener serves plain HTTP (insecure: true); never expose it beyond a trusted network", "listener", lc.Name, "address", lc.Address)
+		}
+	}
+	go s.upstreamGauges(ctx)
+	for _, bl := range s.listeners {
+		go s.serve(bl)
+		s.log.Info("listening", "listener", bl.name, "address", bl.ln.Addr().String(), "tls", bl.srv.TLSConfig != nil)
+	}
+	return nil
+}
+
+func (s *Server) certForListener(i int) *tlsconf.Server {
+	n := 0
+	for j := 0; j < i; j++ {
+		if s.cfg.Listeners[j].TLS != nil {
+			n++
+		}
+	}
+	return s.certs[n]
+}
+
+func (s *Server) serve(bl boundListener) {
+	var err error
+	ln := newLimitListener(bl.ln, bl.maxConns)
+	if bl.srv.TLSConfig != nil {
+		err = bl.srv.ServeTLS(ln, "", "")
+	} else {
+		err = bl.srv.Serve(ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("listener stopped", "listener", bl.name, "error", err)
+	}
+}
+
+func (s *Server) upstreamGauges(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		for _, u := range s.gw.Runtime().Upstreams() {
+			n := 0
+			now := time.Now()
+			for _, tg := range u.Targets {
+				if tg.Available(now) {
+					n++
+				}
+			}
+			s.metrics.UpstreamHealthy.WithLabelValues(u.Name).Set(float64(n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Addr returns the bound address of the named listener ("ops" for the ops
+// listener, "<name>-redirect" for a redirect listener), or "".
+func (s *Server) Addr(name string) string {
+	for _, bl := range s.listeners {
+		if bl.name == name && bl.ln != nil {
+			return bl.ln.Addr().String()
+		}
+	}
+	return ""
+}
+
+// Gateway returns the request-serving gateway.
+func (s *Server) Gateway() *gateway.Gateway { return s.gw }
+
+// Metrics returns the metrics registry holder.
+func (s *Server) Metrics() *observe.Metrics { return s.metrics }
+
+// Reload builds cfg and swaps it in. If building fails the current
+// configuration keeps serving and the error is returned. Changes to
+// listeners, the ops listener or the access log need a restart and are
+// reported, not applied.
+func (s *Server) Reload(cfg *config.Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rt, err := gateway.Build(cfg, s.opts.Deps)
+	if err != nil {
+		s.metrics.Reloads.WithLabelValues("failure").Inc()
+		return err
+	}
+	for _, section := range restartOnly(s.cfg, cfg) {
+		s.log.Warn("config change needs a restart; not applied", "section", section)
+	}
+	rt.Start()
+	old := s.gw.Swap(rt)
+	old.Stop()
+	kept := *cfg
+	kept.Listeners, kept.Ops, kept.Logging = s.cfg.Listeners, s.cfg.Ops, s.cfg.Logging
+	s.cfg = &kept
+	s.metrics.Reloads.WithLabelValues("success").Inc()
+	for _, c := range s.certs {
+		if _, err := c.Reload(false); err != nil {
+			s.log.Error("tls reload failed; keeping the current certificate", "error", err)
+		}
+	}
+	return nil
+}
+
+func restartOnly(old, new *config.Config) []string {
+	var out []string
+	if !reflect.DeepEqual(old.Listeners, new.Listeners) {
+		out = append(out, "listeners")
+	}
+	if !reflect.DeepEqual(old.Ops, new.Ops) {
+		out = append(out, "ops")
+	}
+	if !reflect.DeepEqual(old.Logging, new.Logging) {
+		out = append(out, "logging")
+	}
+	return out
+}
+
+// ReloadFile re-reads the configuration file and reloads it.
+func (s *Server) ReloadFile() error {
+	if s.opts.ConfigPath == "" {
+		return errors.New("no configuration file to reload")
+	}
+	cfg, err := config.Load(s.opts.ConfigPath)
+	if err != nil {
+		s.metrics.Reloads.WithLabelValues("failure").Inc()
+		return err
+	}
+	return s.Reload(cfg)
+}
+
+// Shutdown stops accepting connections, lets in-flight requests finish until
+// ctx ends (then closes what is left), and flushes the logs.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	var wg sync.WaitGroup
+	var forced atomic.Bool
+	for _, bl := range s.listeners {
+		if bl.ln == nil {
+			continue
+		}
+		wg.Add(1)
+		go func(srv *http.Server) {
+			defer wg.Done()
+			if err := srv.Shutdown(ctx); err != nil {
+				forced.Store(true)
+				srv.Close()
+			}
+		}(bl.srv)
+	}
+	wg.Wait()
+	if s.bgCancel != nil {
+		s.bgCancel()
+	}
+	s.gw.Runtime().Stop()
+	if s.access != nil {
+		_ = s.access.Close()
+	}
+	if forced.Load() {
+		return errors.New("drain timeout reached; remaining connections were closed")
+	}
+	return nil
+}

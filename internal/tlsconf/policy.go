@@ -1,0 +1,105 @@
+// Package tlsconf owns the TLS of every listener and upstream: the protocol
+// and cipher policy (BCP 195: TLS 1.2 or later, TLS 1.2 only with ECDHE and
+// AEAD ciphers), certificate and client-CA files reloaded without a restart,
+// and client TLS towards upstreams.
+package tlsconf
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+)
+
+// TLS12CipherSuites are the only TLS 1.2 suites offered: forward secret
+// (ECDHE) and authenticated encryption (GCM, ChaCha20-Poly1305). TLS 1.3
+// suites are not configurable in Go and are all AEAD.
+var TLS12CipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// CurvePreferences puts the hybrid post-quantum exchange first.
+var CurvePreferences = []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384}
+
+// ParseMinVersion maps "1.2"/"1.3" to the tls constant.
+func ParseMinVersion(s string) (uint16, error) {
+	switch s {
+	case "", "1.2":
+		return tls.VersionTLS12, nil
+	case "1.3":
+		return tls.VersionTLS13, nil
+	}
+	return 0, fmt.Errorf("unsupported TLS version %q", s)
+}
+
+// ParseClientAuth maps none/optional/require to the tls constant. "optional"
+// verifies a certificate if one is sent.
+func ParseClientAuth(s string) (tls.ClientAuthType, error) {
+	switch s {
+	case "", "none":
+		return tls.NoClientCert, nil
+	case "optional":
+		return tls.VerifyClientCertIfGiven, nil
+	case "require":
+		return tls.RequireAndVerifyClientCert, nil
+	}
+	return 0, fmt.Errorf("unknown client_auth %q", s)
+}
+
+// VersionName is the log name of a TLS version ("TLS1.3").
+func VersionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS13:
+		return "TLS1.3"
+	case tls.VersionTLS12:
+		return "TLS1.2"
+	case 0:
+		return ""
+	}
+	return "TLS(other)"
+}
+
+// LoadCertPool reads a PEM bundle; it fails if the file holds no certificate.
+func LoadCertPool(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificates found", path)
+	}
+	return pool, nil
+}
+
+// ClientConfig is the TLS configuration for connections to an upstream.
+// caFile replaces the system roots when set; certFile/keyFile add a client
+// certificate; serverName overrides the verified name.
+func ClientConfig(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
+	c := &tls.Config{
+		MinVersion:       tls.VersionTLS12,
+		CipherSuites:     TLS12CipherSuites,
+		CurvePreferences: CurvePreferences,
+		ServerName:       serverName,
+	}
+	if caFile != "" {
+		pool, err := LoadCertPool(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		c.RootCAs = pool
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
