@@ -38,6 +38,10 @@ type Info struct {
 	// AuthFailure is the logged reason an authenticator rejected the request.
 	// It never contains the credential.
 	AuthFailure string
+	// CredentialHint identifies the credential a failed request presented
+	// (an API key id, a token's unverified subject), for brute-force
+	// counting and the log. Never the secret itself.
+	CredentialHint string
 	// Err is the internal cause of an error response, for the log only.
 	Err error
 }
