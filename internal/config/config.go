@@ -78,8 +78,8 @@ type ListenerTLS struct {
 
 // HSTS configures the Strict-Transport-Security header.
 type HSTS struct {
-	// MaxAge is the max-age. Default 365d. 0s is not allowed: disabling HSTS
-	// on a fintech API is never the safe choice.
+	// MaxAge is the max-age. Default 365d (unset or 0 means the default:
+	// HSTS cannot be turned off on an HTTPS listener).
 	MaxAge Duration `yaml:"max_age"`
 	// IncludeSubdomains adds includeSubDomains. Default true.
 	IncludeSubdomains *bool `yaml:"include_subdomains"`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"regexp"
@@ -69,8 +70,13 @@ type LookupEnv func(string) (string, bool)
 // reports every problem it finds, each with its path.
 func Parse(data []byte, env LookupEnv) (*Config, error) {
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 		return nil, Errors{{Message: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, Errors{{Message: "config must be one YAML document"}}
 	}
 	var doc *yaml.Node
 	switch {
@@ -135,11 +141,33 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		if n.Tag == "!!null" {
 			return
 		}
-		switch t.Kind() {
-		case reflect.Struct:
-			if !reflect.PointerTo(t).Implements(unmarshalerType) {
-				w.errs.Add(path, "must be a mapping")
+		if reflect.PointerTo(t).Implements(unmarshalerType) {
+			// Custom scalars (durations, sizes, "auth: none") are checked
+			// here, where the path is known: yaml.v3 would stop at the first
+			// such error and report it without a location.
+			v := reflect.New(t).Interface().(yaml.Unmarshaler)
+			if err := v.UnmarshalYAML(n); err != nil {
+				msg := err.Error()
+				if w.secretLines[n.Line] {
+					msg = secretValueMsg
+				}
+				w.errs.Add(path, "%s", msg)
 			}
+			return
+		}
+		switch t.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+			reflect.Bool, reflect.Float32, reflect.Float64:
+			if err := n.Decode(reflect.New(t).Interface()); err != nil {
+				msg := secretValueMsg
+				if !w.secretLines[n.Line] {
+					msg = decodeMessage(err)
+				}
+				w.errs.Add(path, "%s", msg)
+			}
+		case reflect.Struct:
+			w.errs.Add(path, "must be a mapping")
 		case reflect.Slice:
 			w.errs.Add(path, "must be a list")
 		case reflect.Map:
@@ -232,6 +260,8 @@ func quoteAll(ss []string) []string {
 	return out
 }
 
+const secretValueMsg = "invalid value (from an environment variable; not shown)"
+
 var typeErrLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 
 // translate turns yaml.v3 decode errors ("line 7: cannot unmarshal ...")
@@ -256,11 +286,23 @@ func (w *walker) translate(err error) Errors {
 		}
 		msg := humanizeDecode(sm[2])
 		if w.secretLines[line] {
-			msg = "invalid value (from an environment variable; not shown)"
+			msg = secretValueMsg
 		}
 		out.Add(path, "%s", msg)
 	}
 	return out
+}
+
+// decodeMessage extracts the human part of a yaml.v3 decode error.
+func decodeMessage(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		if sm := typeErrLine.FindStringSubmatch(te.Errors[0]); sm != nil {
+			return humanizeDecode(sm[2])
+		}
+		return humanizeDecode(te.Errors[0])
+	}
+	return err.Error()
 }
 
 var cannotUnmarshal = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.*)$")

@@ -100,6 +100,13 @@ func validAddress(errs *Errors, path, addr string) {
 	}
 }
 
+// anyPort reports whether addr asks the kernel for a free port (":0"),
+// which never collides.
+func anyPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port == "0"
+}
+
 // IsLoopback reports whether addr's host is a loopback IP or "localhost".
 func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
@@ -126,7 +133,7 @@ func (c *Config) validateListeners(errs *Errors) {
 		}
 		names[l.Name] = true
 		validAddress(errs, Join(p, "address"), l.Address)
-		if prev, dup := addrs[l.Address]; dup && l.Address != "" {
+		if prev, dup := addrs[l.Address]; dup && l.Address != "" && !anyPort(l.Address) {
 			errs.Add(Join(p, "address"), "already used by %s", prev)
 		}
 		addrs[l.Address] = Join(p, "address")
@@ -143,7 +150,7 @@ func (c *Config) validateListeners(errs *Errors) {
 			if l.TLS == nil {
 				errs.Add(Join(p, "http_redirect"), "needs tls on this listener to redirect to")
 			}
-			if prev, dup := addrs[l.HTTPRedirect]; dup {
+			if prev, dup := addrs[l.HTTPRedirect]; dup && !anyPort(l.HTTPRedirect) {
 				errs.Add(Join(p, "http_redirect"), "already used by %s", prev)
 			}
 			addrs[l.HTTPRedirect] = Join(p, "http_redirect")

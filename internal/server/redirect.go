@@ -17,11 +17,19 @@ type redirectHandler struct {
 }
 
 func newRedirectHandler(httpsAddr string) *redirectHandler {
+	h := &redirectHandler{}
+	h.setPort(httpsAddr)
+	return h
+}
+
+// setPort takes the HTTPS listener's bound address; it is called before
+// the redirect listener serves.
+func (h *redirectHandler) setPort(httpsAddr string) {
 	_, port, _ := net.SplitHostPort(httpsAddr)
 	if port == "443" {
 		port = ""
 	}
-	return &redirectHandler{httpsPort: port}
+	h.httpsPort = port
 }
 
 func (h *redirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -50,8 +50,16 @@ type Server struct {
 	others    []*http.Server // redirect and ops
 	listeners []boundListener
 	certs     []*tlsconf.Server
+	redirects []redirectFor
 	bgCancel  context.CancelFunc
 	draining  atomic.Bool
+}
+
+// redirectFor ties a redirect handler to the HTTPS listener it points at,
+// whose port is only known once bound (":0" in tests).
+type redirectFor struct {
+	handler       *redirectHandler
+	httpsListener string
 }
 
 type boundListener struct {
@@ -99,7 +107,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		s.https = append(s.https, srv)
 		s.listeners = append(s.listeners, boundListener{name: lc.Name, srv: srv, maxConns: lc.Limits.MaxConnections})
 		if lc.HTTPRedirect != "" {
-			rs := s.newHTTPServer(lc, newRedirectHandler(lc.Address))
+			rh := newRedirectHandler(lc.Address)
+			s.redirects = append(s.redirects, redirectFor{handler: rh, httpsListener: lc.Name})
+			rs := s.newHTTPServer(lc, rh)
 			rs.Addr = lc.HTTPRedirect
 			s.others = append(s.others, rs)
 			s.listeners = append(s.listeners, boundListener{name: lc.Name + "-redirect", srv: rs, maxConns: lc.Limits.MaxConnections})
@@ -191,6 +201,9 @@ func (s *Server) Start() error {
 		}
 		bl.ln = ln
 	}
+	for _, rf := range s.redirects {
+		rf.handler.setPort(s.Addr(rf.httpsListener))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.bgCancel = cancel
 	s.gw.Runtime().Start()
@@ -204,8 +217,9 @@ func (s *Server) Start() error {
 	}
 	go s.upstreamGauges(ctx)
 	for _, bl := range s.listeners {
-		go s.serve(bl)
+		// Log before serving: ServeTLS adjusts srv.TLSConfig in its goroutine.
 		s.log.Info("listening", "listener", bl.name, "address", bl.ln.Addr().String(), "tls", bl.srv.TLSConfig != nil)
+		go s.serve(bl)
 	}
 	return nil
 }

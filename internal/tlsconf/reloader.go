@@ -31,6 +31,9 @@ type Server struct {
 	current atomic.Pointer[tls.Config]
 	mu      sync.Mutex // serialises reloads
 	stamp   string
+	// failed is the stamp of files that failed to load, so a broken file is
+	// reported once, not on every tick.
+	failed string
 	// NotAfter of the current leaf certificate, for metrics and warnings.
 	notAfter atomic.Int64
 }
@@ -118,10 +121,12 @@ func (s *Server) load() error {
 func (s *Server) Reload(force bool) (changed bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !force && s.fileStamp() == s.stamp {
+	stamp := s.fileStamp()
+	if !force && (stamp == s.stamp || stamp == s.failed) {
 		return false, nil
 	}
 	if err := s.load(); err != nil {
+		s.failed = stamp
 		return false, err
 	}
 	return true, nil

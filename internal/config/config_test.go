@@ -1,0 +1,216 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func noEnv(string) (string, bool) { return "", false }
+
+// TestGoldenErrors checks that a broken config produces exactly the
+// expected list of messages, in order.
+func TestGoldenErrors(t *testing.T) {
+	for _, name := range []string{"broken", "unknown-keys", "types"} {
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", name+".yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Parse(data, noEnv)
+			if err == nil {
+				t.Fatal("Parse succeeded; want errors")
+			}
+			got := err.Error() + "\n"
+			golden := filepath.Join("testdata", name+".golden")
+			if *update {
+				_ = os.WriteFile(golden, []byte(got), 0o644)
+			}
+			want, _ := os.ReadFile(golden)
+			if got != string(want) {
+				t.Errorf("errors differ\n--- got\n%s--- want\n%s", got, want)
+			}
+		})
+	}
+}
+
+const minimal = `
+listeners:
+  - address: "127.0.0.1:8443"
+    tls:
+      cert_file: c.crt
+      key_file: c.key
+upstreams:
+  - name: up
+    targets: ["http://127.0.0.1:9000"]
+routes:
+  - name: r
+    prefix: /
+    upstream: up
+    auth: none
+`
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(minimal), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.Listeners[0]
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"listener name", l.Name, "listener0"},
+		{"min tls", l.TLS.MinVersion, "1.2"},
+		{"client auth", l.TLS.ClientAuth, "none"},
+		{"hsts", l.HSTS.MaxAge.D(), 365 * 24 * time.Hour},
+		{"hsts subdomains", *l.HSTS.IncludeSubdomains, true},
+		{"read header timeout", l.Limits.ReadHeaderTimeout.D(), 5 * time.Second},
+		{"max header bytes", l.Limits.MaxHeaderBytes, ByteSize(32 << 10)},
+		{"max conns", l.Limits.MaxConnections, 10000},
+		{"ops", cfg.Ops.Address, "127.0.0.1:9090"},
+		{"retries", *cfg.Upstreams[0].Retries, 1},
+		{"body", *cfg.Routes[0].MaxBodyBytes, ByteSize(1 << 20)},
+		{"route timeout", cfg.Routes[0].Timeout.D(), time.Minute},
+		{"access log on", *cfg.Logging.Access.Enabled, true},
+		{"drain", cfg.Shutdown.DrainTimeout.D(), 30 * time.Second},
+		{"identity header", cfg.IdentityHeaders.ConsumerID, "X-Consumer-Id"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestEnvExpansion(t *testing.T) {
+	env := map[string]string{"CERT": "/etc/tls/c.crt", "PORT": "8443", "EMPTY": "", "NUL": "null"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	tests := []struct {
+		name, doc, wantErr string
+		check              func(*Config) string
+	}{
+		{
+			name: "string and int",
+			doc:  strings.Replace(strings.Replace(minimal, "c.crt", "${CERT}", 1), "8443", "${PORT}", 1),
+			check: func(c *Config) string {
+				if c.Listeners[0].TLS.CertFile != "/etc/tls/c.crt" || c.Listeners[0].Address != "127.0.0.1:8443" {
+					return "not expanded"
+				}
+				return ""
+			},
+		},
+		{
+			name: "null-looking value stays a string",
+			doc:  strings.Replace(minimal, "c.key", "${NUL}", 1),
+			check: func(c *Config) string {
+				if c.Listeners[0].TLS.KeyFile != "null" {
+					return "got " + c.Listeners[0].TLS.KeyFile
+				}
+				return ""
+			},
+		},
+		{
+			name:    "missing variable named, value never shown",
+			doc:     strings.Replace(minimal, "c.key", "${SECRET_KEY_FILE}", 1),
+			wantErr: `listeners[0].tls.key_file: environment variable "SECRET_KEY_FILE" is not set`,
+		},
+		{
+			name:    "expanded value not echoed in type errors",
+			doc:     strings.Replace(minimal, "    auth: none", "    auth: none\n    max_body_bytes: ${CERT}", 1),
+			wantErr: "routes[0].max_body_bytes: invalid value (from an environment variable; not shown)",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tt.doc), lookup)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "/etc/tls") {
+					t.Fatal("error echoes an environment value")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := tt.check(cfg); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+}
+
+func TestParseTopLevel(t *testing.T) {
+	tests := []struct{ name, doc, want string }{
+		{"empty", "", "config is empty"},
+		{"list", "- a\n", "config must be a mapping at the top level"},
+		{"syntax", "listeners: [\n", "yaml: line 1: did not find expected node content"},
+		{"two docs", "a: 1\n---\nb: 2\n", "config must be one YAML document"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc), noEnv)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnits(t *testing.T) {
+	sizes := map[string]ByteSize{"0": 0, "1024": 1024, "1KiB": 1024, "1MiB": 1 << 20, "2 MB": 2e6, "10B": 10}
+	for in, want := range sizes {
+		if got, err := ParseByteSize(in); err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1", "1XB", "1.5MiB", "99999999999999GiB"} {
+		if _, err := ParseByteSize(bad); err == nil {
+			t.Errorf("ParseByteSize(%q) succeeded", bad)
+		}
+	}
+	durs := map[string]time.Duration{"30s": 30 * time.Second, "7d": 7 * 24 * time.Hour, "250ms": 250 * time.Millisecond}
+	for in, want := range durs {
+		if got, err := ParseDuration(in); err != nil || got.D() != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "5", "-1s", "1y", "99999999d"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) succeeded", bad)
+		}
+	}
+}
+
+// FuzzParse feeds arbitrary documents to the loader: it must never panic and
+// must either return a config that passes Validate or an Errors.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimal))
+	for _, name := range []string{"broken", "unknown-keys", "types"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", name+".yaml")); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("a: &x [*x]\n"))
+	f.Add([]byte("listeners: ${X}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, func(string) (string, bool) { return "v", true })
+		if err != nil {
+			if _, ok := err.(Errors); !ok {
+				t.Fatalf("error of type %T, want Errors", err)
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("parsed config fails Validate: %v", err)
+		}
+	})
+}

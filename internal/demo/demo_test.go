@@ -1,0 +1,85 @@
+package demo
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemo runs the demo as a user would and checks the promises of
+// DEMO-CONTRACT.md that exist so far.
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	credsFile := filepath.Join(dir, "creds.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var stdout syncBuffer
+	go func() {
+		done <- Run(ctx, Options{
+			Addr: "127.0.0.1:0", OpsAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+			DataDir: filepath.Join(dir, "data"), CredentialsOut: credsFile,
+		}, nil, &stdout, slog.New(slog.DiscardHandler))
+	}()
+	var creds Credentials
+	for i := 0; i < 200; i++ {
+		if b, err := os.ReadFile(credsFile); err == nil && json.Unmarshal(b, &creds) == nil {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if creds.BaseURL == "" {
+		cancel()
+		t.Fatalf("no credentials file; demo said: %v", <-done)
+	}
+	pem, err := os.ReadFile(creds.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer client.CloseIdleConnections()
+
+	get := func(url string) int {
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	checks := []struct {
+		url  string
+		want int
+	}{
+		{creds.OpsURL + "/healthz", 200},
+		{creds.BaseURL + "/v1/nope", 404},
+	}
+	for _, c := range checks {
+		if got := get(c.url); got != c.want {
+			t.Errorf("GET %s = %d, want %d", c.url, got, c.want)
+		}
+	}
+	if !strings.Contains(stdout.String(), "curl --cacert "+creds.CAFile) {
+		t.Errorf("welcome text lacks a working curl line:\n%s", stdout.String())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("demo did not stop")
+	}
+}
