@@ -117,6 +117,9 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // and remembers which path each line belongs to so decode errors can be
 // reported by path.
 type walker struct {
+	// visits bounds the walk: aliases can make a small document expand into
+	// a huge tree (the "billion laughs").
+	visits      int
 	errs        *Errors
 	lines       map[int]string
 	secretLines map[int]bool
@@ -125,7 +128,16 @@ type walker struct {
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 
+// maxVisits bounds the nodes one document may expand to.
+const maxVisits = 200000
+
 func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
+	if w.visits++; w.visits == maxVisits {
+		w.errs.Add(path, "document is too large or too deeply aliased")
+	}
+	if w.visits >= maxVisits {
+		return
+	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}

@@ -36,7 +36,8 @@ type Upstream struct {
 	preserveHost bool
 	ejectMax     int
 	ejectFor     time.Duration
-	transport    *http.Transport
+	transport    http.RoundTripper
+	closeIdle    func()
 	health       *config.HealthCheck
 	log          *slog.Logger
 	now          func() time.Time
@@ -73,7 +74,7 @@ func NewUpstream(cfg config.Upstream, log *slog.Logger) (*Upstream, error) {
 		tlsCfg = c
 	}
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout.D(), KeepAlive: 30 * time.Second}
-	u.transport = &http.Transport{
+	tr := &http.Transport{
 		Proxy:                  nil, // never route upstream traffic through an environment proxy
 		DialContext:            dialer.DialContext,
 		TLSClientConfig:        tlsCfg,
@@ -88,6 +89,7 @@ func NewUpstream(cfg config.Upstream, log *slog.Logger) (*Upstream, error) {
 		DisableCompression:     true, // pass the client's Accept-Encoding through untouched
 		MaxResponseHeaderBytes: 256 << 10,
 	}
+	u.transport, u.closeIdle = tr, tr.CloseIdleConnections
 	return u, nil
 }
 
@@ -116,7 +118,17 @@ func (u *Upstream) Healthy() bool {
 }
 
 // Close releases idle connections; in-flight requests are unaffected.
-func (u *Upstream) Close() { u.transport.CloseIdleConnections() }
+func (u *Upstream) Close() {
+	if u.closeIdle != nil {
+		u.closeIdle()
+	}
+}
+
+// UseTransport replaces the network transport, for benchmarks of the
+// request path without the network. Not for production use.
+func (u *Upstream) UseTransport(rt http.RoundTripper) {
+	u.transport, u.closeIdle = rt, nil
+}
 
 // StartHealthChecks runs active health checks until ctx ends (no-op when
 // none are configured).
