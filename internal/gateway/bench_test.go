@@ -73,6 +73,7 @@ type discardWriter struct{ h http.Header }
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(int)             {}
+func (d *discardWriter) Flush()                      {}
 
 // BenchmarkChain measures the whole request path (request id, routing,
 // chain, proxy, metrics, optional access log) without the network.

@@ -68,7 +68,7 @@ func (a *AccessLog) Log(r *http.Request, info *reqinfo.Info, e Entry) {
 	attrs := make([]slog.Attr, 0, 24)
 	attrs = append(attrs,
 		slog.String("request_id", info.ID),
-		slog.String("client_ip", info.ClientIP.String()),
+		slog.String("client_ip", info.ClientIPString()),
 		slog.String("method", r.Method),
 		slog.String("host", clip(r.Host)),
 		slog.String("path", clip(RedactPAN(r.URL.Path))),

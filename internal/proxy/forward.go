@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -42,26 +41,22 @@ type Forwarder struct {
 
 var _ pipeline.Handler = (*Forwarder)(nil)
 
-// errorSlot carries the proxy error from ErrorHandler back to ServeHTTP so
-// that it is returned as an error, not written by the proxy.
-type errorSlot struct{ err error }
-
-type errorSlotKey struct{}
-
 // NewForwarder returns the handler that proxies to up with an overall
 // per-request timeout.
 func NewForwarder(up *Upstream, timeout time.Duration, resolver *clientip.Resolver, log *slog.Logger) *Forwarder {
 	f := &Forwarder{up: up, timeout: timeout, resolver: resolver}
 	f.rp = &httputil.ReverseProxy{
-		Rewrite:        f.rewrite,
-		Transport:      up,
-		BufferPool:     buffers,
-		FlushInterval:  -1, // stream: flush every write, so SSE and long polls work
+		Rewrite:    f.rewrite,
+		Transport:  up,
+		BufferPool: buffers,
+		// 0: responses are buffered, except that ReverseProxy flushes every
+		// write of streaming responses (text/event-stream, unknown length).
+		FlushInterval:  0,
 		ModifyResponse: modifyResponse,
+		// The error goes back to ServeHTTP through the request's Info, so it
+		// is returned as a problem, never written by the proxy.
 		ErrorHandler: func(_ http.ResponseWriter, r *http.Request, err error) {
-			if slot, ok := r.Context().Value(errorSlotKey{}).(*errorSlot); ok {
-				slot.err = err
-			}
+			reqinfo.From(r.Context()).UpstreamErr = err
 		},
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
@@ -73,12 +68,11 @@ func NewForwarder(up *Upstream, timeout time.Duration, resolver *clientip.Resolv
 func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
 	defer cancel()
-	slot := &errorSlot{}
-	ctx = context.WithValue(ctx, errorSlotKey{}, slot)
-	reqinfo.From(ctx).Upstream = f.up.Name
+	info := reqinfo.From(ctx)
+	info.Upstream = f.up.Name
 	f.rp.ServeHTTP(w, r.WithContext(ctx))
-	if slot.err != nil {
-		return classify(r.Context(), slot.err)
+	if err := info.UpstreamErr; err != nil {
+		return classify(r.Context(), err)
 	}
 	return nil
 }
@@ -89,7 +83,10 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	h := out.Header
 
 	peer := clientip.Peer(in.RemoteAddr)
-	xff := peer.String()
+	xff := info.ClientIPString()
+	if peer != info.ClientIP {
+		xff = peer.String()
+	}
 	if f.resolver != nil && f.resolver.Trusted(peer) {
 		if prior := strings.Join(in.Header.Values("X-Forwarded-For"), ", "); prior != "" {
 			xff = prior + ", " + xff
@@ -102,7 +99,7 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	h["X-Forwarded-For"] = []string{xff}
 	h["X-Forwarded-Proto"] = []string{proto}
 	h["X-Forwarded-Host"] = []string{in.Host}
-	h["Forwarded"] = []string{forwarded(info.ClientIP, in.Host, proto)}
+	h["Forwarded"] = []string{forwarded(info, in.Host, proto)}
 	h[requestid.Header] = []string{info.ID}
 	if !f.up.preserveHost {
 		out.Host = "" // the transport then sends the target's host
@@ -110,16 +107,17 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 }
 
 // forwarded builds an RFC 7239 element from what the gateway verified.
-func forwarded(client netip.Addr, host, proto string) string {
+func forwarded(info *reqinfo.Info, host, proto string) string {
 	var b strings.Builder
+	b.Grow(64)
 	b.WriteString("for=")
-	switch {
+	switch client := info.ClientIP; {
 	case !client.IsValid():
 		b.WriteString("unknown")
 	case client.Is6():
-		b.WriteString(`"[` + client.String() + `]"`)
+		b.WriteString(`"[` + info.ClientIPString() + `]"`)
 	default:
-		b.WriteString(client.String())
+		b.WriteString(info.ClientIPString())
 	}
 	if host != "" && validForwardedHost(host) {
 		b.WriteString(";host=\"" + host + "\"")

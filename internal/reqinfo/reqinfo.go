@@ -44,6 +44,19 @@ type Info struct {
 	CredentialHint string
 	// Err is the internal cause of an error response, for the log only.
 	Err error
+	// UpstreamErr is the proxy's error, handed from its error hook back to
+	// the forwarder.
+	UpstreamErr error
+
+	clientIPString string
+}
+
+// ClientIPString is ClientIP formatted once per request.
+func (i *Info) ClientIPString() string {
+	if i.clientIPString == "" && i.ClientIP.IsValid() {
+		i.clientIPString = i.ClientIP.String()
+	}
+	return i.clientIPString
 }
 
 type ctxKey struct{}
