@@ -21,6 +21,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"strconv"
@@ -97,7 +99,7 @@ func New(o Options) (*Issuer, error) {
 	is.base = "https://" + ln.Addr().String()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /jwks.json", is.serveJWKS)
-	is.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	is.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	is.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, MinVersion: tls.VersionTLS12}
 	go func() { _ = is.srv.ServeTLS(ln, "", "") }()
 	return is, nil
