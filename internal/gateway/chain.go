@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/portcullis/portcullis/internal/authn"
+	"github.com/portcullis/portcullis/internal/authn/introspect"
 	"github.com/portcullis/portcullis/internal/authn/jwks"
 	"github.com/portcullis/portcullis/internal/authn/jwt"
 	"github.com/portcullis/portcullis/internal/authz"
@@ -76,6 +77,9 @@ func buildAuthenticators(cfg *config.Config, deps Deps) (map[string]authn.Authen
 		case "jwt":
 			path = config.Join(path, "jwt")
 			a, err = jwt.New(ac.Name, *ac.JWT, jwt.Deps{JWKS: deps.JWKS, Cache: deps.TokenCache, Now: deps.Now, Log: deps.Log})
+		case "introspection":
+			path = config.Join(path, "introspection")
+			a, err = introspect.New(ac.Name, *ac.Introspection, introspect.Deps{Cache: deps.TokenCache, Now: deps.Now, Log: deps.Log})
 		default:
 			err = fmt.Errorf("authenticator type %q is not available in this build", ac.Type())
 		}
