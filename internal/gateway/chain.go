@@ -7,6 +7,7 @@ import (
 	"github.com/portcullis/portcullis/internal/authn/introspect"
 	"github.com/portcullis/portcullis/internal/authn/jwks"
 	"github.com/portcullis/portcullis/internal/authn/jwt"
+	"github.com/portcullis/portcullis/internal/authn/mtls"
 	"github.com/portcullis/portcullis/internal/authz"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
@@ -80,6 +81,9 @@ func buildAuthenticators(cfg *config.Config, deps Deps) (map[string]authn.Authen
 		case "introspection":
 			path = config.Join(path, "introspection")
 			a, err = introspect.New(ac.Name, *ac.Introspection, introspect.Deps{Cache: deps.TokenCache, Now: deps.Now, Log: deps.Log})
+		case "mtls":
+			path = config.Join(path, "mtls")
+			a, err = mtls.New(ac.Name, *ac.MTLS, mtls.Deps{ClientCAFiles: clientCAFiles(cfg), Now: deps.Now, Log: deps.Log})
 		default:
 			err = fmt.Errorf("authenticator type %q is not available in this build", ac.Type())
 		}
@@ -90,4 +94,15 @@ func buildAuthenticators(cfg *config.Config, deps Deps) (map[string]authn.Authen
 		out[ac.Name] = a
 	}
 	return out, errs.Err()
+}
+
+// clientCAFiles lists the listeners' client CA bundles (for mtls CRLs).
+func clientCAFiles(cfg *config.Config) []string {
+	var out []string
+	for _, l := range cfg.Listeners {
+		if l.TLS != nil && l.TLS.ClientCAFile != "" {
+			out = append(out, l.TLS.ClientCAFile)
+		}
+	}
+	return out
 }

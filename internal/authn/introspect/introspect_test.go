@@ -256,7 +256,9 @@ func TestIntrospection(t *testing.T) {
 
 func TestIntrospectionCaching(t *testing.T) {
 	f := newFixture(t, "client_secret_post")
-	f.as.set(func(as *authServer) { as.tokens["good"] = f.active(map[string]any{"exp": f.clk.Now().Add(5 * time.Minute).Unix()}) })
+	f.as.set(func(as *authServer) {
+		as.tokens["good"] = f.active(map[string]any{"exp": f.clk.Now().Add(5 * time.Minute).Unix()})
+	})
 
 	// Positive: one call, then served from cache until cache_ttl (2m).
 	for range 3 {
