@@ -492,3 +492,32 @@ func TestIssuerDownFailsClosed(t *testing.T) {
 		t.Fatalf("internal error leaked: %s", resp.Body)
 	}
 }
+
+func TestReloadKeepsKeys(t *testing.T) {
+	f := newFixture(t)
+	tok := f.is.Sign(f.claims(nil))
+	if r := f.get(t, "GET", "/v1/accounts", bearer(tok)); r.Status != 200 {
+		t.Fatalf("status %d", r.Status)
+	}
+	fetches := f.is.Fetches()
+	// Reload the same configuration, then one with a stricter route: the
+	// JWKS is not refetched, and the new rules apply at once.
+	issuerCA := filepath.Join(f.env.Dir, "issuer-ca.crt")
+	cfg := gatewaytest.Parse(t, jwtConfig(f.env, f.is, issuerCA))
+	if err := f.gw.Server.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.get(t, "GET", "/v1/accounts", bearer(tok)); r.Status != 200 {
+		t.Fatalf("after reload: %d", r.Status)
+	}
+	stricter := strings.Replace(jwtConfig(f.env, f.is, issuerCA), "all_of: [accounts:read]", "all_of: [accounts:read, accounts:export]", 1)
+	if err := f.gw.Server.Reload(gatewaytest.Parse(t, stricter)); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.get(t, "GET", "/v1/accounts", bearer(tok)); r.Status != 403 {
+		t.Fatalf("after a stricter reload: %d, want 403", r.Status)
+	}
+	if got := f.is.Fetches(); got != fetches {
+		t.Fatalf("reloads refetched the JWKS: %d -> %d fetches", fetches, got)
+	}
+}
