@@ -30,8 +30,8 @@ const QueryParam = "access_token"
 // ExtractBearer returns the request's bearer token: from one Authorization:
 // Bearer header, or where src allows, the access_token query parameter or
 // the named cookie. A token sent in more than one place is invalid_request
-// (RFC 6750 §2). A token taken from the query or a cookie is removed from
-// the request, so it never reaches the upstream or the access log.
+// (RFC 6750 §2). The request is not changed, so the next authenticator of a
+// route sees the same token; the one that accepts it calls StripBearer.
 func ExtractBearer(r *http.Request, maxLen int, src TokenSources) (string, error) {
 	tok, err := BearerToken(r, maxLen)
 	if err != nil && err != ErrNotApplicable {
@@ -45,8 +45,6 @@ func ExtractBearer(r *http.Request, maxLen int, src TokenSources) (string, error
 				return "", twoPlaces()
 			}
 			tok, found = vals[0], true
-			q.Del(QueryParam)
-			r.URL.RawQuery = q.Encode()
 		}
 	}
 	if src.Cookie != "" {
@@ -55,7 +53,6 @@ func ExtractBearer(r *http.Request, maxLen int, src TokenSources) (string, error
 				return "", twoPlaces()
 			}
 			tok, found = cs[0].Value, true
-			stripCookie(r, src.Cookie)
 		}
 	}
 	switch {
@@ -72,6 +69,21 @@ func ExtractBearer(r *http.Request, maxLen int, src TokenSources) (string, error
 func twoPlaces() error {
 	return &Unauthenticated{Reason: "bearer token in more than one place", Code: "invalid_request",
 		Description: "Send the access token in exactly one place."}
+}
+
+// StripBearer removes a token taken from the query or a cookie (per src)
+// from r, so it never reaches the upstream or the access log. The
+// Authorization header is left for the upstream.
+func StripBearer(r *http.Request, src TokenSources) {
+	if src.Query && strings.Contains(r.URL.RawQuery, QueryParam) {
+		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && q.Has(QueryParam) {
+			q.Del(QueryParam)
+			r.URL.RawQuery = q.Encode()
+		}
+	}
+	if src.Cookie != "" && len(r.CookiesNamed(src.Cookie)) > 0 {
+		stripCookie(r, src.Cookie)
+	}
 }
 
 // stripCookie removes cookie name from the request's Cookie headers.

@@ -43,6 +43,9 @@ func TestExtractBearer(t *testing.T) {
 				r.Header.Set("Cookie", tt.cookie)
 			}
 			got, err := ExtractBearer(r, 10, tt.src)
+			if err == nil {
+				StripBearer(r, tt.src)
+			}
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("err = %v", err)

@@ -190,6 +190,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 		reqinfo.From(r.Context()).CredentialHint = "introspect:" + tokenHash(tok)
 		return nil, authn.Reject("token inactive or rejected (cached)", descInvalid)
 	}
+	authn.StripBearer(r, a.sources)
 	return p, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/portcullis/portcullis/internal/gateway"
 	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/pki"
+	"github.com/portcullis/portcullis/internal/testissuer"
 	"github.com/portcullis/portcullis/internal/tokencache"
 )
 
@@ -376,5 +378,71 @@ func TestConcurrentRequestsShareOneCall(t *testing.T) {
 	// any that arrived after it were served from the cache.
 	if n := f.as.calls.Load(); n != 1 {
 		t.Fatalf("calls = %d, want 1", n)
+	}
+}
+
+// A route can take JWTs and opaque tokens: the jwt authenticator passes
+// on tokens that are not JWTs, and a query token reaches the next
+// authenticator intact and is stripped only once accepted.
+func TestJWTThenIntrospection(t *testing.T) {
+	env := gatewaytest.NewEnv(t)
+	as := newAuthServer(t, env, "client_secret_basic", false)
+	is, err := testissuer.New(testissuer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer is.Close()
+	jwksFile := filepath.Join(env.Dir, "jwks.json")
+	if err := os.WriteFile(jwksFile, is.JWKS(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Now()}
+	f := &fixture{env: env, as: as, clk: clk}
+	as.set(func(as *authServer) { as.tokens["opaque-1"] = f.active(nil) })
+	yaml := strings.Replace(config(env, as, "client_secret_basic", ""), "authenticators:\n", `authenticators:
+  - name: jwt
+    jwt:
+      issuers:
+        - {issuer: "`+is.URL()+`", audiences: [payments-api], jwks_file: `+jwksFile+`}
+`, 1)
+	yaml = strings.Replace(yaml, "authenticators: [opaque]", "authenticators: [jwt, opaque]\n      allow_query_token: true", 1)
+	f.gw = env.Start(t, yaml, gateway.Deps{Now: clk.Now})
+	jwtTok := is.Sign(is.Claims("payments-api", "bob", "accounts:read", time.Now(), time.Minute))
+	tests := []struct {
+		name, url, method, query string
+	}{
+		{"JWT in the query", "/v1/accounts?x=1&access_token=" + jwtTok, "jwt", "x=1"},
+		{"opaque token in the query", "/v1/accounts?access_token=opaque-1&y=2", "introspection", "y=2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", f.gw.URL+tt.url, nil)
+			r := gatewaytest.Do(t, env.Client(), req)
+			if r.Status != 200 {
+				t.Fatalf("status %d: %s", r.Status, r.Body)
+			}
+			e := r.Echo(t)
+			if e.Headers["X-Auth-Method"][0] != tt.method || e.Query != tt.query {
+				t.Fatalf("method %v, upstream query %q", e.Headers["X-Auth-Method"], e.Query)
+			}
+		})
+	}
+}
+
+func TestAllowedClientIDs(t *testing.T) {
+	env := gatewaytest.NewEnv(t)
+	as := newAuthServer(t, env, "client_secret_basic", false)
+	clk := &clock{t: time.Now()}
+	f := &fixture{env: env, as: as, clk: clk}
+	as.set(func(as *authServer) {
+		as.tokens["mobile"] = f.active(nil)
+		as.tokens["batch"] = f.active(map[string]any{"client_id": "batch-job"})
+	})
+	f.gw = env.Start(t, config(env, as, "client_secret_basic", "\n      client_ids: [mobile-app]"), gateway.Deps{Now: clk.Now})
+	if r := f.call(t, "mobile"); r.Status != 200 {
+		t.Fatalf("allowed client: %d", r.Status)
+	}
+	if r := f.call(t, "batch"); r.Status != 401 || r.Header.Get("WWW-Authenticate") != chInvalid {
+		t.Fatalf("other client: %d %q", r.Status, r.Header.Get("WWW-Authenticate"))
 	}
 }

@@ -64,6 +64,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 	if a.cache != nil {
 		key = tokencache.NewKey(a.fp, tok)
 		if p, ok := a.cache.Get(key); ok && p != nil {
+			authn.StripBearer(r, a.sources)
 			return p, nil
 		}
 	}
@@ -83,6 +84,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 		cp := *p
 		a.cache.Put(key, &cp, exp, 3*len(tok))
 	}
+	authn.StripBearer(r, a.sources)
 	return p, nil
 }
 

@@ -226,3 +226,54 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+func TestIssuerChosenByIss(t *testing.T) {
+	a1, err := testissuer.New(testissuer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a1.Close()
+	b1, err := testissuer.New(testissuer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b1.Close()
+	dir := t.TempDir()
+	fa, fb := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
+	_ = os.WriteFile(fa, a1.JWKS(), 0o600)
+	_ = os.WriteFile(fb, b1.JWKS(), 0o600)
+	a, err := New("multi", config.JWTAuth{Issuers: []config.JWTIssuer{
+		{Issuer: a1.URL(), Audiences: []string{"api"}, JWKSFile: fa},
+		{Issuer: b1.URL(), Audiences: []string{"other-api"}, JWKSFile: fb, Algorithms: []string{"ES256"}},
+	}}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	bClaims := b1.Claims("other-api", "b-user", "", now, time.Minute)
+	forged := b1.Claims("api", "a-user", "", now, time.Minute)
+	forged["iss"] = a1.URL()
+	tests := []struct {
+		name, tok, consumer string
+	}{
+		{"issuer A", a1.Sign(a1.Claims("api", "a-user", "", now, time.Minute)), "a-user"},
+		{"issuer B with its own audience", b1.SignWith(b1.KidFor("ES256"), bClaims, nil), "b-user"},
+		{"issuer B's alg allow-list applies to B", b1.Sign(bClaims), ""},
+		{"B's key cannot sign for A", b1.SignWith(b1.KidFor("ES256"), forged, map[string]any{"kid": a1.KidFor("ES256")}), ""},
+		{"A's audience is not B's", a1.Sign(a1.Claims("other-api", "a-user", "", now, time.Minute)), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := a.Authenticate(request(tt.tok))
+			if tt.consumer == "" {
+				if err == nil {
+					t.Fatalf("accepted: %+v", p)
+				}
+				return
+			}
+			if err != nil || p.ConsumerID != tt.consumer {
+				t.Fatalf("got %+v, %v", p, err)
+			}
+		})
+	}
+}
