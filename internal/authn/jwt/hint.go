@@ -3,7 +3,6 @@ package jwt
 import (
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 )
 
 // maxHintLen bounds the subject copied into a credential hint.
@@ -32,5 +31,3 @@ func unverifiedSub(seg string) string {
 	}
 	return string(out)
 }
-
-func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -183,7 +184,7 @@ func (a *Authenticator) verify(r *http.Request, tok string) (*principal.Principa
 }
 
 func reject(format string, args ...any) *authn.Unauthenticated {
-	return authn.Reject(sprintf(format, args...), descInvalid)
+	return authn.Reject(fmt.Sprintf(format, args...), descInvalid)
 }
 
 // hint identifies a rejected token for brute-force counting and the log
