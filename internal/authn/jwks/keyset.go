@@ -48,8 +48,13 @@ var (
 	ErrUnavailable = errors.New("verification keys are not available")
 )
 
-// MinRSABits is the smallest RSA modulus accepted.
-const MinRSABits = 2048
+// MinRSABits is the smallest RSA modulus accepted; MaxRSABits the largest,
+// since verification cost grows with the modulus and an issuer's JWKS is
+// not trusted to be sane.
+const (
+	MinRSABits = 2048
+	MaxRSABits = 8192
+)
 
 // maxKeys bounds a key set; real issuers publish a handful.
 const maxKeys = 100
@@ -89,7 +94,7 @@ func Fits(alg string, pub crypto.PublicKey) bool {
 	switch alg {
 	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
 		k, ok := pub.(*rsa.PublicKey)
-		return ok && k.N.BitLen() >= MinRSABits
+		return ok && k.N.BitLen() >= MinRSABits && k.N.BitLen() <= MaxRSABits
 	case "ES256":
 		k, ok := pub.(*ecdsa.PublicKey)
 		return ok && k.Curve == elliptic.P256()
@@ -162,6 +167,9 @@ func publicKey(k any) (crypto.PublicKey, string) {
 	case *rsa.PublicKey:
 		if t.N.BitLen() < MinRSABits {
 			return nil, fmt.Sprintf("RSA key of %d bits is under %d", t.N.BitLen(), MinRSABits)
+		}
+		if t.N.BitLen() > MaxRSABits {
+			return nil, fmt.Sprintf("RSA key of %d bits is over %d", t.N.BitLen(), MaxRSABits)
 		}
 		return t, ""
 	case *rsa.PrivateKey:
