@@ -56,7 +56,8 @@ type RouteAuth struct {
 	// Authenticators are tried in order; the first that finds its kind of
 	// credential decides. Required (at least one).
 	Authenticators []string `yaml:"authenticators"`
-	// Require is what every caller needs, whatever the method.
+	// Require is what every caller needs, whatever the method. Default:
+	// nothing beyond authentication.
 	Require Grants `yaml:"require"`
 	// Methods adds per-method requirements (e.g. POST needs payments:write),
 	// checked in addition to Require. HEAD uses GET's entry unless it has
@@ -73,9 +74,9 @@ type RouteAuth struct {
 
 // Grants are authorisation requirements. Every set part must hold.
 type Grants struct {
-	// Scopes the credential must carry.
+	// Scopes the credential must carry. Default: none.
 	Scopes ScopeRule `yaml:"scopes"`
-	// Roles the caller must hold (any of them).
+	// Roles the caller must hold (any of them). Default: none.
 	Roles []string `yaml:"roles"`
 	// Consumers are the consumer ids allowed (empty: any).
 	Consumers []string `yaml:"consumers"`

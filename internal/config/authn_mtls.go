@@ -9,17 +9,18 @@ import (
 // listener verified (listeners[].tls.client_auth optional or require) is
 // matched against allow-lists and becomes the principal.
 type MTLSAuth struct {
-	// CommonNames accepted (exact subject CN).
+	// CommonNames accepted (exact subject CN). Default: none.
 	CommonNames []string `yaml:"common_names"`
 	// Subjects accepted (exact RFC 2253 distinguished name, as Go prints
-	// it: "CN=client-a,O=Acme").
+	// it: "CN=client-a,O=Acme"). Default: none.
 	Subjects []string `yaml:"subjects"`
 	// DNSNames, URIs and Emails accepted as subject alternative names.
+	// Default: none.
 	DNSNames []string `yaml:"dns_names"`
 	URIs     []string `yaml:"uris"`
 	Emails   []string `yaml:"emails"`
 	// SPKISHA256 are pins: base64 of the SHA-256 of the certificate's
-	// SubjectPublicKeyInfo (as HPKP pin-sha256).
+	// SubjectPublicKeyInfo (as HPKP pin-sha256). Default: none.
 	SPKISHA256 []string `yaml:"spki_sha256"`
 	// AllowAnyVerified accepts every certificate the listener verified
 	// when no allow-list is set. Default false: at least one allow-list
