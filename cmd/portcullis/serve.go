@@ -9,9 +9,12 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/portcullis/portcullis/internal/authn/jwks"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/gateway"
 	"github.com/portcullis/portcullis/internal/observe"
 	"github.com/portcullis/portcullis/internal/server"
+	"github.com/portcullis/portcullis/internal/tokencache"
 )
 
 func cmdServe(args []string, _, stderr io.Writer) int {
@@ -27,7 +30,9 @@ func cmdServe(args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	log := observe.NewLogger(stderr, cfg.Logging.Level)
-	srv, err := server.New(cfg, server.Options{ConfigPath: *cfgPath, Log: log})
+	// Caches that must outlive reloads: JWKS and verified tokens.
+	deps := gateway.Deps{JWKS: jwks.NewRegistry(log, nil), TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil)}
+	srv, err := server.New(cfg, server.Options{ConfigPath: *cfgPath, Log: log, Deps: deps})
 	if err != nil {
 		printProblems(stderr, *cfgPath, err)
 		return 1

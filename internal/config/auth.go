@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 
 	"gopkg.in/yaml.v3"
 )
@@ -55,18 +56,27 @@ type RouteAuth struct {
 	// Authenticators are tried in order; the first that finds its kind of
 	// credential decides. Required (at least one).
 	Authenticators []string `yaml:"authenticators"`
-	// Require is what every caller needs, whatever the method.
+	// Require is what every caller needs, whatever the method. Default:
+	// nothing beyond authentication.
 	Require Grants `yaml:"require"`
 	// Methods adds per-method requirements (e.g. POST needs payments:write),
-	// checked in addition to Require.
+	// checked in addition to Require. HEAD uses GET's entry unless it has
+	// its own.
 	Methods map[string]Grants `yaml:"methods"`
+	// AllowQueryToken also accepts a bearer token in the access_token query
+	// parameter (RFC 6750 §2.3), removed before forwarding. Default false:
+	// URLs end up in logs and browser history.
+	AllowQueryToken bool `yaml:"allow_query_token"`
+	// AllowCookieToken names a cookie a bearer token is also accepted from
+	// (removed before forwarding). Default: none.
+	AllowCookieToken string `yaml:"allow_cookie_token"`
 }
 
 // Grants are authorisation requirements. Every set part must hold.
 type Grants struct {
-	// Scopes the credential must carry.
+	// Scopes the credential must carry. Default: none.
 	Scopes ScopeRule `yaml:"scopes"`
-	// Roles the caller must hold (any of them).
+	// Roles the caller must hold (any of them). Default: none.
 	Roles []string `yaml:"roles"`
 	// Consumers are the consumer ids allowed (empty: any).
 	Consumers []string `yaml:"consumers"`
@@ -76,8 +86,23 @@ type Grants struct {
 
 // ScopeRule requires all of AllOf and at least one of AnyOf.
 type ScopeRule struct {
+	// AllOf are scopes that must all be granted. Default: none.
 	AllOf []string `yaml:"all_of"`
+	// AnyOf are scopes of which at least one must be granted. Default: none.
 	AnyOf []string `yaml:"any_of"`
+}
+
+// IsZero reports whether g requires nothing.
+func (g Grants) IsZero() bool {
+	return len(g.Scopes.AllOf)+len(g.Scopes.AnyOf)+len(g.Roles)+len(g.Consumers)+len(g.Groups) == 0
+}
+
+func (g Grants) validate(errs *Errors, path string) {
+	validScopeList(errs, Join(path, "scopes.all_of"), g.Scopes.AllOf)
+	validScopeList(errs, Join(path, "scopes.any_of"), g.Scopes.AnyOf)
+	validScopeList(errs, Join(path, "roles"), g.Roles)
+	validScopeList(errs, Join(path, "consumers"), g.Consumers)
+	validScopeList(errs, Join(path, "groups"), g.Groups)
 }
 
 // UnmarshalYAML accepts "none" or a mapping.
@@ -195,6 +220,7 @@ func (c *Config) validateAuth(errs *Errors) {
 				errs.Add(Index(Join(p, "authenticators"), j), "unknown authenticator %q", n)
 			}
 		}
+		c.validateRouteAuth(errs, p, r.Auth)
 		for m := range r.Auth.Methods {
 			if !knownMethods[m] {
 				errs.Add(Join(Join(p, "methods"), m), "unknown method %q", m)
@@ -213,3 +239,30 @@ func contains(ss []string, s string) bool {
 	}
 	return false
 }
+
+// validateRouteAuth checks a route's grants and token-source opt-ins.
+func (c *Config) validateRouteAuth(errs *Errors, p string, a *RouteAuth) {
+	a.Require.validate(errs, Join(p, "require"))
+	for m, g := range a.Methods {
+		g.validate(errs, Join(Join(p, "methods"), m))
+	}
+	if !a.AllowQueryToken && a.AllowCookieToken == "" {
+		return
+	}
+	bearer := false
+	for _, n := range a.Authenticators {
+		for _, ac := range c.Authenticators {
+			if ac.Name == n && (ac.JWT != nil || ac.Introspection != nil) {
+				bearer = true
+			}
+		}
+	}
+	if !bearer {
+		errs.Add(p, "allow_query_token and allow_cookie_token need a jwt or introspection authenticator")
+	}
+	if n := a.AllowCookieToken; n != "" && !cookieNameRe.MatchString(n) {
+		errs.Add(Join(p, "allow_cookie_token"), "invalid cookie name %q", n)
+	}
+}
+
+var cookieNameRe = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]{1,128}$`)

@@ -14,6 +14,15 @@ listeners:
 ops:
   address: "{{.OpsAddr}}"
 
+authenticators:
+  - name: demo-jwt
+    jwt:
+      issuers:
+        - issuer: "{{.IssuerURL}}"
+          audiences: [payments-api]
+          jwks_url: "{{.JWKSURL}}"
+          ca_file: "{{.CAFile}}"
+
 upstreams:
   - name: payments-api
     targets: ["{{.Upstream}}"]
@@ -26,17 +35,29 @@ routes:
     path: /v1/accounts
     methods: [GET]
     upstream: payments-api
-    auth: none
+    auth:
+      authenticators: [demo-jwt]
+      require:
+        scopes:
+          all_of: [accounts:read]
   - name: accounts-get
     path: /v1/accounts/{id}
     methods: [GET]
     upstream: payments-api
-    auth: none
+    auth:
+      authenticators: [demo-jwt]
+      require:
+        scopes:
+          all_of: [accounts:read]
   - name: payments-create
     path: /v1/payments
     methods: [POST]
     upstream: payments-api
-    auth: none
+    auth:
+      authenticators: [demo-jwt]
+      require:
+        scopes:
+          all_of: [payments:write]
     max_body_bytes: 64KiB
   - name: fx-rates
     path: /v1/fx/rates

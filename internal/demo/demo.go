@@ -18,9 +18,13 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/authn/jwks"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/gateway"
 	"github.com/portcullis/portcullis/internal/pki"
 	"github.com/portcullis/portcullis/internal/server"
+	"github.com/portcullis/portcullis/internal/testissuer"
+	"github.com/portcullis/portcullis/internal/tokencache"
 )
 
 // Options are the demo's flags.
@@ -37,6 +41,9 @@ type Credentials struct {
 	BaseURL string `json:"base_url"`
 	CAFile  string `json:"ca_file"`
 	OpsURL  string `json:"ops_url"`
+	// Token is a JWT access token with scope accounts:read from the demo's
+	// own issuer.
+	Token string `json:"token"`
 }
 
 // Run starts the demo and serves until ctx ends or a signal arrives on sigs.
@@ -89,10 +96,20 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	go func() { _ = upstream.Serve(upLn) }()
 	defer upstream.Close()
 
+	// The demo's token issuer: JWKS over HTTPS with a certificate from the
+	// demo CA, so the gateway fetches keys exactly as from a real IdP.
+	issuer, err := testissuer.New(testissuer.Options{CA: ca})
+	if err != nil {
+		return fmt.Errorf("starting demo token issuer: %w", err)
+	}
+	defer issuer.Close()
+	token := issuer.Sign(issuer.Claims("payments-api", "demo-client", "accounts:read", time.Now(), 24*time.Hour))
+
 	cfgFile := filepath.Join(o.DataDir, "portcullis.yaml")
 	vars := map[string]string{
 		"Addr": o.Addr, "OpsAddr": o.OpsAddr, "CertFile": certFile, "KeyFile": keyFile,
 		"Upstream": "http://" + upLn.Addr().String(), "AccessLog": filepath.Join(o.DataDir, "access.log"),
+		"IssuerURL": issuer.URL(), "JWKSURL": issuer.JWKSURL(), "CAFile": caFile,
 	}
 	if err := writeTemplate(cfgFile, configTemplate, vars); err != nil {
 		return err
@@ -101,7 +118,8 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
-	srv, err := server.New(cfg, server.Options{ConfigPath: cfgFile, Log: log})
+	deps := gateway.Deps{JWKS: jwks.NewRegistry(log, nil), TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil)}
+	srv, err := server.New(cfg, server.Options{ConfigPath: cfgFile, Log: log, Deps: deps})
 	if err != nil {
 		return fmt.Errorf("demo gateway: %w", err)
 	}
@@ -109,7 +127,7 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 		return err
 	}
 	baseURL := "https://" + srv.Addr("public")
-	creds := Credentials{BaseURL: baseURL, CAFile: caFile, OpsURL: "http://" + srv.Addr("ops")}
+	creds := Credentials{BaseURL: baseURL, CAFile: caFile, OpsURL: "http://" + srv.Addr("ops"), Token: token}
 	if o.CredentialsOut != "" {
 		if err := writeJSON(o.CredentialsOut, creds); err != nil {
 			_ = srv.Shutdown(context.Background())
@@ -168,15 +186,19 @@ Portcullis demo is running.
   config      %s
   access log  %s
 
-Try it:
+Try it (the token has scope accounts:read, not payments:write):
 
-  curl --cacert %s %s/v1/accounts
+  export TOKEN=%s
+  curl --cacert %s -H "Authorization: Bearer $TOKEN" %s/v1/accounts   # 200
+  curl --cacert %s -i %s/v1/accounts                                  # 401 + WWW-Authenticate
+  curl --cacert %s -i -H "Authorization: Bearer $TOKEN" -X POST -d '{"amount":"10.00"}' %s/v1/payments   # 403 insufficient_scope
   curl --cacert %s %s/v1/nope                  # 404 problem+json
   curl --cacert %s -X DELETE %s/v1/accounts    # 405 with Allow
   curl --cacert %s --path-as-is '%s/v1/../admin'  # 400: traversal is rejected
   curl %s/readyz
 
 Stop with Ctrl-C.
-`, c.BaseURL, c.CAFile, c.OpsURL, cfgFile, accessLog,
-		c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.OpsURL)
+`, c.BaseURL, c.CAFile, c.OpsURL, cfgFile, accessLog, c.Token,
+		c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.CAFile, c.BaseURL,
+		c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.OpsURL)
 }

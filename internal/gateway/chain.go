@@ -4,6 +4,11 @@ import (
 	"fmt"
 
 	"github.com/portcullis/portcullis/internal/authn"
+	"github.com/portcullis/portcullis/internal/authn/introspect"
+	"github.com/portcullis/portcullis/internal/authn/jwks"
+	"github.com/portcullis/portcullis/internal/authn/jwt"
+	"github.com/portcullis/portcullis/internal/authn/mtls"
+	"github.com/portcullis/portcullis/internal/authz"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
@@ -17,23 +22,28 @@ import (
 //
 //  1. body size limit (413 before anything reads the body)
 //  2. authentication (401), unless the route is auth: none
-//  3. identity headers: incoming copies stripped on every route, verified
+//  3. authorisation (403): scopes, roles, consumers, groups per method
+//  4. identity headers: incoming copies stripped on every route, verified
 //     values set
-//  4. the forwarder
+//  5. the forwarder
 func buildChain(rc config.Route, path string, up *proxy.Upstream, env chainEnv) (pipeline.Handler, error) {
 	var errs config.Errors
 	mws := []pipeline.Middleware{validate.BodyLimit(int64(*rc.MaxBodyBytes))}
 	if rc.Auth != nil && !rc.Auth.None {
 		var list []authn.Authenticator
+		src := authn.TokenSources{Query: rc.Auth.AllowQueryToken, Cookie: rc.Auth.AllowCookieToken}
 		for j, name := range rc.Auth.Authenticators {
 			a, ok := env.auths[name]
 			if !ok {
 				errs.Add(config.Index(config.Join(path, "auth.authenticators"), j), "authenticator %q is not available", name)
 				continue
 			}
+			if ba, ok := a.(authn.BearerAuthenticator); ok && src != (authn.TokenSources{}) {
+				a = ba.WithTokenSources(src)
+			}
 			list = append(list, a)
 		}
-		mws = append(mws, authn.Middleware(list))
+		mws = append(mws, authn.Middleware(list), authz.New(*rc.Auth).Middleware())
 	}
 	mws = append(mws, authn.Identity(env.cfg.IdentityHeaders))
 	if len(errs) > 0 {
@@ -55,6 +65,9 @@ type chainEnv struct {
 func buildAuthenticators(cfg *config.Config, deps Deps) (map[string]authn.Authenticator, error) {
 	var errs config.Errors
 	out := map[string]authn.Authenticator{}
+	if deps.JWKS == nil {
+		deps.JWKS = jwks.NewRegistry(deps.Log, deps.Now)
+	}
 	for i, ac := range cfg.Authenticators {
 		path := config.Index("authenticators", i)
 		var (
@@ -62,6 +75,15 @@ func buildAuthenticators(cfg *config.Config, deps Deps) (map[string]authn.Authen
 			err error
 		)
 		switch ac.Type() {
+		case "jwt":
+			path = config.Join(path, "jwt")
+			a, err = jwt.New(ac.Name, *ac.JWT, jwt.Deps{JWKS: deps.JWKS, Cache: deps.TokenCache, Now: deps.Now, Log: deps.Log})
+		case "introspection":
+			path = config.Join(path, "introspection")
+			a, err = introspect.New(ac.Name, *ac.Introspection, introspect.Deps{Cache: deps.TokenCache, Now: deps.Now, Log: deps.Log})
+		case "mtls":
+			path = config.Join(path, "mtls")
+			a, err = mtls.New(ac.Name, *ac.MTLS, mtls.Deps{ClientCAFiles: clientCAFiles(cfg), Now: deps.Now, Log: deps.Log})
 		default:
 			err = fmt.Errorf("authenticator type %q is not available in this build", ac.Type())
 		}
@@ -72,4 +94,15 @@ func buildAuthenticators(cfg *config.Config, deps Deps) (map[string]authn.Authen
 		out[ac.Name] = a
 	}
 	return out, errs.Err()
+}
+
+// clientCAFiles lists the listeners' client CA bundles (for mtls CRLs).
+func clientCAFiles(cfg *config.Config) []string {
+	var out []string
+	for _, l := range cfg.Listeners {
+		if l.TLS != nil && l.TLS.ClientCAFile != "" {
+			out = append(out, l.TLS.ClientCAFile)
+		}
+	}
+	return out
 }

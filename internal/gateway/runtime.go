@@ -9,6 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/authn"
+	"github.com/portcullis/portcullis/internal/authn/jwks"
+	"github.com/portcullis/portcullis/internal/tokencache"
 
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
@@ -23,6 +28,13 @@ import (
 // reloads.
 type Deps struct {
 	Log *slog.Logger
+	// JWKS caches issuers' key sets across reloads. Nil: one per Runtime.
+	JWKS *jwks.Registry
+	// TokenCache remembers verified tokens across reloads. Nil: one per
+	// authenticator.
+	TokenCache *tokencache.Cache
+	// Now is the authenticators' clock. Nil: time.Now.
+	Now func() time.Time
 }
 
 // Route is one configured route's runtime.
@@ -37,6 +49,7 @@ type Runtime struct {
 	router    *router.Router[*Route]
 	upstreams []*proxy.Upstream
 	resolver  *clientip.Resolver
+	auths     map[string]authn.Authenticator
 	cancel    context.CancelFunc
 }
 
@@ -70,6 +83,7 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 
 	auths, err := buildAuthenticators(cfg, deps)
 	errs.Merge("authenticators", err)
+	rt.auths = auths
 	env := chainEnv{cfg: cfg, resolver: rt.resolver, auths: auths, deps: deps}
 
 	for i, rc := range cfg.Routes {
@@ -122,6 +136,11 @@ func (rt *Runtime) Start() {
 	rt.cancel = cancel
 	for _, u := range rt.upstreams {
 		u.StartHealthChecks(ctx)
+	}
+	for _, a := range rt.auths {
+		if p, ok := a.(interface{ Prefetch() }); ok {
+			p.Prefetch() // load JWKS before the first request needs them
+		}
 	}
 }
 

@@ -1,0 +1,324 @@
+// Package introspect owns the introspection authenticator: opaque bearer
+// tokens checked with the authorisation server's OAuth 2.0 Token
+// Introspection endpoint (RFC 7662). The gateway authenticates to the
+// server with client_secret_basic, client_secret_post or a client
+// certificate; honours active, exp, nbf, iss, aud, client_id and scope; and
+// remembers verdicts by token hash (active until exp or cache_ttl, inactive
+// for negative_cache_ttl) in a bounded cache. Concurrent requests with the
+// same new token share one call. When the server is down, slow or answers
+// nonsense the request fails closed with 503.
+package introspect
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/portcullis/portcullis/internal/authn"
+	"github.com/portcullis/portcullis/internal/authn/claims"
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/principal"
+	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/tokencache"
+)
+
+// maxResponse bounds an introspection response.
+const maxResponse = 256 << 10
+
+const descInvalid = "The access token is invalid."
+
+// Deps are the long-lived services an Authenticator uses.
+type Deps struct {
+	// Cache remembers verdicts across reloads. Nil: a private cache.
+	Cache *tokencache.Cache
+	// Now is the clock. Nil: time.Now.
+	Now func() time.Time
+	// Log is the application log. Nil: discarded.
+	Log *slog.Logger
+}
+
+// Authenticator checks opaque bearer tokens with an introspection
+// endpoint.
+type Authenticator struct {
+	name      string
+	cfg       config.IntrospectionAuth
+	client    *http.Client
+	rules     claims.Rules
+	cache     *tokencache.Cache
+	fp        []byte
+	now       func() time.Time
+	log       *slog.Logger
+	sources   authn.TokenSources
+	challenge authn.Challenge
+	flight    *singleflight.Group
+}
+
+var (
+	_ authn.Authenticator       = (*Authenticator)(nil)
+	_ authn.BearerAuthenticator = (*Authenticator)(nil)
+)
+
+// New builds the authenticator named name: defaults, validation, and the
+// HTTP client (CA bundle, client certificate) are prepared here. Errors
+// carry config paths relative to the introspection block.
+func New(name string, cfg config.IntrospectionAuth, deps Deps) (*Authenticator, error) {
+	cfg, err := cfg.Prepared()
+	if err != nil {
+		return nil, err
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	if deps.Cache == nil {
+		deps.Cache = tokencache.New(0, deps.Now)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	var errs config.Errors
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		pool := x509.NewCertPool()
+		switch {
+		case err != nil:
+			errs.Add("ca_file", "%v", err)
+		case !pool.AppendCertsFromPEM(pem):
+			errs.Add("ca_file", "no PEM certificates found in %s", cfg.CAFile)
+		default:
+			tc.RootCAs = pool
+		}
+	}
+	if cfg.ClientCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.ClientCertFile, cfg.ClientKeyFile)
+		if err != nil {
+			errs.Add("client_cert_file", "loading client certificate: %v", err)
+		} else {
+			tc.Certificates = []tls.Certificate{cert}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	fp := sha256.Sum256([]byte(fmt.Sprintf("%s|%+v", name, cfg)))
+	return &Authenticator{
+		name: name,
+		cfg:  cfg,
+		client: &http.Client{
+			Timeout: cfg.Timeout.D(),
+			Transport: &http.Transport{
+				TLSClientConfig:       tc,
+				TLSHandshakeTimeout:   cfg.Timeout.D(),
+				ResponseHeaderTimeout: cfg.Timeout.D(),
+				MaxIdleConnsPerHost:   64,
+				IdleConnTimeout:       90 * time.Second,
+				ForceAttemptHTTP2:     true,
+				Proxy:                 http.ProxyFromEnvironment,
+			},
+			// The token must only ever be sent to the configured endpoint.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		rules:     claims.NewRules(cfg.RequiredClaims, cfg.ClaimRules),
+		cache:     deps.Cache,
+		fp:        fp[:],
+		now:       deps.Now,
+		log:       deps.Log.With("authenticator", name),
+		challenge: authn.Challenge{Scheme: "Bearer", Params: [][2]string{{"realm", authn.Realm}}},
+		flight:    &singleflight.Group{},
+	}, nil
+}
+
+// Name implements authn.Authenticator.
+func (a *Authenticator) Name() string { return a.name }
+
+// Challenge implements authn.Authenticator.
+func (a *Authenticator) Challenge() authn.Challenge { return a.challenge }
+
+// WithTokenSources implements authn.BearerAuthenticator.
+func (a *Authenticator) WithTokenSources(src authn.TokenSources) authn.Authenticator {
+	cp := *a
+	cp.sources = src
+	return &cp
+}
+
+// Authenticate implements authn.Authenticator.
+func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, error) {
+	tok, err := authn.ExtractBearer(r, int(a.cfg.MaxTokenBytes), a.sources)
+	if err != nil {
+		return nil, err
+	}
+	key := tokencache.NewKey(a.fp, tok)
+	p, found := a.cache.Get(key)
+	if !found {
+		v, err, _ := a.flight.Do(string(key[:]), func() (any, error) {
+			p, err := a.introspect(tok)
+			if err == nil || isReject(err) {
+				a.remember(key, p, len(tok))
+			}
+			return p, err
+		})
+		if err != nil {
+			if isReject(err) {
+				reqinfo.From(r.Context()).CredentialHint = "introspect:" + tokenHash(tok)
+			}
+			return nil, err
+		}
+		p, _ = v.(*principal.Principal)
+		if p != nil {
+			cp := *p // shared by every caller of this flight
+			p = &cp
+		}
+	}
+	if p != nil && p.CredentialID == "" {
+		p.CredentialID = "sha256:" + tokenHash(tok)
+	}
+	if p == nil {
+		reqinfo.From(r.Context()).CredentialHint = "introspect:" + tokenHash(tok)
+		return nil, authn.Reject("token inactive or rejected (cached)", descInvalid)
+	}
+	authn.StripBearer(r, a.sources)
+	return p, nil
+}
+
+func isReject(err error) bool {
+	var ue *authn.Unauthenticated
+	return errors.As(err, &ue)
+}
+
+// remember caches an active verdict until exp or cache_ttl, and a rejected
+// one (p nil) for negative_cache_ttl.
+func (a *Authenticator) remember(key tokencache.Key, p *principal.Principal, size int) {
+	now := a.now()
+	if p == nil {
+		a.cache.Put(key, nil, now.Add(a.cfg.NegativeCacheTTL.D()), size)
+		return
+	}
+	exp := now.Add(a.cfg.CacheTTL.D())
+	if !p.Expiry.IsZero() && p.Expiry.Before(exp) {
+		exp = p.Expiry
+	}
+	a.cache.Put(key, p, exp, 3*size)
+}
+
+// introspect calls the endpoint. The call is not tied to one request's
+// context: concurrent requests share it.
+func (a *Authenticator) introspect(tok string) (*principal.Principal, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Timeout.D())
+	defer cancel()
+	form := url.Values{"token": {tok}, "token_type_hint": {"access_token"}}
+	switch a.cfg.AuthMethod {
+	case "client_secret_post":
+		form.Set("client_id", a.cfg.ClientID)
+		form.Set("client_secret", a.cfg.ClientSecret)
+	case "tls_client_auth":
+		form.Set("client_id", a.cfg.ClientID)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.cfg.Endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if a.cfg.AuthMethod == "client_secret_basic" {
+		// RFC 6749 §2.3.1: form-encode before Basic encoding.
+		req.SetBasicAuth(url.QueryEscape(a.cfg.ClientID), url.QueryEscape(a.cfg.ClientSecret))
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		a.log.Warn("introspection call failed", "error", err.Error())
+		return nil, fmt.Errorf("introspection: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("introspection: reading response: %w", err)
+	case resp.StatusCode != http.StatusOK:
+		a.log.Warn("introspection endpoint refused the call", "status", resp.StatusCode)
+		return nil, fmt.Errorf("introspection: status %d", resp.StatusCode)
+	case len(body) > maxResponse:
+		return nil, fmt.Errorf("introspection: response larger than %d bytes", maxResponse)
+	}
+	set, err := claims.Decode(body)
+	if err != nil {
+		return nil, fmt.Errorf("introspection: invalid response: %w", err)
+	}
+	active, ok := set["active"].(bool)
+	if !ok {
+		return nil, errors.New("introspection: response has no boolean active member")
+	}
+	if !active {
+		return nil, authn.Reject("token inactive", descInvalid)
+	}
+	return a.check(set)
+}
+
+// check applies the configured policy to an active response.
+func (a *Authenticator) check(set claims.Set) (*principal.Principal, error) {
+	now := a.now()
+	leeway := a.cfg.Leeway.D()
+	exp, hasExp, err := numericDate(set, "exp")
+	if err != nil {
+		return nil, authn.Reject(err.Error(), descInvalid)
+	}
+	if hasExp && now.Add(-leeway).After(exp) {
+		return nil, &authn.Unauthenticated{Reason: "token expired", Code: "invalid_token", Description: "The access token has expired."}
+	}
+	if nbf, ok, err := numericDate(set, "nbf"); err != nil || ok && now.Add(leeway).Before(nbf) {
+		return nil, authn.Reject("nbf in the future or invalid", descInvalid)
+	}
+	if a.cfg.Issuer != "" && set.String("iss") != a.cfg.Issuer {
+		return nil, authn.Reject("iss mismatch", descInvalid)
+	}
+	if len(a.cfg.Audiences) > 0 && !slices.ContainsFunc(set.List("aud"), func(s string) bool { return slices.Contains(a.cfg.Audiences, s) }) {
+		return nil, authn.Reject("aud not accepted", descInvalid)
+	}
+	if len(a.cfg.ClientIDs) > 0 && !slices.Contains(a.cfg.ClientIDs, set.String("client_id")) {
+		return nil, authn.Reject("client_id not accepted", descInvalid)
+	}
+	if err := a.rules.Check(set); err != nil {
+		return nil, authn.Reject(err.Error(), descInvalid)
+	}
+	p, err := claims.Principal(set, a.cfg.Claims, principal.MethodIntrospection)
+	if err != nil {
+		return nil, authn.Reject(err.Error(), descInvalid)
+	}
+	p.Authenticator = a.name
+	if hasExp {
+		p.Expiry = exp
+	}
+	return p, nil
+}
+
+// numericDate reads an RFC 7519 NumericDate member.
+func numericDate(s claims.Set, name string) (time.Time, bool, error) {
+	v, ok := s[name]
+	if !ok || v == nil {
+		return time.Time{}, false, nil
+	}
+	f, ok := v.(float64)
+	if !ok || f < 0 || f > 1e11 {
+		return time.Time{}, false, fmt.Errorf("%s is not a valid NumericDate", name)
+	}
+	return time.Unix(int64(f), 0), true, nil
+}
+
+// tokenHash is a short, non-reversible id of a token.
+func tokenHash(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:8])
+}

@@ -1,0 +1,208 @@
+package jwt
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/portcullis/portcullis/internal/authn"
+	"github.com/portcullis/portcullis/internal/authn/claims"
+	"github.com/portcullis/portcullis/internal/authn/jwks"
+	"github.com/portcullis/portcullis/internal/principal"
+	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/tokencache"
+)
+
+// Client-facing descriptions: fixed text, never the token, never which
+// check failed (except expiry, which the holder can read in the token).
+const (
+	descInvalid = "The access token is invalid."
+	descExpired = "The access token has expired."
+)
+
+// Name implements authn.Authenticator.
+func (a *Authenticator) Name() string { return a.name }
+
+// Challenge implements authn.Authenticator.
+func (a *Authenticator) Challenge() authn.Challenge { return a.challenge }
+
+// WithTokenSources implements authn.BearerAuthenticator.
+func (a *Authenticator) WithTokenSources(src authn.TokenSources) authn.Authenticator {
+	cp := *a
+	cp.sources = src
+	return &cp
+}
+
+// Prefetch starts loading every remote JWKS that is not loaded yet, so the
+// first requests find keys in place.
+func (a *Authenticator) Prefetch() {
+	for _, is := range a.issuers {
+		if is.remote != nil {
+			is.remote.Prefetch()
+		}
+	}
+}
+
+// Authenticate implements authn.Authenticator. A bearer token that is not
+// in JWS compact form (two dots) is not applicable, so an opaque token can
+// fall through to an introspection authenticator on the same route.
+func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, error) {
+	tok, err := authn.ExtractBearer(r, a.maxBytes, a.sources)
+	if err != nil {
+		return nil, err
+	}
+	if strings.Count(tok, ".") != 2 {
+		return nil, authn.ErrNotApplicable
+	}
+	var key tokencache.Key
+	if a.cache != nil {
+		key = tokencache.NewKey(a.fp, tok)
+		if p, ok := a.cache.Get(key); ok && p != nil {
+			authn.StripBearer(r, a.sources)
+			return p, nil
+		}
+	}
+	p, err := a.verify(r, tok)
+	if err != nil {
+		var ue *authn.Unauthenticated
+		if errors.As(err, &ue) {
+			reqinfo.From(r.Context()).CredentialHint = hint(tok)
+		}
+		return nil, err
+	}
+	if a.cache != nil {
+		exp := p.Expiry
+		if limit := a.now().Add(a.cacheTTL); limit.Before(exp) {
+			exp = limit
+		}
+		cp := *p
+		a.cache.Put(key, &cp, exp, 3*len(tok))
+	}
+	authn.StripBearer(r, a.sources)
+	return p, nil
+}
+
+// verify checks tok completely. Errors are *authn.Unauthenticated except a
+// key set that cannot be loaded (a technical failure: 503).
+func (a *Authenticator) verify(r *http.Request, tok string) (*principal.Principal, error) {
+	jws, err := jose.ParseSignedCompact(tok, a.algs)
+	if err != nil {
+		var ua *jose.ErrUnexpectedSignatureAlgorithm
+		if errors.As(err, &ua) {
+			return nil, reject("alg %q is not allowed", ua.Got)
+		}
+		return nil, reject("malformed token")
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, reject("token has %d signatures", len(jws.Signatures))
+	}
+	hdr := jws.Signatures[0].Header
+	if _, ok := hdr.ExtraHeaders["crit"]; ok {
+		return nil, reject("crit header is not supported")
+	}
+	if cty, ok := hdr.ExtraHeaders["cty"].(string); ok && strings.EqualFold(cty, "JWT") {
+		return nil, reject("nested JWT")
+	}
+	// The issuer is chosen from the unverified payload; everything about it
+	// is checked again once the signature holds.
+	var unverified struct {
+		Iss any `json:"iss"`
+	}
+	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &unverified); err != nil {
+		return nil, reject("payload is not a JSON object")
+	}
+	iss, _ := unverified.Iss.(string)
+	is := a.issuers[iss]
+	if is == nil {
+		return nil, reject("untrusted issuer")
+	}
+	alg := hdr.Algorithm
+	if !is.algs[alg] {
+		return nil, reject("alg %q is not allowed for this issuer", alg)
+	}
+	keys, err := is.keys.Candidates(r.Context(), hdr.KeyID, alg)
+	switch {
+	case errors.Is(err, jwks.ErrUnavailable):
+		return nil, err
+	case err != nil:
+		return nil, reject("%v", err)
+	}
+	var payload []byte
+	for _, k := range keys {
+		if payload, err = jws.Verify(k.Public); err == nil {
+			break
+		}
+	}
+	if payload == nil {
+		return nil, reject("signature does not verify")
+	}
+	set, err := claims.Decode(payload)
+	if err != nil {
+		return nil, reject("claims: %v", err)
+	}
+	var std josejwt.Claims
+	if err := json.Unmarshal(payload, &std); err != nil {
+		return nil, reject("registered claims have wrong types")
+	}
+	if std.Expiry == nil {
+		return nil, reject("no exp claim")
+	}
+	err = std.ValidateWithLeeway(josejwt.Expected{Issuer: is.iss, AnyAudience: is.audiences, Time: a.now()}, a.leeway)
+	switch {
+	case errors.Is(err, josejwt.ErrExpired):
+		return nil, &authn.Unauthenticated{Reason: "token expired", Code: "invalid_token", Description: descExpired}
+	case errors.Is(err, josejwt.ErrInvalidAudience):
+		return nil, reject("aud not accepted")
+	case errors.Is(err, josejwt.ErrNotValidYet):
+		return nil, reject("nbf in the future")
+	case errors.Is(err, josejwt.ErrIssuedInTheFuture):
+		return nil, reject("iat in the future")
+	case err != nil:
+		return nil, reject("claims: %v", err)
+	}
+	if err := a.rules.Check(set); err != nil {
+		return nil, reject("%v", err)
+	}
+	p, err := claims.Principal(set, a.mapping, principal.MethodJWT)
+	if err != nil {
+		return nil, reject("%v", err)
+	}
+	p.Authenticator = a.name
+	p.Expiry = std.Expiry.Time()
+	p.CredentialID = std.ID
+	if p.CredentialID == "" {
+		p.CredentialID = tokenHash(tok)
+	}
+	return p, nil
+}
+
+func reject(format string, args ...any) *authn.Unauthenticated {
+	return authn.Reject(fmt.Sprintf(format, args...), descInvalid)
+}
+
+// hint identifies a rejected token for brute-force counting and the log
+// without revealing it: its unverified subject when it has one, else a
+// hash prefix.
+func hint(tok string) string {
+	if _, rest, ok := strings.Cut(tok, "."); ok {
+		if payload, _, ok := strings.Cut(rest, "."); ok && len(payload) < 8192 {
+			if sub := unverifiedSub(payload); sub != "" {
+				return "jwt-sub:" + sub
+			}
+		}
+	}
+	return "jwt:" + tokenHash(tok)
+}
+
+// tokenHash is a short, non-reversible id of a token ("sha256:" and 16 hex).
+func tokenHash(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return "sha256:" + hex.EncodeToString(sum[:8])
+}

@@ -1,0 +1,101 @@
+package authn
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// TokenSources are the places besides the Authorization header a route
+// accepts bearer tokens from (RFC 6750 §2.3 query parameter, a cookie).
+// Both are off unless the route opts in.
+type TokenSources struct {
+	// Query accepts the access_token query parameter.
+	Query bool
+	// Cookie names a cookie holding the token ("" for none).
+	Cookie string
+}
+
+// BearerAuthenticator is an Authenticator of bearer tokens that a route can
+// allow to read tokens from its TokenSources.
+type BearerAuthenticator interface {
+	Authenticator
+	// WithTokenSources returns a copy reading tokens from src as well.
+	WithTokenSources(src TokenSources) Authenticator
+}
+
+// QueryParam is the RFC 6750 §2.3 query parameter.
+const QueryParam = "access_token"
+
+// ExtractBearer returns the request's bearer token: from one Authorization:
+// Bearer header, or where src allows, the access_token query parameter or
+// the named cookie. A token sent in more than one place is invalid_request
+// (RFC 6750 §2). The request is not changed, so the next authenticator of a
+// route sees the same token; the one that accepts it calls StripBearer.
+func ExtractBearer(r *http.Request, maxLen int, src TokenSources) (string, error) {
+	tok, err := BearerToken(r, maxLen)
+	if err != nil && err != ErrNotApplicable {
+		return "", err
+	}
+	found := err == nil
+	if src.Query && strings.Contains(r.URL.RawQuery, QueryParam) {
+		q, perr := url.ParseQuery(r.URL.RawQuery)
+		if vals := q[QueryParam]; perr == nil && len(vals) > 0 {
+			if found || len(vals) > 1 {
+				return "", twoPlaces()
+			}
+			tok, found = vals[0], true
+		}
+	}
+	if src.Cookie != "" {
+		if cs := r.CookiesNamed(src.Cookie); len(cs) > 0 {
+			if found || len(cs) > 1 {
+				return "", twoPlaces()
+			}
+			tok, found = cs[0].Value, true
+		}
+	}
+	switch {
+	case !found:
+		return "", ErrNotApplicable
+	case tok == "":
+		return "", &Unauthenticated{Reason: "empty bearer token", Code: "invalid_request", Description: "The bearer token is empty."}
+	case maxLen > 0 && len(tok) > maxLen:
+		return "", Reject("bearer token too large", "The access token is invalid.")
+	}
+	return tok, nil
+}
+
+func twoPlaces() error {
+	return &Unauthenticated{Reason: "bearer token in more than one place", Code: "invalid_request",
+		Description: "Send the access token in exactly one place."}
+}
+
+// StripBearer removes a token taken from the query or a cookie (per src)
+// from r, so it never reaches the upstream or the access log. The
+// Authorization header is left for the upstream.
+func StripBearer(r *http.Request, src TokenSources) {
+	if src.Query && strings.Contains(r.URL.RawQuery, QueryParam) {
+		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && q.Has(QueryParam) {
+			q.Del(QueryParam)
+			r.URL.RawQuery = q.Encode()
+		}
+	}
+	if src.Cookie != "" && len(r.CookiesNamed(src.Cookie)) > 0 {
+		stripCookie(r, src.Cookie)
+	}
+}
+
+// stripCookie removes cookie name from the request's Cookie headers.
+func stripCookie(r *http.Request, name string) {
+	var keep []string
+	for _, c := range r.Cookies() {
+		if c.Name != name {
+			keep = append(keep, c.Name+"="+c.Value)
+		}
+	}
+	r.Header.Del("Cookie")
+	if len(keep) > 0 {
+		r.Header.Set("Cookie", strings.Join(keep, "; "))
+	}
+}

@@ -1,0 +1,88 @@
+package config
+
+import "strings"
+
+// ClaimMapping names the token claims (or introspection response members)
+// the principal is read from. A name is looked up first as one top-level
+// claim (so namespaced claims such as "https://example.com/roles" work) and
+// then as a dot-separated path into nested objects ("realm_access.roles").
+type ClaimMapping struct {
+	// Consumer is the claim holding the consumer id. Default "sub"; when it
+	// is absent, "client_id" and then "azp" are used.
+	Consumer string `yaml:"consumer"`
+	// Scopes is the claim holding the granted scopes, either one
+	// space-separated string or a list of strings. Default "scope".
+	Scopes string `yaml:"scopes"`
+	// Roles is the claim holding the caller's roles (a list or a
+	// space-separated string). Default "roles".
+	Roles string `yaml:"roles"`
+	// Groups is the claim holding the caller's groups. Default "groups".
+	Groups string `yaml:"groups"`
+}
+
+// ClaimRule requires a claim to hold one of a set of values (e.g. acr in a
+// set of assurance levels). For a list-valued claim, one element must match.
+type ClaimRule struct {
+	// Claim is the claim name or dot path. Required.
+	Claim string `yaml:"claim"`
+	// OneOf are the accepted string values. At least one.
+	OneOf []string `yaml:"one_of"`
+}
+
+// Claim defaults.
+const (
+	DefaultConsumerClaim = "sub"
+	DefaultScopesClaim   = "scope"
+	DefaultRolesClaim    = "roles"
+	DefaultGroupsClaim   = "groups"
+)
+
+func (m *ClaimMapping) applyDefaults() {
+	setStr(&m.Consumer, DefaultConsumerClaim)
+	setStr(&m.Scopes, DefaultScopesClaim)
+	setStr(&m.Roles, DefaultRolesClaim)
+	setStr(&m.Groups, DefaultGroupsClaim)
+}
+
+func (m *ClaimMapping) validate(errs *Errors, path string) {
+	for _, c := range []struct{ key, val string }{
+		{"consumer", m.Consumer}, {"scopes", m.Scopes}, {"roles", m.Roles}, {"groups", m.Groups},
+	} {
+		validClaimPath(errs, Join(path, c.key), c.val)
+	}
+}
+
+func validateClaimRules(errs *Errors, path string, required []string, rules []ClaimRule) {
+	for i, c := range required {
+		validClaimPath(errs, Index(Join(path, "required_claims"), i), c)
+	}
+	for i, r := range rules {
+		p := Index(Join(path, "claim_rules"), i)
+		validClaimPath(errs, Join(p, "claim"), r.Claim)
+		if len(r.OneOf) == 0 {
+			errs.Add(Join(p, "one_of"), "at least one value is required")
+		}
+	}
+}
+
+func validClaimPath(errs *Errors, path, c string) {
+	switch {
+	case c == "":
+		errs.Add(path, "must not be empty")
+	case strings.HasPrefix(c, ".") || strings.HasSuffix(c, ".") || strings.Contains(c, ".."):
+		errs.Add(path, "invalid claim path %q", c)
+	case len(c) > 256:
+		errs.Add(path, "is longer than 256 characters")
+	}
+}
+
+// validScopeList checks scope and role names: non-empty, no spaces (scopes
+// are space-separated on the wire, RFC 6749 §3.3) and no quotes (they are
+// echoed in WWW-Authenticate).
+func validScopeList(errs *Errors, path string, ss []string) {
+	for i, s := range ss {
+		if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") {
+			errs.Add(Index(path, i), "invalid value %q (no spaces or quotes)", s)
+		}
+	}
+}
