@@ -17,6 +17,8 @@ type BufferedWriter struct {
 	closer io.Closer
 	stop   chan struct{}
 	done   chan struct{}
+	once   sync.Once
+	err    error
 }
 
 // OpenOutput opens "stdout", "stderr" or a file path (appended, 0600).
@@ -75,15 +77,18 @@ func (b *BufferedWriter) flushLoop(interval time.Duration) {
 	}
 }
 
-// Close flushes and closes the output. Nothing buffered is lost.
+// Close flushes and closes the output. Nothing buffered is lost. Closing
+// twice is harmless.
 func (b *BufferedWriter) Close() error {
-	close(b.stop)
-	<-b.done
-	err := b.Flush()
-	if b.closer != nil {
-		if cerr := b.closer.Close(); err == nil {
-			err = cerr
+	b.once.Do(func() {
+		close(b.stop)
+		<-b.done
+		b.err = b.Flush()
+		if b.closer != nil {
+			if cerr := b.closer.Close(); b.err == nil {
+				b.err = cerr
+			}
 		}
-	}
-	return err
+	})
+	return b.err
 }
