@@ -100,4 +100,6 @@ func readSecret(errs *config.Errors, path string, ref config.SecretRef, env conf
 }
 
 // String never prints the secrets.
-func (s *Secrets) String() string { return fmt.Sprintf("keys.Secrets{master key v%d}", s.Keyring.Current()) }
+func (s *Secrets) String() string {
+	return fmt.Sprintf("keys.Secrets{master key v%d}", s.Keyring.Current())
+}

@@ -110,6 +110,7 @@ func (p *Postgres) Watch(ctx context.Context, fn func(Change)) error {
 		p.setFeedErr(fmt.Errorf("change feed down: %w", err))
 		if live {
 			backoff = 100 * time.Millisecond
+			fn(Change{Kind: FeedDown, Err: err})
 		}
 		t := time.NewTimer(backoff)
 		select {

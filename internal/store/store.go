@@ -124,12 +124,16 @@ const (
 	// FeedReset: changes may have been missed (the feed (re)connected);
 	// drop everything cached.
 	FeedReset
+	// FeedDown: the feed lost its connection (Err says why) and is
+	// reconnecting; changes made elsewhere are not heard until FeedReset.
+	FeedDown
 )
 
 // Change is one change-feed entry.
 type Change struct {
 	Kind ChangeKind
 	ID   string
+	Err  error
 }
 
 // Store is the control plane's persistence. Every method is safe for
