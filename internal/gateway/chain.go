@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/portcullis/portcullis/internal/authn"
+	"github.com/portcullis/portcullis/internal/authn/apikey"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
@@ -62,6 +63,10 @@ func buildAuthenticators(cfg *config.Config, deps Deps) (map[string]authn.Authen
 			err error
 		)
 		switch ac.Type() {
+		case "api_key":
+			if a, err = apikey.New(ac.Name, *ac.APIKey, apikey.Deps{Keys: deps.Keys}); err != nil {
+				err = prefixed("api_key", err)
+			}
 		default:
 			err = fmt.Errorf("authenticator type %q is not available in this build", ac.Type())
 		}

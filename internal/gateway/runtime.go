@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 
+	"github.com/portcullis/portcullis/internal/authn/apikey"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
@@ -23,6 +24,10 @@ import (
 // reloads.
 type Deps struct {
 	Log *slog.Logger
+	// Keys verifies API keys (a *keys.Service, built once per process so
+	// its cache and change feed outlive reloads). nil when no api_key
+	// authenticator is configured.
+	Keys apikey.Verifier
 }
 
 // Route is one configured route's runtime.
