@@ -65,4 +65,3 @@ func (s *Server) deleteConsumer(c *call) error {
 func (s *Server) whoami(c *call) error {
 	return writeJSON(c, http.StatusOK, map[string]string{"actor": c.actor.name, "role": string(c.actor.role)})
 }
-

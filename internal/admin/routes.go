@@ -17,9 +17,9 @@ const (
 )
 
 var (
-	everyone   = []Role{RoleAdmin, RoleOperator, RoleAuditor}
-	managers   = []Role{RoleAdmin, RoleOperator}
-	adminOnly  = []Role{RoleAdmin}
+	everyone  = []Role{RoleAdmin, RoleOperator, RoleAuditor}
+	managers  = []Role{RoleAdmin, RoleOperator}
+	adminOnly = []Role{RoleAdmin}
 	overseers = []Role{RoleAdmin, RoleAuditor}
 )
 
