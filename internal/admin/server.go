@@ -127,3 +127,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return s.srv.Shutdown(ctx)
 }
+
+// CheckConfig loads the admin listener's certificate and client CA without
+// starting anything (the validate command).
+func CheckConfig(cfg config.Admin) error {
+	minV, err := tlsconf.ParseMinVersion(cfg.TLS.MinVersion)
+	if err != nil {
+		return config.FieldError{Path: "admin.tls.min_version", Message: err.Error()}
+	}
+	_, err = tlsconf.NewServer(tlsconf.ServerOptions{
+		CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, ClientCAFile: cfg.TLS.ClientCAFile,
+		ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: minV,
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return config.FieldError{Path: "admin.tls", Message: err.Error()}
+	}
+	return nil
+}

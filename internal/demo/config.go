@@ -26,12 +26,14 @@ routes:
     path: /v1/accounts
     methods: [GET]
     upstream: payments-api
-    auth: none
+    auth:
+      authenticators: [demo-keys]
   - name: accounts-get
     path: /v1/accounts/{id}
     methods: [GET]
     upstream: payments-api
-    auth: none
+    auth:
+      authenticators: [demo-keys]
   - name: payments-create
     path: /v1/payments
     methods: [POST]
@@ -42,7 +44,32 @@ routes:
     path: /v1/fx/rates
     methods: [GET]
     upstream: payments-api
-    auth: none
+    auth:
+      authenticators: [demo-keys]
+
+authenticators:
+  - name: demo-keys
+    api_key:
+      header: X-API-Key
+
+# API keys: embedded SQLite in the data dir; the pepper and master key are
+# files the demo generated there (never inline secrets in a config).
+keys:
+  store:
+    driver: sqlite
+    path: "{{.KeysDB}}"
+  environment: test
+  pepper:
+    file: "{{.PepperFile}}"
+  master_key:
+    file: "{{.MasterKeyFile}}"
+
+admin:
+  enabled: true
+  address: "{{.AdminAddr}}"
+  tls:
+    cert_file: "{{.CertFile}}"
+    key_file: "{{.KeyFile}}"
 
 logging:
   level: info

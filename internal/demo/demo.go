@@ -18,7 +18,10 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/admin"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/gateway"
+	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/pki"
 	"github.com/portcullis/portcullis/internal/server"
 )
@@ -34,9 +37,12 @@ type Options struct {
 
 // Credentials is the JSON written to --credentials-out.
 type Credentials struct {
-	BaseURL string `json:"base_url"`
-	CAFile  string `json:"ca_file"`
-	OpsURL  string `json:"ops_url"`
+	BaseURL    string `json:"base_url"`
+	CAFile     string `json:"ca_file"`
+	OpsURL     string `json:"ops_url"`
+	APIKey     string `json:"api_key"`
+	AdminURL   string `json:"admin_url"`
+	AdminToken string `json:"admin_token"`
 }
 
 // Run starts the demo and serves until ctx ends or a signal arrives on sigs.
@@ -93,6 +99,10 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	vars := map[string]string{
 		"Addr": o.Addr, "OpsAddr": o.OpsAddr, "CertFile": certFile, "KeyFile": keyFile,
 		"Upstream": "http://" + upLn.Addr().String(), "AccessLog": filepath.Join(o.DataDir, "access.log"),
+		"AdminAddr": o.AdminAddr,
+	}
+	if err := keyFiles(o.DataDir, vars); err != nil {
+		return fmt.Errorf("demo secrets: %w", err)
 	}
 	if err := writeTemplate(cfgFile, configTemplate, vars); err != nil {
 		return err
@@ -101,15 +111,34 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
-	srv, err := server.New(cfg, server.Options{ConfigPath: cfgFile, Log: log})
+	svc, err := keys.Open(ctx, cfg.Keys, os.LookupEnv, log)
+	if err != nil {
+		return fmt.Errorf("demo key store: %w", err)
+	}
+	defer svc.Close()
+	seededKeys, err := seed(ctx, svc)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(cfg, server.Options{ConfigPath: cfgFile, Log: log,
+		Deps: gateway.Deps{Keys: svc}, ReadyChecks: map[string]func() error{"keys": svc.Ready}})
 	if err != nil {
 		return fmt.Errorf("demo gateway: %w", err)
 	}
+	adm, err := admin.New(cfg.Admin, admin.Deps{Keys: svc, Log: log})
+	if err != nil {
+		return fmt.Errorf("demo admin API: %w", err)
+	}
+	if err := adm.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = adm.Shutdown(context.WithoutCancel(ctx)) }()
 	if err := srv.Start(); err != nil {
 		return err
 	}
 	baseURL := "https://" + srv.Addr("public")
-	creds := Credentials{BaseURL: baseURL, CAFile: caFile, OpsURL: "http://" + srv.Addr("ops")}
+	creds := Credentials{BaseURL: baseURL, CAFile: caFile, OpsURL: "http://" + srv.Addr("ops"),
+		APIKey: seededKeys.apiKey, AdminURL: "https://" + adm.Addr(), AdminToken: seededKeys.adminToken}
 	if o.CredentialsOut != "" {
 		if err := writeJSON(o.CredentialsOut, creds); err != nil {
 			_ = srv.Shutdown(context.Background())
@@ -170,13 +199,24 @@ Portcullis demo is running.
 
 Try it:
 
-  curl --cacert %s %s/v1/accounts
+  curl --cacert %s %s/v1/accounts                          # 401: no API key
+  curl --cacert %s -H 'X-API-Key: %s' %s/v1/accounts
   curl --cacert %s %s/v1/nope                  # 404 problem+json
   curl --cacert %s -X DELETE %s/v1/accounts    # 405 with Allow
   curl --cacert %s --path-as-is '%s/v1/../admin'  # 400: traversal is rejected
   curl %s/readyz
 
+The admin API (%s) issues and revokes keys:
+
+  export PORTCULLIS_ADMIN_URL=%s PORTCULLIS_ADMIN_CA=%s
+  export PORTCULLIS_ADMIN_TOKEN=%s
+  go run ./cmd/portcullis consumers list
+  go run ./cmd/portcullis keys create --consumer <id from the list> --scope accounts:read
+  go run ./cmd/portcullis keys revoke <key id>      # the key stops at once
+
 Stop with Ctrl-C.
 `, c.BaseURL, c.CAFile, c.OpsURL, cfgFile, accessLog,
-		c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.OpsURL)
+		c.CAFile, c.BaseURL, c.CAFile, c.APIKey, c.BaseURL,
+		c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.OpsURL,
+		c.AdminURL, c.AdminURL, c.CAFile, c.AdminToken)
 }
