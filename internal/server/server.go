@@ -204,8 +204,10 @@ func (s *Server) Start() error {
 	}
 	go s.upstreamGauges(ctx)
 	for _, bl := range s.listeners {
+		// Read before serving: ServeTLS writes the server's TLS config.
+		isTLS := bl.srv.TLSConfig != nil
 		go s.serve(bl)
-		s.log.Info("listening", "listener", bl.name, "address", bl.ln.Addr().String(), "tls", bl.srv.TLSConfig != nil)
+		s.log.Info("listening", "listener", bl.name, "address", bl.ln.Addr().String(), "tls", isTLS)
 	}
 	return nil
 }

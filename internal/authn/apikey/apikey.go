@@ -69,7 +69,9 @@ func New(name string, cfg config.APIKeyAuth, deps Deps) (*Authenticator, error) 
 	h := http.CanonicalHeaderKey(cfg.Header)
 	return &Authenticator{
 		name: name, header: h, query: cfg.QueryParam, keys: deps.Keys,
-		challenge: authn.Challenge{Scheme: "ApiKey", Params: [][2]string{{"realm", authn.Realm}, {"header", h}}},
+		// The challenge names the header as configured (X-API-Key), which
+		// is how people write it; lookups use the canonical form.
+		challenge: authn.Challenge{Scheme: "ApiKey", Params: [][2]string{{"realm", authn.Realm}, {"header", cfg.Header}}},
 	}, nil
 }
 
