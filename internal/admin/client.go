@@ -72,6 +72,7 @@ type APIError struct {
 	}
 }
 
+// Error renders the problem and its invalid fields.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d %s", e.Status, e.Title)

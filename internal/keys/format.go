@@ -49,6 +49,7 @@ type Token struct {
 // log; it never contains the credential.
 type FormatError struct{ Reason string }
 
+// Error implements error.
 func (e *FormatError) Error() string { return "malformed credential: " + e.Reason }
 
 // Parse checks s is a well-formed credential with a valid checksum and

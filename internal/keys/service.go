@@ -231,6 +231,7 @@ func (s *Service) FlushUsage(ctx context.Context) error { return s.usage.flush(c
 // failing /readyz.
 type DegradedError struct{ msg string }
 
+// Error implements error.
 func (e *DegradedError) Error() string { return e.msg }
 
 // Degraded marks the error as a warning for /readyz.

@@ -20,6 +20,7 @@ type FieldProblem struct {
 	Message string `json:"message"`
 }
 
+// Error lists every problem.
 func (e *InvalidError) Error() string {
 	parts := make([]string, len(e.Fields))
 	for i, f := range e.Fields {

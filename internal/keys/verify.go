@@ -34,6 +34,7 @@ type Rejection struct {
 	KeyID  string
 }
 
+// Error implements error; it holds the reason, never the credential.
 func (r *Rejection) Error() string { return "key rejected: " + r.Reason }
 
 // record is what verification needs about one key, decrypted, immutable.

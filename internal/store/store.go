@@ -139,8 +139,12 @@ type Change struct {
 // Store is the control plane's persistence. Every method is safe for
 // concurrent use.
 type Store interface {
+	// CreateConsumer stores a new consumer; ErrConflict if its id or name
+	// is taken.
 	CreateConsumer(ctx context.Context, c *Consumer) error
+	// GetConsumer returns a consumer that is not deleted.
 	GetConsumer(ctx context.Context, id string) (*Consumer, error)
+	// ListConsumers returns a page of consumers that are not deleted.
 	ListConsumers(ctx context.Context, p Page) ([]*Consumer, error)
 	// UpdateConsumer replaces the consumer's mutable fields.
 	UpdateConsumer(ctx context.Context, c *Consumer) error
@@ -148,11 +152,15 @@ type Store interface {
 	// every key it owns, in one transaction.
 	DeleteConsumer(ctx context.Context, id string, at time.Time) error
 
+	// CreateKey stores a new key; ErrNotFound if its consumer is missing
+	// or deleted.
 	CreateKey(ctx context.Context, k *Key) error
+	// GetKey returns a key in any state.
 	GetKey(ctx context.Context, id string) (*Key, error)
 	// GetKeyForVerify returns a key with its consumer (nil if the consumer
 	// was deleted): everything verification needs in one query.
 	GetKeyForVerify(ctx context.Context, id string) (*Key, *Consumer, error)
+	// ListKeys returns a page of keys in any state.
 	ListKeys(ctx context.Context, f KeyFilter, p Page) ([]*Key, error)
 	// RotateKey marks the active key oldID rotating until graceUntil and
 	// creates successor, in one transaction. ErrConflict if oldID is not
@@ -164,9 +172,13 @@ type Store interface {
 	// for many keys in one transaction.
 	RecordUsage(ctx context.Context, batch []Usage) error
 
+	// CreateAdminToken stores a new admin token.
 	CreateAdminToken(ctx context.Context, t *AdminToken) error
+	// GetAdminToken returns an admin token in any state.
 	GetAdminToken(ctx context.Context, id string) (*AdminToken, error)
+	// ListAdminTokens returns a page of admin tokens.
 	ListAdminTokens(ctx context.Context, p Page) ([]*AdminToken, error)
+	// RevokeAdminToken revokes a token; revoking twice is a no-op.
 	RevokeAdminToken(ctx context.Context, id string, at time.Time) error
 	// CountAdminTokens counts tokens that are not revoked.
 	CountAdminTokens(ctx context.Context) (int, error)

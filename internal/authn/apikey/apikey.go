@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 
 	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/config"
@@ -85,12 +86,12 @@ func (a *Authenticator) Challenge() authn.Challenge { return a.challenge }
 // removed from the request, so it never reaches the upstream.
 func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, error) {
 	vals := r.Header[a.header]
-	var query url.Values
-	n := len(vals)
+	var fromQuery []string
+	rest := ""
 	if a.query != "" && r.URL.RawQuery != "" {
-		query = r.URL.Query()
-		n += len(query[a.query])
+		fromQuery, rest = takeParam(r.URL.RawQuery, a.query)
 	}
+	n := len(vals) + len(fromQuery)
 	switch {
 	case n == 0:
 		return nil, authn.ErrNotApplicable
@@ -102,7 +103,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 	if len(vals) == 1 {
 		presented = vals[0]
 	} else {
-		presented = query.Get(a.query)
+		presented = fromQuery[0]
 	}
 	info := reqinfo.From(r.Context())
 	v, err := a.keys.Verify(r.Context(), presented, info.ClientIP)
@@ -117,8 +118,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 	if len(vals) == 1 {
 		delete(r.Header, a.header)
 	} else {
-		query.Del(a.query)
-		r.URL.RawQuery = query.Encode()
+		r.URL.RawQuery = rest
 	}
 	return &principal.Principal{
 		ConsumerID:    v.ConsumerID,
@@ -131,4 +131,23 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 		Tier:          v.Tier,
 		Expiry:        v.ExpiresAt,
 	}, nil
+}
+
+// takeParam returns the values of query parameter name in raw and raw
+// without them, every other parameter kept byte for byte and in order.
+func takeParam(raw, name string) (vals []string, rest string) {
+	kept := make([]string, 0, 4)
+	for _, part := range strings.Split(raw, "&") {
+		k, v, _ := strings.Cut(part, "=")
+		if uk, err := url.QueryUnescape(k); err == nil && uk == name {
+			if uv, err := url.QueryUnescape(v); err == nil {
+				vals = append(vals, uv)
+			} else {
+				vals = append(vals, "")
+			}
+			continue
+		}
+		kept = append(kept, part)
+	}
+	return vals, strings.Join(kept, "&")
 }

@@ -236,10 +236,10 @@ func TestQueryParam(t *testing.T) {
 	k := keystest.Key(t, svc, c.ID)
 	h := serve(t, newAuth(t, config.APIKeyAuth{QueryParam: "api_key"}, svc), netip.MustParseAddr("192.0.2.1"))
 
-	r := h.get(t, "/?a=1&api_key="+url.QueryEscape(k.Secret)+"&b=2", nil)
+	r := h.get(t, "/?z=1&api_key="+url.QueryEscape(k.Secret)+"&b=%2F", nil)
 	var s seen
 	_ = json.Unmarshal([]byte(r.body), &s)
-	if r.status != 200 || s.Query != "a=1&b=2" || s.Principal.CredentialID != k.Key.ID {
+	if r.status != 200 || s.Query != "z=1&b=%2F" || s.Principal.CredentialID != k.Key.ID {
 		t.Fatalf("got %d, query %q: %s", r.status, s.Query, r.body)
 	}
 	r = h.get(t, "/?api_key="+url.QueryEscape(k.Secret), map[string][]string{"X-API-Key": {k.Secret}})
