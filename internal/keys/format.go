@@ -3,6 +3,7 @@ package keys
 import (
 	"crypto/rand"
 	"hash/crc32"
+	"unsafe"
 )
 
 // A credential's text is
@@ -154,14 +155,14 @@ func randomBase62(n int) (string, error) {
 	return string(out), nil
 }
 
-// checksum is CRC-32 (IEEE) of s, computed over the string directly so
-// parsing does not copy the credential.
+// checksum is CRC-32 (IEEE) of s. It hands crc32 the string's bytes
+// without copying them (crc32 only reads its input), so Parse does not
+// allocate and uses the hardware-assisted implementation.
 func checksum(s string) uint32 {
-	crc := ^uint32(0)
-	for i := 0; i < len(s); i++ {
-		crc = crc32.IEEETable[byte(crc)^s[i]] ^ (crc >> 8)
+	if s == "" {
+		return crc32.ChecksumIEEE(nil)
 	}
-	return ^crc
+	return crc32.ChecksumIEEE(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 func encode62(v uint64, width int) string {
@@ -197,6 +198,15 @@ func digit62(c byte) (byte, bool) {
 	return 0, false
 }
 
-func isBase62(c byte) bool { _, ok := digit62(c); return ok }
+// base62Set marks the base62 characters; a table, because Parse checks
+// every character of every presented key.
+var base62Set = func() (t [256]bool) {
+	for i := 0; i < len(base62); i++ {
+		t[base62[i]] = true
+	}
+	return t
+}()
+
+func isBase62(c byte) bool { return base62Set[c] }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
