@@ -177,7 +177,7 @@ func TestVerifyRejections(t *testing.T) {
 	}{
 		{"valid", k.Secret, clientIP, ""},
 		{"malformed", "hello", clientIP, "malformed key: unknown prefix"},
-		{"typo", k.Secret[:len(k.Secret)-1] + "x", clientIP, "malformed key: checksum mismatch"},
+		{"typo", typo(k.Secret, len(k.Secret)-1), clientIP, "malformed key: checksum mismatch"},
 		{"unknown id", unknown, clientIP, "unknown key id"},
 		{"wrong secret", forged, clientIP, "wrong secret"},
 		{"test key on live gateway", testKey, clientIP, "key of kind test on a live gateway"},
@@ -437,4 +437,13 @@ func TestAdminTokens(t *testing.T) {
 	if err := f.svc.Audit(bg, audit.Event{Actor: "x", Action: "y", Outcome: audit.OutcomeSuccess}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// typo changes the character at i to a different base62 character.
+func typo(s string, i int) string {
+	c := byte('x')
+	if s[i] == c {
+		c = 'y'
+	}
+	return s[:i] + string(c) + s[i+1:]
 }

@@ -162,7 +162,7 @@ func TestAuthenticate(t *testing.T) {
 	// Every rejected key looks exactly the same to the client.
 	for _, tc := range []struct{ name, key, hint string }{
 		{"malformed", "not-a-key", ""},
-		{"typo", good.Secret[:40] + "x" + good.Secret[41:], ""},
+		{"typo", typo(good.Secret, 40), ""},
 		{"unknown", unknown, unknownTok.ID},
 		{"wrong secret", wrongSecret, good.Key.ID},
 		{"revoked", revoked.Secret, revoked.Key.ID},
@@ -274,4 +274,13 @@ func TestNewErrors(t *testing.T) {
 	if _, err := apikey.New("x", config.APIKeyAuth{Header: "Bad Header"}, apikey.Deps{Keys: failing{}}); err == nil {
 		t.Fatal("bad header name accepted")
 	}
+}
+
+// typo changes the character at i to a different base62 character.
+func typo(s string, i int) string {
+	c := byte('x')
+	if s[i] == c {
+		c = 'y'
+	}
+	return s[:i] + string(c) + s[i+1:]
 }
