@@ -1,5 +1,6 @@
-// Command portcullis is the Portcullis API gateway: serve, validate, demo
-// and version. It only parses flags and calls into internal/.
+// Command portcullis is the Portcullis API gateway: serve, validate, demo,
+// version, and the control-plane commands (admin, keys, consumers). It only
+// parses flags and calls into internal/.
 package main
 
 import (
@@ -15,6 +16,9 @@ Usage:
   portcullis validate [--config FILE]   check a config and list every problem
   portcullis demo     [flags]           run a complete demo gateway, no setup needed
   portcullis version                    print version, commit, Go version and modules
+  portcullis admin bootstrap --config FILE   create the first admin token
+  portcullis keys      create|list|get|rotate|revoke|rekey ...   manage API keys
+  portcullis consumers create|list|get|update|delete ...       manage consumers
 
 Run "portcullis <command> --help" for a command's flags.
 `
@@ -36,6 +40,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(rest, stdout, stderr)
+	case "admin":
+		return cmdAdmin(rest, stdout, stderr)
+	case "keys":
+		return cmdKeys(rest, stdout, stderr)
+	case "consumers":
+		return cmdConsumers(rest, stdout, stderr)
 	case "version", "--version":
 		return cmdVersion(stdout)
 	case "help", "-h", "--help":

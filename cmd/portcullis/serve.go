@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/portcullis/portcullis/internal/admin"
 	"github.com/portcullis/portcullis/internal/authn/jwks"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/gateway"
+	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/observe"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/tokencache"
@@ -32,13 +35,45 @@ func cmdServe(args []string, _, stderr io.Writer) int {
 	log := observe.NewLogger(stderr, cfg.Logging.Level)
 	// Caches that must outlive reloads: JWKS and verified tokens.
 	deps := gateway.Deps{JWKS: jwks.NewRegistry(log, nil), TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil)}
-	srv, err := server.New(cfg, server.Options{ConfigPath: *cfgPath, Log: log, Deps: deps})
+	opts := server.Options{ConfigPath: *cfgPath, Log: log, Deps: deps}
+	// The key service outlives reloads: its cache, change feed and pool
+	// are built once here.
+	var svc *keys.Service
+	if cfg.KeysInUse() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		svc, err = keys.Open(ctx, cfg.Keys, os.LookupEnv, log)
+		cancel()
+		if err != nil {
+			printProblems(stderr, *cfgPath, err)
+			return 1
+		}
+		defer svc.Close()
+		opts.Deps.Keys = svc
+		opts.ReadyChecks = map[string]func() error{"keys": svc.Ready}
+	}
+	srv, err := server.New(cfg, opts)
 	if err != nil {
 		printProblems(stderr, *cfgPath, err)
 		return 1
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
+	if cfg.Admin.Enabled {
+		adm, err := admin.New(cfg.Admin, admin.Deps{Keys: svc, Log: log})
+		if err != nil {
+			printProblems(stderr, *cfgPath, err)
+			return 1
+		}
+		if err := adm.Start(); err != nil {
+			log.Error("start failed", "error", err.Error())
+			return 1
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = adm.Shutdown(ctx)
+		}()
+	}
 	if err := srv.Start(); err != nil {
 		log.Error("start failed", "error", err.Error())
 		return 1

@@ -4,8 +4,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
+	"github.com/portcullis/portcullis/internal/admin"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/server"
 )
 
@@ -21,7 +24,15 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err == nil {
-		err = server.CheckConfig(cfg, server.Options{ConfigPath: *cfgPath})
+		err = checkKeys(cfg)
+	}
+	if err == nil {
+		opts := server.Options{ConfigPath: *cfgPath}
+		if cfg.KeysInUse() {
+			// Routes are built without connecting to the key store.
+			opts.Deps.Keys = keys.Offline{}
+		}
+		err = server.CheckConfig(cfg, opts)
 	}
 	if err != nil {
 		printProblems(stderr, *cfgPath, err)
@@ -29,4 +40,19 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *cfgPath)
 	return 0
+}
+
+// checkKeys loads the pepper and master key and the admin listener's
+// certificates, as serve would, without opening the store.
+func checkKeys(cfg *config.Config) error {
+	var errs config.Errors
+	if cfg.KeysInUse() {
+		if _, err := keys.LoadSecrets(cfg.Keys, os.LookupEnv); err != nil {
+			errs.Merge("keys", err)
+		}
+	}
+	if cfg.Admin.Enabled {
+		errs.Merge("admin", admin.CheckConfig(cfg.Admin))
+	}
+	return errs.Err()
 }

@@ -13,8 +13,6 @@ upstreams:
   - {name: up, targets: ["http://127.0.0.1:9000"]}
 `
 
-func noEnv(string) (string, bool) { return "", false }
-
 func TestAuthValidation(t *testing.T) {
 	tests := []struct {
 		name string

@@ -65,6 +65,9 @@ func Join(parent, child string) string {
 	if parent == "" {
 		return child
 	}
+	if child == "" {
+		return parent
+	}
 	return parent + "." + child
 }
 

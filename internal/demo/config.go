@@ -15,6 +15,9 @@ ops:
   address: "{{.OpsAddr}}"
 
 authenticators:
+  - name: demo-keys
+    api_key:
+      header: X-API-Key
   - name: demo-jwt
     jwt:
       issuers:
@@ -36,7 +39,7 @@ routes:
     methods: [GET]
     upstream: payments-api
     auth:
-      authenticators: [demo-jwt]
+      authenticators: [demo-keys, demo-jwt]
       require:
         scopes:
           all_of: [accounts:read]
@@ -45,7 +48,7 @@ routes:
     methods: [GET]
     upstream: payments-api
     auth:
-      authenticators: [demo-jwt]
+      authenticators: [demo-keys, demo-jwt]
       require:
         scopes:
           all_of: [accounts:read]
@@ -63,7 +66,27 @@ routes:
     path: /v1/fx/rates
     methods: [GET]
     upstream: payments-api
-    auth: none
+    auth:
+      authenticators: [demo-keys]
+
+# API keys: embedded SQLite in the data dir; the pepper and master key are
+# files the demo generated there (never inline secrets in a config).
+keys:
+  store:
+    driver: sqlite
+    path: "{{.KeysDB}}"
+  environment: test
+  pepper:
+    file: "{{.PepperFile}}"
+  master_key:
+    file: "{{.MasterKeyFile}}"
+
+admin:
+  enabled: true
+  address: "{{.AdminAddr}}"
+  tls:
+    cert_file: "{{.CertFile}}"
+    key_file: "{{.KeyFile}}"
 
 logging:
   level: info

@@ -18,9 +18,11 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/admin"
 	"github.com/portcullis/portcullis/internal/authn/jwks"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/gateway"
+	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/pki"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/testissuer"
@@ -41,9 +43,13 @@ type Credentials struct {
 	BaseURL string `json:"base_url"`
 	CAFile  string `json:"ca_file"`
 	OpsURL  string `json:"ops_url"`
+	// APIKey is a key of the demo consumer (header X-API-Key).
+	APIKey string `json:"api_key"`
 	// Token is a JWT access token with scope accounts:read from the demo's
 	// own issuer.
-	Token string `json:"token"`
+	Token      string `json:"token"`
+	AdminURL   string `json:"admin_url"`
+	AdminToken string `json:"admin_token"`
 }
 
 // Run starts the demo and serves until ctx ends or a signal arrives on sigs.
@@ -110,6 +116,10 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 		"Addr": o.Addr, "OpsAddr": o.OpsAddr, "CertFile": certFile, "KeyFile": keyFile,
 		"Upstream": "http://" + upLn.Addr().String(), "AccessLog": filepath.Join(o.DataDir, "access.log"),
 		"IssuerURL": issuer.URL(), "JWKSURL": issuer.JWKSURL(), "CAFile": caFile,
+		"AdminAddr": o.AdminAddr,
+	}
+	if err := keyFiles(o.DataDir, vars); err != nil {
+		return fmt.Errorf("demo secrets: %w", err)
 	}
 	if err := writeTemplate(cfgFile, configTemplate, vars); err != nil {
 		return err
@@ -118,16 +128,35 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
-	deps := gateway.Deps{JWKS: jwks.NewRegistry(log, nil), TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil)}
-	srv, err := server.New(cfg, server.Options{ConfigPath: cfgFile, Log: log, Deps: deps})
+	svc, err := keys.Open(ctx, cfg.Keys, os.LookupEnv, log)
+	if err != nil {
+		return fmt.Errorf("demo key store: %w", err)
+	}
+	defer svc.Close()
+	seededKeys, err := seed(ctx, svc)
+	if err != nil {
+		return err
+	}
+	deps := gateway.Deps{Keys: svc, JWKS: jwks.NewRegistry(log, nil), TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil)}
+	srv, err := server.New(cfg, server.Options{ConfigPath: cfgFile, Log: log,
+		Deps: deps, ReadyChecks: map[string]func() error{"keys": svc.Ready}})
 	if err != nil {
 		return fmt.Errorf("demo gateway: %w", err)
 	}
+	adm, err := admin.New(cfg.Admin, admin.Deps{Keys: svc, Log: log})
+	if err != nil {
+		return fmt.Errorf("demo admin API: %w", err)
+	}
+	if err := adm.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = adm.Shutdown(context.WithoutCancel(ctx)) }()
 	if err := srv.Start(); err != nil {
 		return err
 	}
 	baseURL := "https://" + srv.Addr("public")
-	creds := Credentials{BaseURL: baseURL, CAFile: caFile, OpsURL: "http://" + srv.Addr("ops"), Token: token}
+	creds := Credentials{BaseURL: baseURL, CAFile: caFile, OpsURL: "http://" + srv.Addr("ops"), Token: token,
+		APIKey: seededKeys.apiKey, AdminURL: "https://" + adm.Addr(), AdminToken: seededKeys.adminToken}
 	if o.CredentialsOut != "" {
 		if err := writeJSON(o.CredentialsOut, creds); err != nil {
 			_ = srv.Shutdown(context.Background())
@@ -177,28 +206,42 @@ func writeJSON(path string, v any) error {
 	return os.Rename(tmp, path)
 }
 
-func printWelcome(w io.Writer, c Credentials, cfgFile, accessLog string) {
-	fmt.Fprintf(w, `
+// welcome is what a newcomer reads first: every line can be copied as is.
+var welcome = template.Must(template.New("welcome").Parse(`
 Portcullis demo is running.
 
-  gateway     %s   (TLS, certificate signed by %s)
-  ops         %s/healthz  /readyz  /metrics
-  config      %s
-  access log  %s
+  gateway     {{.C.BaseURL}}   (TLS, certificate signed by {{.C.CAFile}})
+  ops         {{.C.OpsURL}}/healthz  /readyz  /metrics
+  admin API   {{.C.AdminURL}}
+  config      {{.Config}}
+  access log  {{.AccessLog}}
 
-Try it (the token has scope accounts:read, not payments:write):
+Try it. The API key and the token both carry scope accounts:read, not payments:write:
 
-  export TOKEN=%s
-  curl --cacert %s -H "Authorization: Bearer $TOKEN" %s/v1/accounts   # 200
-  curl --cacert %s -i %s/v1/accounts                                  # 401 + WWW-Authenticate
-  curl --cacert %s -i -H "Authorization: Bearer $TOKEN" -X POST -d '{"amount":"10.00"}' %s/v1/payments   # 403 insufficient_scope
-  curl --cacert %s %s/v1/nope                  # 404 problem+json
-  curl --cacert %s -X DELETE %s/v1/accounts    # 405 with Allow
-  curl --cacert %s --path-as-is '%s/v1/../admin'  # 400: traversal is rejected
-  curl %s/readyz
+  export CA={{.C.CAFile}} BASE={{.C.BaseURL}}
+  export API_KEY={{.C.APIKey}}
+  export TOKEN={{.C.Token}}
+
+  curl --cacert $CA -H "X-API-Key: $API_KEY" $BASE/v1/accounts          # 200
+  curl --cacert $CA -H "Authorization: Bearer $TOKEN" $BASE/v1/accounts  # 200
+  curl --cacert $CA -i $BASE/v1/accounts                                 # 401 + WWW-Authenticate
+  curl --cacert $CA -i -H "Authorization: Bearer $TOKEN" -X POST -d '{"amount":"10.00"}' $BASE/v1/payments  # 403 insufficient_scope
+  curl --cacert $CA $BASE/v1/nope                                        # 404 problem+json
+  curl --cacert $CA -X DELETE $BASE/v1/accounts                          # 405 with Allow
+  curl --cacert $CA --path-as-is "$BASE/v1/../admin"                     # 400: traversal is rejected
+  curl {{.C.OpsURL}}/readyz
+
+The admin API issues and revokes keys:
+
+  export PORTCULLIS_ADMIN_URL={{.C.AdminURL}} PORTCULLIS_ADMIN_CA=$CA
+  export PORTCULLIS_ADMIN_TOKEN={{.C.AdminToken}}
+  go run ./cmd/portcullis consumers list
+  go run ./cmd/portcullis keys create --consumer <id from the list> --scope accounts:read
+  go run ./cmd/portcullis keys revoke <key id>      # the key stops at once
 
 Stop with Ctrl-C.
-`, c.BaseURL, c.CAFile, c.OpsURL, cfgFile, accessLog, c.Token,
-		c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.CAFile, c.BaseURL,
-		c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.OpsURL)
+`))
+
+func printWelcome(w io.Writer, c Credentials, cfgFile, accessLog string) {
+	_ = welcome.Execute(w, map[string]any{"C": c, "Config": cfgFile, "AccessLog": accessLog})
 }

@@ -70,7 +70,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("GET %s = %d, want %d", c.url, got, c.want)
 		}
 	}
-	if !strings.Contains(stdout.String(), "curl --cacert "+creds.CAFile) {
+	if !strings.Contains(stdout.String(), "export CA="+creds.CAFile) {
 		t.Errorf("welcome text lacks a working curl line:\n%s", stdout.String())
 	}
 	cancel()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/portcullis/portcullis/internal/authn"
+	"github.com/portcullis/portcullis/internal/authn/apikey"
 	"github.com/portcullis/portcullis/internal/authn/introspect"
 	"github.com/portcullis/portcullis/internal/authn/jwks"
 	"github.com/portcullis/portcullis/internal/authn/jwt"
@@ -84,6 +85,10 @@ func buildAuthenticators(cfg *config.Config, deps Deps) (map[string]authn.Authen
 		case "mtls":
 			path = config.Join(path, "mtls")
 			a, err = mtls.New(ac.Name, *ac.MTLS, mtls.Deps{ClientCAFiles: clientCAFiles(cfg), Now: deps.Now, Log: deps.Log})
+		case "api_key":
+			if a, err = apikey.New(ac.Name, *ac.APIKey, apikey.Deps{Keys: deps.Keys}); err != nil {
+				err = prefixed("api_key", err)
+			}
 		default:
 			err = fmt.Errorf("authenticator type %q is not available in this build", ac.Type())
 		}

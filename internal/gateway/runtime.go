@@ -15,6 +15,7 @@ import (
 	"github.com/portcullis/portcullis/internal/authn/jwks"
 	"github.com/portcullis/portcullis/internal/tokencache"
 
+	"github.com/portcullis/portcullis/internal/authn/apikey"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
@@ -35,6 +36,10 @@ type Deps struct {
 	TokenCache *tokencache.Cache
 	// Now is the authenticators' clock. Nil: time.Now.
 	Now func() time.Time
+	// Keys verifies API keys (a *keys.Service, built once per process so
+	// its cache and change feed outlive reloads). nil when no api_key
+	// authenticator is configured.
+	Keys apikey.Verifier
 }
 
 // Route is one configured route's runtime.

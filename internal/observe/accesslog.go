@@ -101,6 +101,9 @@ func (a *AccessLog) Log(r *http.Request, info *reqinfo.Info, e Entry) {
 	if info.AuthFailure != "" {
 		attrs = append(attrs, slog.String("auth_failure", info.AuthFailure))
 	}
+	if info.CredentialHint != "" {
+		attrs = append(attrs, slog.String("credential_hint", clip(info.CredentialHint)))
+	}
 	for _, name := range a.headers {
 		if v := r.Header.Get(name); v != "" {
 			attrs = append(attrs, slog.String("header."+name, clip(a.redactor.HeaderValue(name, v))))

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/pprof"
 
@@ -31,7 +32,9 @@ func (s *Server) opsHandler(withPprof bool) http.Handler {
 }
 
 // readiness is ready when a configuration is loaded, every upstream has an
-// available target and every registered check passes.
+// available target and every registered check passes. A check that fails
+// with a degraded error (one with a Degraded() bool method returning true)
+// is listed under "warnings" with status "degraded" and still answers 200.
 func (s *Server) readiness() (int, map[string]any) {
 	rt := s.gw.Runtime()
 	body := map[string]any{"status": "ready"}
@@ -39,10 +42,23 @@ func (s *Server) readiness() (int, map[string]any) {
 	for _, name := range rt.Unready() {
 		problems["upstream:"+name] = "no healthy target"
 	}
+	warnings := map[string]string{}
 	for name, check := range s.readyChecks {
 		if err := check(); err != nil {
+			// A degraded check (e.g. the key store is down but cached keys
+			// still verify) is reported without taking the instance out of
+			// rotation.
+			var d interface{ Degraded() bool }
+			if errors.As(err, &d) && d.Degraded() {
+				warnings[name] = err.Error()
+				continue
+			}
 			problems[name] = err.Error()
 		}
+	}
+	if len(warnings) > 0 {
+		body["status"] = "degraded"
+		body["warnings"] = warnings
 	}
 	if s.draining.Load() {
 		problems["server"] = "shutting down"

@@ -306,6 +306,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	old.Stop()
 	kept := *cfg
 	kept.Listeners, kept.Ops, kept.Logging = s.cfg.Listeners, s.cfg.Ops, s.cfg.Logging
+	kept.Keys, kept.Admin = s.cfg.Keys, s.cfg.Admin
 	s.cfg = &kept
 	s.metrics.Reloads.WithLabelValues("success").Inc()
 	for _, c := range s.certs {
@@ -326,6 +327,14 @@ func restartOnly(old, new *config.Config) []string {
 	}
 	if !reflect.DeepEqual(old.Logging, new.Logging) {
 		out = append(out, "logging")
+	}
+	// The key service and the admin API are built once per process (their
+	// pools, caches and change feed outlive reloads).
+	if !reflect.DeepEqual(old.Keys, new.Keys) {
+		out = append(out, "keys")
+	}
+	if !reflect.DeepEqual(old.Admin, new.Admin) {
+		out = append(out, "admin")
 	}
 	return out
 }

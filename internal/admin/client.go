@@ -1,0 +1,152 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/tlsconf"
+)
+
+// Client calls the admin API (the CLI's keys and consumers commands).
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+// ClientOptions say how to reach and authenticate to the admin API.
+type ClientOptions struct {
+	// URL is the admin API base URL (https only).
+	URL string
+	// Token is an admin token; or use CertFile and KeyFile.
+	Token string
+	// CAFile verifies the admin listener's certificate (default: system
+	// roots).
+	CAFile string
+	// CertFile and KeyFile are a client certificate.
+	CertFile, KeyFile string
+	// Timeout bounds each call. Default 30s.
+	Timeout time.Duration
+}
+
+// NewClient checks o and returns a Client.
+func NewClient(o ClientOptions) (*Client, error) {
+	u, err := url.Parse(o.URL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, errors.New("the admin URL must be https://host:port")
+	}
+	if o.Token == "" && o.CertFile == "" {
+		return nil, errors.New("an admin token (PORTCULLIS_ADMIN_TOKEN) or a client certificate is required")
+	}
+	tc, err := tlsconf.ClientConfig(o.CAFile, o.CertFile, o.KeyFile, "")
+	if err != nil {
+		return nil, err
+	}
+	tc.MinVersion = tls.VersionTLS12
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	return &Client{base: u, token: o.Token, http: &http.Client{
+		Timeout:   o.Timeout,
+		Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true},
+	}}, nil
+}
+
+// APIError is a problem the admin API answered with.
+type APIError struct {
+	Status int
+	Title  string
+	Detail string
+	Fields []struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	}
+}
+
+// Error renders the problem and its invalid fields.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s", e.Status, e.Title)
+	if e.Detail != "" {
+		b.WriteString(": " + e.Detail)
+	}
+	for _, f := range e.Fields {
+		fmt.Fprintf(&b, "\n  %s: %s", f.Field, f.Message)
+	}
+	return b.String()
+}
+
+// Do sends method path (with query) and a JSON body (nil for none), and
+// decodes a JSON answer into out (nil to discard). Problems come back as
+// *APIError.
+func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	ref, err := url.Parse(path)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base.ResolveReference(ref).String(), rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 400 {
+		ae := &APIError{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode)}
+		var p struct {
+			Title  string `json:"title"`
+			Detail string `json:"detail"`
+		}
+		if json.Unmarshal(data, &p) == nil && p.Title != "" {
+			ae.Title, ae.Detail = p.Title, p.Detail
+		}
+		var f struct {
+			Errors []struct {
+				Field   string `json:"field"`
+				Message string `json:"message"`
+			} `json:"errors"`
+		}
+		if json.Unmarshal(data, &f) == nil {
+			ae.Fields = f.Errors
+		}
+		return ae
+	}
+	if out != nil && len(data) > 0 {
+		if raw, ok := out.(*json.RawMessage); ok {
+			*raw = append((*raw)[:0], data...)
+			return nil
+		}
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}

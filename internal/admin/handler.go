@@ -1,0 +1,336 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/audit"
+	"github.com/portcullis/portcullis/internal/authn"
+	"github.com/portcullis/portcullis/internal/clientip"
+	"github.com/portcullis/portcullis/internal/keys"
+	"github.com/portcullis/portcullis/internal/problem"
+	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/requestid"
+	"github.com/portcullis/portcullis/internal/store"
+)
+
+// maxBody bounds request bodies: admin requests are small.
+const maxBody = 64 << 10
+
+// defaultPageSize is the page size when a list does not ask for one.
+const defaultPageSize = 50
+
+// call is one admin request on its way through the handler.
+type call struct {
+	w     http.ResponseWriter
+	r     *http.Request
+	info  *reqinfo.Info
+	route *route
+	id    string
+	actor *actor
+	// target is what the audit event names; handlers that create set it.
+	target string
+}
+
+func (c *call) ctx() context.Context { return c.r.Context() }
+
+// statusRecorder remembers the status written, for the audit outcome.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// ServeHTTP authenticates, routes, authorises, runs the operation, writes
+// errors as problem+json, and records the audit event.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	info := &reqinfo.Info{ID: requestid.FromRequest(r), Start: time.Now(), ClientIP: clientip.Peer(r.RemoteAddr)}
+	r = r.WithContext(reqinfo.With(r.Context(), info))
+	h := w.Header()
+	h.Set(requestid.Header, info.ID)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Strict-Transport-Security", "max-age=31536000")
+	rec := &statusRecorder{ResponseWriter: w}
+	c := &call{w: rec, r: r, info: info}
+	err := s.serve(c)
+	if err != nil {
+		if rec.status == 0 {
+			problem.Write(rec, r, err)
+		} else if info.Err == nil {
+			info.Err = err
+		}
+	}
+	s.finish(c, rec.status, err)
+}
+
+func (s *Server) serve(c *call) error {
+	// Authenticate before routing, so unauthenticated callers learn
+	// nothing about which paths exist.
+	act, err := s.authenticate(c.r)
+	if err != nil {
+		return err
+	}
+	c.actor = act
+	rt, id, allow := s.router.match(c.r.Method, c.r.URL.Path)
+	switch {
+	case rt == nil && allow != "":
+		return problem.MethodNotAllowed(allow)
+	case rt == nil:
+		return problem.New(http.StatusNotFound, "not-found", "Not Found", "No admin API operation at this path.")
+	}
+	c.route, c.id = rt, id
+	if rt.target != "" {
+		c.target = rt.target + ":" + safeID(id)
+	}
+	if !rt.allows(act.role) {
+		return problem.New(http.StatusForbidden, "forbidden", "Forbidden",
+			"Your role does not allow this operation.")
+	}
+	return rt.h(c)
+}
+
+// safeID keeps a path id in the audit trail only if it has the shape of
+// an id, so clients cannot write arbitrary text there.
+func safeID(id string) string {
+	if keys.CheckID(id) {
+		return id
+	}
+	return "(invalid id)"
+}
+
+// finish writes the audit event (for authenticated requests) and the log
+// line.
+func (s *Server) finish(c *call, status int, err error) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if err != nil {
+		if pe := problem.From(err); pe.Status >= 500 {
+			s.log.Error("admin request failed", "request_id", c.info.ID, "error", err.Error())
+		}
+	}
+	actorName, role, action := "", "", ""
+	if c.actor != nil {
+		actorName, role = c.actor.name, string(c.actor.role)
+	}
+	if c.route != nil {
+		action = c.route.action
+	}
+	if c.actor != nil {
+		if action == "" {
+			action = "unknown"
+		}
+		e := audit.Event{Actor: actorName, Role: role, Action: action, Target: c.target,
+			SourceIP: c.info.ClientIP.String(), Outcome: outcome(status), Status: status}
+		// The request context may be gone (client left); the event is not.
+		if aerr := s.keys.Audit(context.WithoutCancel(c.ctx()), e); aerr != nil {
+			s.log.Error("writing the audit event failed", "request_id", c.info.ID, "action", action, "error", aerr.Error())
+		}
+	}
+	attrs := []any{"request_id", c.info.ID, "method", c.r.Method, "path", clip(c.r.URL.Path), "status", status,
+		"duration_ms", float64(time.Since(c.info.Start).Microseconds()) / 1000, "client_ip", c.info.ClientIP.String()}
+	if c.actor != nil {
+		attrs = append(attrs, "actor", actorName, "role", role, "action", action)
+	}
+	if c.info.AuthFailure != "" {
+		attrs = append(attrs, "auth_failure", c.info.AuthFailure)
+	}
+	if c.info.CredentialHint != "" {
+		attrs = append(attrs, "credential_hint", c.info.CredentialHint)
+	}
+	s.log.Info("admin request", attrs...)
+}
+
+func clip(s string) string {
+	if len(s) > 256 {
+		return s[:256] + "..."
+	}
+	return s
+}
+
+func outcome(status int) string {
+	switch {
+	case status == http.StatusForbidden:
+		return audit.OutcomeDenied
+	case status >= 500:
+		return audit.OutcomeError
+	case status >= 400:
+		return audit.OutcomeRejected
+	}
+	return audit.OutcomeSuccess
+}
+
+// ---- errors
+
+// fail turns a service error into the client's problem. what names the
+// resource for 404s; conflict is the fixed text for 409s.
+func fail(err error, what, conflict string) error {
+	var inv *keys.InvalidError
+	switch {
+	case errors.As(err, &inv):
+		return invalid(inv.Fields)
+	case errors.Is(err, store.ErrNotFound):
+		return problem.New(http.StatusNotFound, "not-found", "Not Found", "No such "+what+".").WithCause(err)
+	case errors.Is(err, store.ErrConflict):
+		return problem.New(http.StatusConflict, "conflict", "Conflict", conflict).WithCause(err)
+	}
+	return problem.Internal(err)
+}
+
+func invalid(fields []keys.FieldProblem) *problem.Error {
+	pe := problem.BadRequest("invalid-request", "The request has invalid fields.")
+	pe.Extensions = map[string]any{"errors": fields}
+	return pe
+}
+
+// ---- request and response bodies
+
+// decode reads a JSON body into v: application/json only, bounded, no
+// unknown fields, one value. optional lets an empty body through.
+func decode(c *call, v any, optional bool) error {
+	if optional && c.r.ContentLength == 0 && c.r.Header.Get("Content-Type") == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(c.r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return problem.New(http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported Media Type",
+			"Send the request body as application/json.")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.w, c.r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return problem.PayloadTooLarge(maxBody).WithCause(err)
+		}
+		if optional && errors.Is(err, io.EOF) {
+			return nil
+		}
+		return problem.BadRequest("invalid-json", "The body is not valid JSON for this operation (unknown fields are rejected).").WithCause(err)
+	}
+	if dec.More() {
+		return problem.BadRequest("invalid-json", "The body must hold exactly one JSON value.")
+	}
+	return nil
+}
+
+func writeJSON(c *call, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return problem.Internal(err)
+	}
+	c.w.Header().Set("Content-Type", "application/json")
+	c.w.WriteHeader(status)
+	_, _ = c.w.Write(append(b, '\n'))
+	return nil
+}
+
+// list is a page of a collection.
+type list[T any] struct {
+	Data []T `json:"data"`
+	// NextCursor fetches the next page ("" on the last).
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// page reads ?limit= and ?cursor= (an id).
+func (s *Server) page(c *call) (cursor string, limit int, err error) {
+	q := c.r.URL.Query()
+	limit = defaultPageSize
+	var fields []keys.FieldProblem
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > s.cfg.MaxPageSize {
+			fields = append(fields, keys.FieldProblem{Field: "limit", Message: "must be between 1 and " + strconv.Itoa(s.cfg.MaxPageSize)})
+		} else {
+			limit = n
+		}
+	}
+	cursor = q.Get("cursor")
+	if cursor != "" && !keys.CheckID(cursor) {
+		fields = append(fields, keys.FieldProblem{Field: "cursor", Message: "must be a next_cursor value"})
+	}
+	if len(fields) > 0 {
+		return "", 0, invalid(fields)
+	}
+	return cursor, min(limit, s.cfg.MaxPageSize), nil
+}
+
+// ---- authentication
+
+// actor is an authenticated admin caller.
+type actor struct {
+	name string // "token:<id>" or "cert:<subject>"
+	role Role
+}
+
+var adminChallenge = authn.Challenge{Scheme: "Bearer", Params: [][2]string{{"realm", "portcullis-admin"}}}
+
+func (s *Server) authenticate(r *http.Request) (*actor, error) {
+	if a := s.certActor(r); a != nil {
+		return a, nil
+	}
+	info := reqinfo.From(r.Context())
+	tok, err := authn.BearerToken(r, keys.MaxTokenLen+16)
+	if err != nil {
+		var ue *authn.Unauthenticated
+		if errors.As(err, &ue) {
+			info.AuthFailure = ue.Reason
+			return nil, authn.Unauthorized(adminChallenge, ue)
+		}
+		info.AuthFailure = "no credential"
+		pe := problem.New(http.StatusUnauthorized, "unauthenticated", "Unauthorized",
+			"The admin API needs an admin token or a client certificate.")
+		return nil, pe.WithHeader("Www-Authenticate", adminChallenge.String())
+	}
+	id, err := s.keys.VerifyAdminToken(r.Context(), tok)
+	if err != nil {
+		var rej *keys.Rejection
+		if errors.As(err, &rej) {
+			info.AuthFailure, info.CredentialHint = rej.Reason, rej.KeyID
+			return nil, authn.Unauthorized(adminChallenge, authn.Reject(rej.Reason, "The admin token is invalid."))
+		}
+		return nil, problem.Unavailable("auth-unavailable", "The admin API cannot verify credentials right now.", err)
+	}
+	return &actor{name: "token:" + id.TokenID, role: Role(id.Role)}, nil
+}
+
+// certActor maps a verified client certificate to a configured role.
+func (s *Server) certActor(r *http.Request) *actor {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	leaf := r.TLS.VerifiedChains[0][0]
+	for _, m := range s.certMap {
+		switch {
+		case m.CommonName != "" && leaf.Subject.CommonName == m.CommonName:
+			return &actor{name: "cert:cn=" + m.CommonName, role: Role(m.Role)}
+		case m.URI != "":
+			for _, u := range leaf.URIs {
+				if u.String() == m.URI {
+					return &actor{name: "cert:uri=" + m.URI, role: Role(m.Role)}
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package keys
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/audit"
+	"github.com/portcullis/portcullis/internal/store"
+)
+
+// AdminTokenSpec is a new admin token.
+type AdminTokenSpec struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// ExpiresAt is optional (zero: no expiry).
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// IssuedToken is a new admin token: the only time its text exists.
+type IssuedToken struct {
+	Token *AdminToken `json:"token"`
+	// Secret is the token text, shown once.
+	Secret string `json:"secret"`
+}
+
+// CreateAdminToken mints an admin token. createdBy is the actor.
+func (s *Service) CreateAdminToken(ctx context.Context, spec AdminTokenSpec, createdBy string) (*IssuedToken, error) {
+	var c checker
+	c.name("name", spec.Name)
+	if !roleNames[spec.Role] {
+		c.add("role", "must be admin, operator or auditor")
+	}
+	c.expiry("expires_at", spec.ExpiresAt, s.clock.Now())
+	if err := c.err(); err != nil {
+		return nil, err
+	}
+	text, tok, err := Generate(KindAdmin)
+	if err != nil {
+		return nil, err
+	}
+	t := &store.AdminToken{ID: tok.ID, Name: spec.Name, Role: spec.Role, Hash: s.sec.Hasher.Sum(text),
+		CreatedBy: createdBy, CreatedAt: s.clock.Now().UTC(), ExpiresAt: spec.ExpiresAt.UTC()}
+	if err := s.st.CreateAdminToken(ctx, t); err != nil {
+		return nil, err
+	}
+	return &IssuedToken{Token: adminTokenView(t), Secret: text}, nil
+}
+
+// Bootstrap mints the first admin token (role admin) and records it in the
+// audit trail. It refuses when any unrevoked admin token exists.
+func (s *Service) Bootstrap(ctx context.Context, name string) (*IssuedToken, error) {
+	n, err := s.st.CountAdminTokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		return nil, ErrAlreadyBootstrapped
+	}
+	it, err := s.CreateAdminToken(ctx, AdminTokenSpec{Name: name, Role: "admin"}, "cli:bootstrap")
+	if err != nil {
+		return nil, err
+	}
+	err = s.Audit(ctx, audit.Event{Actor: "cli:bootstrap", Role: "admin", Action: "admin_token.bootstrap",
+		Target: "admin_token:" + it.Token.ID, Outcome: audit.OutcomeSuccess})
+	return it, err
+}
+
+// AdminIdentity is a verified admin caller.
+type AdminIdentity struct {
+	TokenID string
+	Name    string
+	Role    string
+}
+
+// VerifyAdminToken checks a presented admin token. Failures are
+// *Rejection; store failures are other errors.
+func (s *Service) VerifyAdminToken(ctx context.Context, presented string) (*AdminIdentity, error) {
+	tok, err := Parse(presented)
+	if err != nil {
+		var fe *FormatError
+		errors.As(err, &fe)
+		return nil, &Rejection{Reason: "malformed admin token: " + fe.Reason}
+	}
+	if tok.Kind != KindAdmin {
+		return nil, &Rejection{Reason: "not an admin token", KeyID: tok.ID}
+	}
+	t, err := s.st.GetAdminToken(ctx, tok.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		s.sec.Hasher.Equal(presented, dummyHash) // same work as a wrong secret
+		return nil, &Rejection{Reason: "unknown admin token", KeyID: tok.ID}
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	switch {
+	case !s.sec.Hasher.Equal(presented, t.Hash):
+		return nil, &Rejection{Reason: "wrong admin token secret", KeyID: tok.ID}
+	case !t.RevokedAt.IsZero():
+		return nil, &Rejection{Reason: "admin token revoked", KeyID: tok.ID}
+	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
+		return nil, &Rejection{Reason: "admin token expired", KeyID: tok.ID}
+	}
+	return &AdminIdentity{TokenID: t.ID, Name: t.Name, Role: t.Role}, nil
+}
+
+// GetAdminToken returns one admin token's record.
+func (s *Service) GetAdminToken(ctx context.Context, id string) (*AdminToken, error) {
+	if !CheckID(id) {
+		return nil, store.ErrNotFound
+	}
+	t, err := s.st.GetAdminToken(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return adminTokenView(t), nil
+}
+
+// ListAdminTokens returns one page of admin tokens and the next cursor.
+func (s *Service) ListAdminTokens(ctx context.Context, after string, limit int) ([]*AdminToken, string, error) {
+	rows, err := s.st.ListAdminTokens(ctx, store.Page{After: after, Limit: limit + 1})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(rows) > limit {
+		rows = rows[:limit]
+		next = rows[limit-1].ID
+	}
+	out := make([]*AdminToken, len(rows))
+	for i, t := range rows {
+		out[i] = adminTokenView(t)
+	}
+	return out, next, nil
+}
+
+// RevokeAdminToken revokes an admin token at once (tokens are checked
+// against the store on every admin request).
+func (s *Service) RevokeAdminToken(ctx context.Context, id string) (*AdminToken, error) {
+	if !CheckID(id) {
+		return nil, store.ErrNotFound
+	}
+	if err := s.st.RevokeAdminToken(ctx, id, s.clock.Now().UTC()); err != nil {
+		return nil, err
+	}
+	return s.GetAdminToken(ctx, id)
+}

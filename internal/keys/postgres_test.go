@@ -1,0 +1,98 @@
+package keys_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/keys"
+	"github.com/portcullis/portcullis/internal/keys/keystest"
+	"github.com/portcullis/portcullis/internal/testenv"
+)
+
+// When the database becomes unreachable, keys verified before keep working
+// past their ttl for stale_if_error, /readyz says so, unknown keys fail
+// closed (a technical error, not a 401), and everything recovers when the
+// database is back.
+func TestStaleIfErrorPostgres(t *testing.T) {
+	dsn := pg.Database(t)
+	keystest.Postgres(t, dsn) // migrate directly
+	proxy := testenv.NewProxy(t, testenv.Addr(pg.Port()))
+	st := keystest.Postgres(t, strings.Replace(dsn, testenv.Addr(pg.Port()), proxy.Addr(), 1))
+	clock := keystest.NewClock(t0)
+	svc := keystest.Service(t, st, keystest.NewSecrets(t), keys.Options{
+		Clock: clock, CacheTTL: 10 * time.Second, StaleIfError: time.Minute,
+	})
+	c := keystest.Consumer(t, svc, "acme")
+	k := keystest.Key(t, svc, c.ID)
+	if r := reason(t, svc, k.Secret, clientIP); r != "" {
+		t.Fatal(r)
+	}
+	if err := svc.Ready(); err != nil {
+		t.Fatalf("Ready before the outage: %v", err)
+	}
+
+	proxy.Cut()
+	clock.Advance(11 * time.Second) // past the ttl: the next use tries the store
+	if r := reason(t, svc, k.Secret, clientIP); r != "" {
+		t.Fatalf("cached key during the outage: %q", r)
+	}
+	if svc.Stats().Stale.Load() != 1 {
+		t.Fatalf("stale serves = %d", svc.Stats().Stale.Load())
+	}
+	var deg *keys.DegradedError
+	if err := svc.Ready(); !errors.As(err, &deg) || !strings.Contains(err.Error(), "serving 1 cached keys") {
+		t.Fatalf("Ready during the outage = %v", err)
+	}
+	unknown, _, _ := keys.Generate(keys.KindLive)
+	_, err := svc.Verify(bg, unknown, clientIP)
+	var rej *keys.Rejection
+	if err == nil || errors.As(err, &rej) {
+		t.Fatalf("unknown key during the outage: %v, want a technical error", err)
+	}
+	clock.Advance(time.Minute) // past ttl + stale_if_error
+	if _, err := svc.Verify(bg, k.Secret, clientIP); err == nil || errors.As(err, &rej) {
+		t.Fatalf("cached key after stale_if_error: %v, want a technical error", err)
+	}
+
+	proxy.Restore()
+	if r := reason(t, svc, k.Secret, clientIP); r != "" {
+		t.Fatalf("after the outage: %q", r)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for svc.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not ready 15s after the outage: %v", svc.Ready())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Two services on one PostgreSQL: a revocation made through one stops the
+// key on the other, whose cache ttl is an hour, within a second.
+func TestRevocationAcrossInstancesPostgres(t *testing.T) {
+	dsn := pg.Database(t)
+	sec := keystest.NewSecrets(t)
+	a := keystest.Service(t, keystest.Postgres(t, dsn), sec, keys.Options{CacheTTL: time.Hour})
+	b := keystest.Service(t, keystest.Postgres(t, dsn), sec, keys.Options{CacheTTL: time.Hour})
+	c := keystest.Consumer(t, a, "acme")
+	k := keystest.Key(t, a, c.ID)
+	if r := reason(t, b, k.Secret, clientIP); r != "" {
+		t.Fatal(r)
+	}
+	if r := reason(t, b, k.Secret, clientIP); r != "" || b.Stats().Hits.Load() != 1 {
+		t.Fatalf("b did not cache the key (%q)", r)
+	}
+	start := time.Now()
+	if _, err := a.RevokeKey(bg, k.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	for reason(t, b, k.Secret, clientIP) == "" {
+		if time.Since(start) > time.Second {
+			t.Fatal("the revocation did not reach the other instance within 1s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("revocation reached the other instance in %v", time.Since(start))
+}

@@ -1,0 +1,207 @@
+// Package store owns persistence for the control plane: consumers, API keys
+// (their hashes, never their secrets), admin tokens and the append-only
+// audit trail, behind one Store interface with two implementations over
+// database/sql: embedded SQLite (modernc.org/sqlite, the default, one
+// gateway instance) and PostgreSQL (pgx v5, several instances). Versioned
+// migrations run at Open. Changes that affect verification are published on
+// a change feed: in-process for SQLite, LISTEN/NOTIFY for PostgreSQL.
+//
+// The store stores what it is given: hashing and encryption happen in
+// package keys, and Sealed fields are opaque ciphertext here.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/audit"
+)
+
+// Errors callers test with errors.Is.
+var (
+	// ErrNotFound: no such row (deleted consumers are not found either).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a uniqueness or state rule was broken (a duplicate name,
+	// rotating a key that is not active).
+	ErrConflict = errors.New("conflict")
+)
+
+// Key states as stored. "expired" is never stored: it is derived from
+// ExpiresAt and GraceUntil at read time (package keys).
+const (
+	StateActive   = "active"
+	StateRotating = "rotating"
+	StateRevoked  = "revoked"
+)
+
+// Consumer is an API client organisation or application that owns keys.
+type Consumer struct {
+	ID       string
+	Name     string
+	Groups   []string
+	Tier     string
+	Labels   map[string]string
+	Disabled bool
+	// Sealed is the encrypted sensitive metadata (contact, notes).
+	Sealed    []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Key is an API key's stored record.
+type Key struct {
+	ID          string
+	ConsumerID  string
+	Environment string
+	// Hash is HMAC-SHA-256 of the key under the pepper.
+	Hash   []byte
+	Scopes []string
+	Tier   string
+	Labels map[string]string
+	// Sealed is the encrypted sensitive metadata (allowed CIDRs, notes).
+	Sealed        []byte
+	State         string
+	ExpiresAt     time.Time // zero: never
+	GraceUntil    time.Time // when a rotating key stops working
+	SuccessorID   string
+	PredecessorID string
+	RevokedAt     time.Time
+	CreatedAt     time.Time
+	LastUsedAt    time.Time
+	RequestCount  int64
+}
+
+// AdminToken is an admin API credential's stored record.
+type AdminToken struct {
+	ID        string
+	Name      string
+	Role      string
+	Hash      []byte
+	CreatedBy string
+	CreatedAt time.Time
+	ExpiresAt time.Time // zero: never
+	RevokedAt time.Time
+}
+
+// Usage is a batch of uses of one key.
+type Usage struct {
+	KeyID    string
+	Count    int64
+	LastUsed time.Time
+}
+
+// Sealed is one encrypted metadata value, for re-encryption.
+type Sealed struct {
+	Kind string // "consumer" or "key"
+	ID   string
+	Data []byte
+}
+
+// Page asks for one page of a list, in id order.
+type Page struct {
+	// After is the last id of the previous page ("" for the first).
+	After string
+	// Limit is the page size (at least 1).
+	Limit int
+}
+
+// KeyFilter narrows ListKeys.
+type KeyFilter struct {
+	ConsumerID string
+}
+
+// ChangeKind is what a change-feed entry invalidates.
+type ChangeKind int
+
+// Change kinds.
+const (
+	// KeyChanged: one key's state or attributes changed.
+	KeyChanged ChangeKind = iota + 1
+	// ConsumerChanged: a consumer changed (disabled, deleted, groups, tier),
+	// which affects all its keys.
+	ConsumerChanged
+	// FeedReset: changes may have been missed (the feed (re)connected);
+	// drop everything cached.
+	FeedReset
+	// FeedDown: the feed lost its connection (Err says why) and is
+	// reconnecting; changes made elsewhere are not heard until FeedReset.
+	FeedDown
+)
+
+// Change is one change-feed entry.
+type Change struct {
+	Kind ChangeKind
+	ID   string
+	Err  error
+}
+
+// Store is the control plane's persistence. Every method is safe for
+// concurrent use.
+type Store interface {
+	// CreateConsumer stores a new consumer; ErrConflict if its id or name
+	// is taken.
+	CreateConsumer(ctx context.Context, c *Consumer) error
+	// GetConsumer returns a consumer that is not deleted.
+	GetConsumer(ctx context.Context, id string) (*Consumer, error)
+	// ListConsumers returns a page of consumers that are not deleted.
+	ListConsumers(ctx context.Context, p Page) ([]*Consumer, error)
+	// UpdateConsumer replaces the consumer's mutable fields.
+	UpdateConsumer(ctx context.Context, c *Consumer) error
+	// DeleteConsumer removes the consumer from lists and lookups and revokes
+	// every key it owns, in one transaction.
+	DeleteConsumer(ctx context.Context, id string, at time.Time) error
+
+	// CreateKey stores a new key; ErrNotFound if its consumer is missing
+	// or deleted.
+	CreateKey(ctx context.Context, k *Key) error
+	// GetKey returns a key in any state.
+	GetKey(ctx context.Context, id string) (*Key, error)
+	// GetKeyForVerify returns a key with its consumer (nil if the consumer
+	// was deleted): everything verification needs in one query.
+	GetKeyForVerify(ctx context.Context, id string) (*Key, *Consumer, error)
+	// ListKeys returns a page of keys in any state.
+	ListKeys(ctx context.Context, f KeyFilter, p Page) ([]*Key, error)
+	// RotateKey marks the active key oldID rotating until graceUntil and
+	// creates successor, in one transaction. ErrConflict if oldID is not
+	// active.
+	RotateKey(ctx context.Context, oldID string, graceUntil time.Time, successor *Key) error
+	// RevokeKey revokes a key at once. Revoking a revoked key is a no-op.
+	RevokeKey(ctx context.Context, id string, at time.Time) error
+	// RecordUsage adds request counts and moves last-used times forward,
+	// for many keys in one transaction.
+	RecordUsage(ctx context.Context, batch []Usage) error
+
+	// CreateAdminToken stores a new admin token.
+	CreateAdminToken(ctx context.Context, t *AdminToken) error
+	// GetAdminToken returns an admin token in any state.
+	GetAdminToken(ctx context.Context, id string) (*AdminToken, error)
+	// ListAdminTokens returns a page of admin tokens.
+	ListAdminTokens(ctx context.Context, p Page) ([]*AdminToken, error)
+	// RevokeAdminToken revokes a token; revoking twice is a no-op.
+	RevokeAdminToken(ctx context.Context, id string, at time.Time) error
+	// CountAdminTokens counts tokens that are not revoked.
+	CountAdminTokens(ctx context.Context) (int, error)
+
+	// AppendAudit assigns e its sequence number and chain hash and appends
+	// it, serialised with other appends.
+	AppendAudit(ctx context.Context, e *audit.Event, chain *audit.Chainer) error
+	// ListAudit returns up to limit events after afterSeq, in order.
+	ListAudit(ctx context.Context, afterSeq int64, limit int) ([]audit.Event, error)
+
+	// ListSealed pages through encrypted metadata of kind ("consumer" or
+	// "key") in id order.
+	ListSealed(ctx context.Context, kind, after string, limit int) ([]Sealed, error)
+	// ReplaceSealed swaps one encrypted value if it still equals old.
+	ReplaceSealed(ctx context.Context, kind, id string, old, new []byte) (bool, error)
+
+	// Watch delivers changes to fn until ctx ends. It starts with a
+	// FeedReset once the feed is live. Only one Watch runs per Store.
+	Watch(ctx context.Context, fn func(Change)) error
+	// FeedErr is nil while the change feed is live.
+	FeedErr() error
+	// Ping checks the database answers.
+	Ping(ctx context.Context) error
+	// Close releases connections.
+	Close() error
+}
