@@ -10,7 +10,9 @@ import (
 	"syscall"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/gateway"
 	"github.com/portcullis/portcullis/internal/observe"
+	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/server"
 )
 
@@ -27,7 +29,15 @@ func cmdServe(args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	log := observe.NewLogger(stderr, cfg.Logging.Level)
-	srv, err := server.New(cfg, server.Options{ConfigPath: *cfgPath, Log: log})
+	// Limiter state outlives reloads: made once here, shared by every runtime.
+	limits, err := ratelimit.NewStores(cfg.RateLimits.Store, ratelimit.Options{Log: log})
+	if err != nil {
+		printProblems(stderr, *cfgPath, err)
+		return 1
+	}
+	defer limits.Close()
+	srv, err := server.New(cfg, server.Options{ConfigPath: *cfgPath, Log: log,
+		Deps: gateway.Deps{RateLimits: limits}, Collectors: limits.Collectors()})
 	if err != nil {
 		printProblems(stderr, *cfgPath, err)
 		return 1

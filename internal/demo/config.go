@@ -43,6 +43,18 @@ routes:
     methods: [GET]
     upstream: payments-api
     auth: none
+    rate_limits: [fx-demo]
+
+rate_limits:
+  policies:
+    # 5 requests per 10 s per consumer; callers without a consumer (this
+    # route is auth: none until API keys land) are counted per client IP.
+    - name: fx-demo
+      key: [consumer]
+      on_missing_key: client_ip
+      rate:
+        limit: 5
+        period: 10s
 
 logging:
   level: info

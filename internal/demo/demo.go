@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/gateway"
 	"github.com/portcullis/portcullis/internal/pki"
+	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/server"
 )
 
@@ -101,7 +103,13 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
-	srv, err := server.New(cfg, server.Options{ConfigPath: cfgFile, Log: log})
+	limits, err := ratelimit.NewStores(cfg.RateLimits.Store, ratelimit.Options{Log: log})
+	if err != nil {
+		return fmt.Errorf("demo rate limits: %w", err)
+	}
+	defer limits.Close()
+	srv, err := server.New(cfg, server.Options{ConfigPath: cfgFile, Log: log,
+		Deps: gateway.Deps{RateLimits: limits}, Collectors: limits.Collectors()})
 	if err != nil {
 		return fmt.Errorf("demo gateway: %w", err)
 	}
@@ -176,7 +184,13 @@ Try it:
   curl --cacert %s --path-as-is '%s/v1/../admin'  # 400: traversal is rejected
   curl %s/readyz
 
+Rate limit (5 requests per 10 s on /v1/fx/rates; see the RateLimit headers, then a 429):
+
+  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%%{http_code} ' --cacert %s %s/v1/fx/rates; done; echo
+  curl -si --cacert %s %s/v1/fx/rates | grep -i -e ^ratelimit -e ^retry-after
+
 Stop with Ctrl-C.
 `, c.BaseURL, c.CAFile, c.OpsURL, cfgFile, accessLog,
-		c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.OpsURL)
+		c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.CAFile, c.BaseURL, c.OpsURL,
+		c.CAFile, c.BaseURL, c.CAFile, c.BaseURL)
 }
