@@ -1,6 +1,8 @@
 package config
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -305,7 +307,8 @@ func (c *Config) validateRateLimits(errs *Errors) {
 		}
 	}
 	knownPolicies(Join(base, "global"), rl.Global)
-	for tier, names := range rl.Tiers {
+	for _, tier := range slices.Sorted(maps.Keys(rl.Tiers)) { // stable error order
+		names := rl.Tiers[tier]
 		tp := Join(Join(base, "tiers"), tier)
 		if !nameRe.MatchString(tier) {
 			errs.Add(tp, "tier name must match %s", nameRe)
@@ -423,6 +426,9 @@ func (p *RateLimitPolicy) validate(errs *Errors, pp string, routes map[string]bo
 		}
 		if r.Burst < 1 || r.Burst > 1_000_000_000 {
 			errs.Add(Join(rp, "burst"), "must be between 1 and 1000000000")
+		} else if r.Limit >= 1 && float64(r.Burst)*float64(r.Period)/float64(r.Limit) > float64(366*24*time.Hour) {
+			// The burst is stored as burst × (period / limit) of time.
+			errs.Add(Join(rp, "burst"), "must not take longer than 366d to refill (burst × period / limit)")
 		}
 	}
 	if q := p.Quota; q != nil {
@@ -442,7 +448,7 @@ func (p *RateLimitPolicy) validate(errs *Errors, pp string, routes map[string]bo
 		switch {
 		case cst.Cost < 1:
 			errs.Add(Join(cp, "cost"), "must be at least 1")
-		case p.Rate != nil && cst.Cost > p.Rate.Burst:
+		case p.Rate != nil && p.Rate.Burst >= 1 && cst.Cost > p.Rate.Burst:
 			errs.Add(Join(cp, "cost"), "must not exceed rate.burst (%d): such a request could never pass", p.Rate.Burst)
 		case p.Quota != nil && cst.Cost > p.Quota.Limit:
 			errs.Add(Join(cp, "cost"), "must not exceed quota.limit (%d): such a request could never pass", p.Quota.Limit)

@@ -20,9 +20,9 @@ policies:
 	h := newHarness(t, cfg, memoryStores(t, clock), "r1")
 
 	type want struct {
-		status             int
-		policy, limit      string
-		retryAfter, body   string
+		status           int
+		policy, limit    string
+		retryAfter, body string
 	}
 	steps := []struct {
 		name    string
