@@ -41,8 +41,8 @@ type Check struct {
 	// Windows are the previous, current and next calendar windows as the
 	// gateway's clock sees them (quota). The store picks the one containing
 	// its own "now", so a Redis store counts by the Redis server's clock
-	// even when this node's clock is off.
-	Windows [3]Window
+	// even when this node's clock is off. Shared and never modified.
+	Windows *[3]Window
 
 	// Lease bounds how long an in-flight slot is held if it is never
 	// released (an instance crashed) (concurrency).

@@ -25,7 +25,7 @@ const (
 // so the remaining units of the checks that passed include this request's
 // cost.
 func setHeaders(h http.Header, checks []Check, owners []*bound, res []Result, charged []bool, allowed, legacy bool) {
-	var pol, lim []byte
+	pol, lim := make([]byte, 0, 64*len(checks)), make([]byte, 0, 48*len(checks))
 	best := -1
 	var bestQ, bestR, bestT int64
 	for i, c := range checks {

@@ -119,9 +119,8 @@ func (h *limited) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	now := rl.l.stores.clock()
-	var checkBuf [6]Check
-	var ownerBuf [6]*bound
-	checks, owners := checkBuf[:0], ownerBuf[:0]
+	n := 3 * (len(rl.global) + len(own))
+	checks, owners := make([]Check, 0, n), make([]*bound, 0, n)
 	var keyBuf [128]byte
 	for _, list := range [2][]*bound{rl.global, own} {
 		for _, b := range list {
@@ -142,7 +141,7 @@ func (h *limited) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 			}
 			if p.quota != nil {
 				checks = append(checks, Check{Kind: KindQuota, Key: p.prefix + "q:" + d, Cost: cost, Limit: p.quota.limit,
-					Windows: CalendarWindows(now, p.quota.period, rl.l.loc)})
+					Windows: p.quota.windows(now, rl.l.loc)})
 				owners = append(owners, b)
 			}
 			if p.conc > 0 {

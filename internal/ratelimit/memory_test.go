@@ -30,7 +30,8 @@ func TestMemoryStoreFloodEvictsShortLivedStateFirst(t *testing.T) {
 	clock := newFakeClock(base)
 	st := NewMemoryStore(6400, clock.Now)
 	ctx := context.Background()
-	victim := Check{Kind: KindQuota, Key: "victim", Cost: 1, Limit: 10, Windows: CalendarWindows(clock.Now(), "day", time.UTC)}
+	ws := CalendarWindows(clock.Now(), "day", time.UTC)
+	victim := Check{Kind: KindQuota, Key: "victim", Cost: 1, Limit: 10, Windows: &ws}
 	if _, err := st.Check(ctx, []Check{victim}); err != nil {
 		t.Fatal(err)
 	}

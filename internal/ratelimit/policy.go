@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,18 @@ type quotaParams struct {
 	local  int64
 	period string
 	name   string // the header item name, `"api.quota"`
+	cache  atomic.Pointer[[3]Window]
+}
+
+// windows returns the calendar windows around now, computed once per
+// window rather than once per request.
+func (q *quotaParams) windows(now time.Time, loc *time.Location) *[3]Window {
+	if w := q.cache.Load(); w != nil && !now.Before(w[1].Start) && now.Before(w[1].End) {
+		return w
+	}
+	w := CalendarWindows(now, q.period, loc)
+	q.cache.Store(&w)
+	return &w
 }
 
 func compilePolicy(pc config.RateLimitPolicy, instances int64, m *Metrics) *policy {
@@ -82,7 +95,7 @@ func compilePolicy(pc config.RateLimitPolicy, instances int64, m *Metrics) *poli
 		p.onErr = modeDeny
 	}
 	if r := pc.Rate; r != nil {
-		iv := r.Period.D() / time.Duration(r.Limit)
+		iv := max(r.Period.D()/time.Duration(r.Limit), time.Microsecond) // Validate rejects finer rates
 		q, w := headerWindow(r.Limit, r.Period.D())
 		p.rate = &rateParams{
 			interval:      iv,

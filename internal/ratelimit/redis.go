@@ -137,7 +137,7 @@ func (s *RedisStore) Check(ctx context.Context, checks []Check) ([]Result, error
 			args = append(args, 1, c.Cost, durUs(c.Interval), c.Burst)
 		case KindQuota:
 			args = append(args, 2, c.Cost, c.Limit)
-			for _, w := range c.Windows {
+			for _, w := range *c.Windows {
 				keys = append(keys, s.prefix+c.Key+":"+strconv.FormatInt(w.Start.Unix(), 36))
 				args = append(args, us(w.Start), us(w.End))
 			}

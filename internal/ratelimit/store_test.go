@@ -37,7 +37,8 @@ func rateB(key string, cost, burst int64) func(time.Time) []Check {
 
 func quotaDay(key string, cost, limit int64, skew time.Duration) func(time.Time) []Check {
 	return func(now time.Time) []Check {
-		return []Check{{Kind: KindQuota, Key: key, Cost: cost, Limit: limit, Windows: CalendarWindows(now.Add(skew), "day", time.UTC)}}
+		ws := CalendarWindows(now.Add(skew), "day", time.UTC)
+		return []Check{{Kind: KindQuota, Key: key, Cost: cost, Limit: limit, Windows: &ws}}
 	}
 }
 

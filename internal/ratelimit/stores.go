@@ -72,6 +72,10 @@ func NewStores(cfg config.RateLimitStore, o Options) (*Stores, error) {
 		}
 		r.scriptNow = o.ScriptClock
 		s.redis = r
+		if cfg.Redis.TLS == nil && !config.IsLoopback(cfg.Redis.Address) {
+			o.Log.Warn("rate-limit store: Redis is reached without TLS over the network; its password travels in clear (set rate_limits.store.redis.tls)",
+				"address", cfg.Redis.Address)
+		}
 	}
 	return s, nil
 }
