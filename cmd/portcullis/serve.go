@@ -30,6 +30,7 @@ func cmdServe(args []string, _, stderr io.Writer) int {
 	}
 	log := observe.NewLogger(stderr, cfg.Logging.Level)
 	// Limiter state outlives reloads: made once here, shared by every runtime.
+	ratelimit.RouteRedisLogs(log)
 	limits, err := ratelimit.NewStores(cfg.RateLimits.Store, ratelimit.Options{Log: log})
 	if err != nil {
 		printProblems(stderr, *cfgPath, err)

@@ -193,7 +193,7 @@ func TestGatewayClusterSharesOneLimit(t *testing.T) {
 	rl := fmt.Sprintf(`
   store:
     type: redis
-    redis: {address: "%s", key_prefix: "cluster-test:", retry_interval: 1s}
+    redis: {address: "%s", key_prefix: "cluster-test:", retry_interval: 1s, timeout: 5s, dial_timeout: 5s}
   instances: 2
   brute_force: {enabled: false}
   policies:
