@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/internal/gateway"
 	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/observe"
+	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/tokencache"
 )
@@ -33,9 +34,17 @@ func cmdServe(args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	log := observe.NewLogger(stderr, cfg.Logging.Level)
-	// Caches that must outlive reloads: JWKS and verified tokens.
-	deps := gateway.Deps{JWKS: jwks.NewRegistry(log, nil), TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil)}
-	opts := server.Options{ConfigPath: *cfgPath, Log: log, Deps: deps}
+	// Caches that must outlive reloads: JWKS and verified tokens; limiter
+	// state (made once here, shared by every runtime).
+	ratelimit.RouteRedisLogs(log)
+	limits, err := ratelimit.NewStores(cfg.RateLimits.Store, ratelimit.Options{Log: log})
+	if err != nil {
+		printProblems(stderr, *cfgPath, err)
+		return 1
+	}
+	defer limits.Close()
+	deps := gateway.Deps{JWKS: jwks.NewRegistry(log, nil), TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil), RateLimits: limits}
+	opts := server.Options{ConfigPath: *cfgPath, Log: log, Deps: deps, Collectors: limits.Collectors()}
 	// The key service outlives reloads: its cache, change feed and pool
 	// are built once here.
 	var svc *keys.Service

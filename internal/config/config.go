@@ -209,6 +209,15 @@ type Route struct {
 	// Timeout bounds the whole upstream exchange. Default 60s; exceeding it
 	// gives 504.
 	Timeout Duration `yaml:"timeout"`
+	// RateLimits names the rate_limits.policies applied on this route (in
+	// addition to rate_limits.global). Default: none.
+	RateLimits []string `yaml:"rate_limits"`
+	// IPAllow, when not empty, admits only client IPs in these CIDRs on
+	// this route (on top of rate_limits.ip_allow). Default: empty.
+	IPAllow []string `yaml:"ip_allow"`
+	// IPDeny rejects client IPs in these CIDRs on this route with 403.
+	// Default: empty.
+	IPDeny []string `yaml:"ip_deny"`
 }
 
 // Logging configures the application and access logs.

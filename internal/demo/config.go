@@ -68,6 +68,16 @@ routes:
     upstream: payments-api
     auth:
       authenticators: [demo-keys]
+    rate_limits: [fx-demo]
+
+rate_limits:
+  policies:
+    # 5 requests per 10 s per consumer (the API key's consumer).
+    - name: fx-demo
+      key: [consumer]
+      rate:
+        limit: 5
+        period: 10s
 
 # API keys: embedded SQLite in the data dir; the pepper and master key are
 # files the demo generated there (never inline secrets in a config).

@@ -24,6 +24,7 @@ import (
 	"github.com/portcullis/portcullis/internal/gateway"
 	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/pki"
+	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/testissuer"
 	"github.com/portcullis/portcullis/internal/tokencache"
@@ -137,9 +138,14 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if err != nil {
 		return err
 	}
-	deps := gateway.Deps{Keys: svc, JWKS: jwks.NewRegistry(log, nil), TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil)}
-	srv, err := server.New(cfg, server.Options{ConfigPath: cfgFile, Log: log,
-		Deps: deps, ReadyChecks: map[string]func() error{"keys": svc.Ready}})
+	limits, err := ratelimit.NewStores(cfg.RateLimits.Store, ratelimit.Options{Log: log})
+	if err != nil {
+		return fmt.Errorf("demo rate limits: %w", err)
+	}
+	defer limits.Close()
+	deps := gateway.Deps{Keys: svc, JWKS: jwks.NewRegistry(log, nil), TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil), RateLimits: limits}
+	srv, err := server.New(cfg, server.Options{ConfigPath: cfgFile, Log: log, Deps: deps,
+		ReadyChecks: map[string]func() error{"keys": svc.Ready}, Collectors: limits.Collectors()})
 	if err != nil {
 		return fmt.Errorf("demo gateway: %w", err)
 	}
@@ -229,6 +235,9 @@ Try it. The API key and the token both carry scope accounts:read, not payments:w
   curl --cacert $CA $BASE/v1/nope                                        # 404 problem+json
   curl --cacert $CA -X DELETE $BASE/v1/accounts                          # 405 with Allow
   curl --cacert $CA --path-as-is "$BASE/v1/../admin"                     # 400: traversal is rejected
+  for i in 1 2 3 4 5 6; do curl --cacert $CA -s -o /dev/null -w '%{http_code} ' -H "X-API-Key: $API_KEY" $BASE/v1/fx/rates; done; echo
+                                                    # 200 x5, then 429: 5 requests per 10 s per consumer
+  curl --cacert $CA -i -H "X-API-Key: $API_KEY" $BASE/v1/fx/rates       # RateLimit-Policy and RateLimit headers
   curl {{.C.OpsURL}}/readyz
 
 The admin API issues and revokes keys:
@@ -238,6 +247,11 @@ The admin API issues and revokes keys:
   go run ./cmd/portcullis consumers list
   go run ./cmd/portcullis keys create --consumer <id from the list> --scope accounts:read
   go run ./cmd/portcullis keys revoke <key id>      # the key stops at once
+
+Rate limit (5 requests per 10 s on /v1/fx/rates; see the RateLimit headers, then a 429):
+
+  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%%{http_code} ' --cacert %s %s/v1/fx/rates; done; echo
+  curl -si --cacert %s %s/v1/fx/rates | grep -i -e ^ratelimit -e ^retry-after
 
 Stop with Ctrl-C.
 `))

@@ -10,10 +10,13 @@ import (
 	"github.com/portcullis/portcullis/internal/authn/jwt"
 	"github.com/portcullis/portcullis/internal/authn/mtls"
 	"github.com/portcullis/portcullis/internal/authz"
+	"github.com/portcullis/portcullis/internal/bruteforce"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/ipfilter"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/proxy"
+	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/validate"
 )
 
@@ -21,15 +24,27 @@ import (
 // deliberate: cheap rejections first, then who is calling, then what they
 // may do, then forwarding.
 //
-//  1. body size limit (413 before anything reads the body)
-//  2. authentication (401), unless the route is auth: none
-//  3. authorisation (403): scopes, roles, consumers, groups per method
-//  4. identity headers: incoming copies stripped on every route, verified
+//  1. the route's IP allow/deny lists (403)
+//  2. brute-force: a blocked client IP gets 429; 401s from below are counted
+//  3. body size limit (413 before anything reads the body)
+//  4. authentication (401), unless the route is auth: none, then the
+//     brute-force check of the verified credential (429)
+//  5. authorisation (403): scopes, roles, consumers, groups per method
+//  6. rate limits, quotas and concurrency limits (429, RateLimit fields)
+//  7. identity headers: incoming copies stripped on every route, verified
 //     values set
-//  5. the forwarder
+//  8. the forwarder
 func buildChain(rc config.Route, path string, up *proxy.Upstream, env chainEnv) (pipeline.Handler, error) {
 	var errs config.Errors
-	mws := []pipeline.Middleware{validate.BodyLimit(int64(*rc.MaxBodyBytes))}
+	ipf, err := ipfilter.New(rc.IPAllow, rc.IPDeny)
+	if err != nil {
+		errs.Merge(path, prefixed(path, err))
+	}
+	mws := []pipeline.Middleware{ipf.Middleware()}
+	if env.guard != nil {
+		mws = append(mws, env.guard.Outer())
+	}
+	mws = append(mws, validate.BodyLimit(int64(*rc.MaxBodyBytes)))
 	if rc.Auth != nil && !rc.Auth.None {
 		var list []authn.Authenticator
 		src := authn.TokenSources{Query: rc.Auth.AllowQueryToken, Cookie: rc.Auth.AllowCookieToken}
@@ -44,7 +59,14 @@ func buildChain(rc config.Route, path string, up *proxy.Upstream, env chainEnv) 
 			}
 			list = append(list, a)
 		}
-		mws = append(mws, authn.Middleware(list), authz.New(*rc.Auth).Middleware())
+		mws = append(mws, authn.Middleware(list))
+		if env.guard != nil {
+			mws = append(mws, env.guard.AfterAuth())
+		}
+		mws = append(mws, authz.New(*rc.Auth).Middleware())
+	}
+	if env.limits != nil {
+		mws = append(mws, env.limits.Route(rc))
 	}
 	mws = append(mws, authn.Identity(env.cfg.IdentityHeaders))
 	if len(errs) > 0 {
@@ -59,6 +81,8 @@ type chainEnv struct {
 	resolver *clientip.Resolver
 	auths    map[string]authn.Authenticator
 	deps     Deps
+	guard    *bruteforce.Guard // nil when brute_force is disabled
+	limits   *ratelimit.Limits
 }
 
 // buildAuthenticators builds every configured authenticator once per

@@ -9,20 +9,23 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/authn"
-	"github.com/portcullis/portcullis/internal/authn/jwks"
-	"github.com/portcullis/portcullis/internal/tokencache"
-
 	"github.com/portcullis/portcullis/internal/authn/apikey"
+	"github.com/portcullis/portcullis/internal/authn/jwks"
+	"github.com/portcullis/portcullis/internal/bruteforce"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/ipfilter"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/proxy"
+	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/router"
+	"github.com/portcullis/portcullis/internal/tokencache"
 )
 
 // Deps are the long-lived services a Runtime is built with. They outlive
@@ -40,6 +43,10 @@ type Deps struct {
 	// its cache and change feed outlive reloads). nil when no api_key
 	// authenticator is configured.
 	Keys apikey.Verifier
+	// RateLimits holds limiter state, brute-force counters and blocks, so
+	// they survive reloads. When nil, Build makes a store for that runtime
+	// alone (validate, tests).
+	RateLimits *ratelimit.Stores
 }
 
 // Route is one configured route's runtime.
@@ -56,6 +63,8 @@ type Runtime struct {
 	resolver  *clientip.Resolver
 	auths     map[string]authn.Authenticator
 	cancel    context.CancelFunc
+	ipfilter  *ipfilter.Filter  // rate_limits.ip_allow / ip_deny, before routing
+	ownStores *ratelimit.Stores // made by Build when Deps had none
 }
 
 // Build compiles cfg (already validated) into a Runtime. Every problem is
@@ -90,6 +99,7 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 	errs.Merge("authenticators", err)
 	rt.auths = auths
 	env := chainEnv{cfg: cfg, resolver: rt.resolver, auths: auths, deps: deps}
+	errs.Merge("rate_limits", rt.buildLimits(cfg, deps, &env))
 
 	for i, rc := range cfg.Routes {
 		path := config.Index("routes", i)
@@ -112,12 +122,39 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 		}
 	}
 	if len(errs) > 0 {
-		for _, u := range rt.upstreams {
-			u.Close()
-		}
+		rt.Stop()
 		return nil, errs
 	}
 	return rt, nil
+}
+
+// buildLimits compiles the IP lists, brute-force defence and rate-limit
+// policies over the long-lived stores in deps.
+func (rt *Runtime) buildLimits(cfg *config.Config, deps Deps, env *chainEnv) error {
+	var errs config.Errors
+	rl := cfg.RateLimits
+	stores := deps.RateLimits
+	if stores == nil {
+		var err error
+		if stores, err = ratelimit.NewStores(rl.Store, ratelimit.Options{Log: deps.Log}); err != nil {
+			return err
+		}
+		rt.ownStores = stores
+	} else if !reflect.DeepEqual(stores.Config(), rl.Store) {
+		deps.Log.Warn("config change needs a restart; not applied", "section", "rate_limits.store")
+	}
+	f, err := ipfilter.New(rl.IPAllow, rl.IPDeny)
+	if err != nil {
+		errs.Merge("rate_limits", prefixed("rate_limits", err))
+	}
+	rt.ipfilter = f
+	if env.guard, err = bruteforce.New(rl.BruteForce, stores, deps.Log); err != nil {
+		errs.Merge("rate_limits.brute_force", prefixed("rate_limits.brute_force", err))
+	}
+	if env.limits, err = ratelimit.New(rl, stores); err != nil {
+		errs.Merge("rate_limits", prefixed("rate_limits", err))
+	}
+	return errs.Err()
 }
 
 // prefixed re-roots the paths of a constructor's errors under path.
@@ -158,6 +195,9 @@ func (rt *Runtime) Stop() {
 	for _, u := range rt.upstreams {
 		u.Close()
 	}
+	if rt.ownStores != nil {
+		_ = rt.ownStores.Close()
+	}
 }
 
 // Unready returns the upstreams with no available target.
@@ -176,6 +216,9 @@ func (rt *Runtime) Upstreams() []*proxy.Upstream { return rt.upstreams }
 
 // serve routes r and runs its chain.
 func (rt *Runtime) serve(w http.ResponseWriter, r *http.Request, info *reqinfo.Info) error {
+	if err := rt.ipfilter.Check(info.ClientIP); err != nil {
+		return err
+	}
 	path, err := router.Normalize(r.URL.EscapedPath())
 	if err != nil {
 		return problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(err)

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/gateway"
 	"github.com/portcullis/portcullis/internal/observe"
@@ -32,6 +34,9 @@ type Options struct {
 	Deps gateway.Deps
 	// ReadyChecks are extra /readyz checks by name (e.g. a key store).
 	ReadyChecks map[string]func() error
+	// Collectors are extra metrics for /metrics (e.g. the rate-limit
+	// stores'), registered once.
+	Collectors []prometheus.Collector
 }
 
 // Server runs a configuration's listeners.
@@ -79,6 +84,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		opts.Deps.Log = opts.Log
 	}
 	s := &Server{opts: opts, log: opts.Log, cfg: cfg, metrics: observe.NewMetrics(), readyChecks: opts.ReadyChecks}
+	if err := registerAll(s.metrics.Registry, opts.Collectors); err != nil {
+		return nil, err
+	}
 	rt, err := gateway.Build(cfg, opts.Deps)
 	if err != nil {
 		return nil, err
@@ -130,6 +138,15 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, errs
 	}
 	return s, nil
+}
+
+func registerAll(reg *prometheus.Registry, cs []prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("registering metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // CheckConfig builds everything cfg describes without binding or starting

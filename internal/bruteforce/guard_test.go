@@ -1,0 +1,241 @@
+package bruteforce
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/authn"
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/principal"
+	"github.com/portcullis/portcullis/internal/problem"
+	"github.com/portcullis/portcullis/internal/ratelimit"
+	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/testenv"
+)
+
+// keyAuth is a tiny authenticator: "X-Key: <id>.<secret>" verifies when
+// the secret is "right". Like the real ones, it sets CredentialHint to the
+// key id of a failed credential.
+type keyAuth struct{}
+
+func (keyAuth) Name() string { return "test" }
+
+func (keyAuth) Challenge() authn.Challenge {
+	return authn.Challenge{Scheme: "ApiKey", Params: [][2]string{{"realm", authn.Realm}}}
+}
+
+func (keyAuth) Authenticate(r *http.Request) (*principal.Principal, error) {
+	v := r.Header.Get("X-Key")
+	if v == "" {
+		return nil, authn.ErrNotApplicable
+	}
+	id, secret, _ := strings.Cut(v, ".")
+	if secret != "right" {
+		reqinfo.From(r.Context()).CredentialHint = id
+		return nil, authn.Reject("wrong secret", "The API key is invalid.")
+	}
+	return &principal.Principal{ConsumerID: "owner-of-" + id, Subject: "owner-of-" + id, Method: principal.MethodAPIKey, CredentialID: id}, nil
+}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func bruteForceConfig(ip, cred int) config.BruteForce {
+	var c config.Config
+	c.RateLimits.BruteForce.IPThreshold = &ip
+	c.RateLimits.BruteForce.CredentialThreshold = &cred
+	c.RateLimits.BruteForce.Block = []config.Duration{config.Duration(time.Minute), config.Duration(5 * time.Minute)}
+	c.ApplyDefaults()
+	return c.RateLimits.BruteForce
+}
+
+// serve runs the gateway's order (guard, auth, guard after auth, upstream)
+// over a real loopback listener; X-Test-IP sets the client IP.
+func serve(t *testing.T, g *Guard) *httptest.Server {
+	t.Helper()
+	up := pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		_, _ = io.WriteString(w, "ok")
+		return nil
+	})
+	chain := pipeline.Chain(up, g.Outer(), authn.Middleware([]authn.Authenticator{keyAuth{}}), g.AfterAuth())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := &reqinfo.Info{ID: "rid", ClientIP: netip.MustParseAddr(r.Header.Get("X-Test-IP"))}
+		r = r.WithContext(reqinfo.With(r.Context(), info))
+		if err := chain.ServeHTTP(w, r); err != nil {
+			problem.Write(w, r, err)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type reply struct {
+	status     int
+	retryAfter string
+	body       string
+	challenge  string
+}
+
+func call(t *testing.T, srv *httptest.Server, ip, key string) reply {
+	t.Helper()
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set("X-Test-IP", ip)
+	if key != "" {
+		req.Header.Set("X-Key", key)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, resp.Header.Get("Retry-After"), string(b), resp.Header.Get("WWW-Authenticate")}
+}
+
+const blockedBody = `{"type":"https://portcullis.dev/problems/blocked","title":"Too Many Requests","status":429,"detail":"Too many failed authentication attempts; try again later.","request_id":"rid"}` + "\n"
+
+func memStores(t *testing.T, clock *fakeClock) *ratelimit.Stores {
+	s, err := ratelimit.NewStores(config.RateLimitStore{Type: "memory", MaxKeys: 10000}, ratelimit.Options{Clock: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestIPBlockLadder(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)}
+	g, err := New(bruteForceConfig(3, 0), memStores(t, clock), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, g)
+	const attacker = "203.0.113.9"
+	for offence, block := range []string{"60", "300", "300"} {
+		for i := 1; i <= 3; i++ {
+			// Each guess uses another key id: only the IP dimension counts.
+			got := call(t, srv, attacker, "guess"+strings.Repeat("x", offence*3+i)+".wrong")
+			if got.status != 401 || got.challenge == "" {
+				t.Fatalf("offence %d guess %d: %d (challenge %q)", offence+1, i, got.status, got.challenge)
+			}
+		}
+		got := call(t, srv, attacker, "")
+		if got.status != 429 || got.retryAfter != block || got.body != blockedBody {
+			t.Fatalf("offence %d: %+v, want 429 Retry-After %s", offence+1, got, block)
+		}
+		// A blocked IP cannot even use a valid key.
+		if got := call(t, srv, attacker, "k1.right"); got.status != 429 {
+			t.Fatalf("offence %d: valid key from a blocked IP: %d", offence+1, got.status)
+		}
+		// Others are not affected.
+		if got := call(t, srv, "192.0.2.1", "k1.right"); got.status != 200 {
+			t.Fatalf("innocent client: %d", got.status)
+		}
+		if block == "60" {
+			clock.Advance(time.Minute)
+		} else {
+			clock.Advance(5 * time.Minute)
+		}
+		if got := call(t, srv, attacker, "k1.right"); got.status != 200 {
+			t.Fatalf("offence %d: still blocked after the block: %d", offence+1, got.status)
+		}
+	}
+}
+
+func TestCredentialBlockGivesNoOracle(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)}
+	g, err := New(bruteForceConfig(0, 3), memStores(t, clock), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, g)
+	// A distributed guess at key k7's secret: every guess from another IP.
+	for i := range 2 {
+		if got := call(t, srv, "198.51.100."+string(rune('1'+i)), "k7.guess"); got.status != 401 {
+			t.Fatalf("guess %d: %d", i+1, got.status)
+		}
+	}
+	// The third failure blocks the key id; this response already says so.
+	if got := call(t, srv, "198.51.100.3", "k7.guess"); got.status != 429 || got.retryAfter != "60" || got.body != blockedBody {
+		t.Fatalf("third guess: %+v", got)
+	}
+	// While blocked, the right and a wrong secret answer the same.
+	wrong := call(t, srv, "198.51.100.4", "k7.other")
+	right := call(t, srv, "198.51.100.5", "k7.right")
+	if wrong != right || right.status != 429 {
+		t.Fatalf("oracle: wrong secret %+v, right secret %+v", wrong, right)
+	}
+	// Other keys work; the IP dimension is off.
+	if got := call(t, srv, "198.51.100.3", "k8.right"); got.status != 200 {
+		t.Fatalf("other key: %d", got.status)
+	}
+	clock.Advance(time.Minute)
+	if got := call(t, srv, "198.51.100.5", "k7.right"); got.status != 200 {
+		t.Fatalf("after the block: %d", got.status)
+	}
+}
+
+func TestDisabled(t *testing.T) {
+	off := false
+	g, err := New(config.BruteForce{Enabled: &off}, nil, nil)
+	if g != nil || err != nil {
+		t.Fatalf("disabled: %v %v", g, err)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	cfg := bruteForceConfig(1, 1)
+	cfg.Block = []config.Duration{config.Duration(time.Millisecond)}
+	cfg.Window = 0
+	_, err := New(cfg, memStores(t, &fakeClock{}), nil)
+	if err == nil || err.Error() != "block[0]: must be at least 1s\nwindow: must be at least 1s" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// Blocks are shared through Redis: a block imposed by one gateway instance
+// holds on another.
+func TestBlocksSharedThroughRedis(t *testing.T) {
+	r := testenv.StartRedis(t, testenv.RedisOptions{})
+	clock := &fakeClock{t: time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)}
+	instance := func() *httptest.Server {
+		st, err := ratelimit.NewStores(config.RateLimitStore{Type: "redis", MaxKeys: 10000, Redis: &config.RedisConfig{
+			Address: r.Addr(), KeyPrefix: "bf-test:", DialTimeout: config.Duration(time.Second),
+			Timeout: config.Duration(time.Second), RetryInterval: config.Duration(time.Second),
+		}}, ratelimit.Options{Clock: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		g, err := New(bruteForceConfig(2, 0), st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return serve(t, g)
+	}
+	a, b := instance(), instance()
+	call(t, a, "203.0.113.50", "x.bad")
+	call(t, b, "203.0.113.50", "y.bad") // the second failure, on another instance
+	for name, srv := range map[string]*httptest.Server{"a": a, "b": b} {
+		got := call(t, srv, "203.0.113.50", "k.right")
+		if got.status != 429 || got.retryAfter != "60" {
+			t.Fatalf("instance %s: %+v", name, got)
+		}
+	}
+}

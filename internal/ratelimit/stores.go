@@ -1,0 +1,159 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/portcullis/portcullis/internal/config"
+)
+
+// Options configure NewStores.
+type Options struct {
+	// Log receives store state changes (Redis down, Redis back).
+	Log *slog.Logger
+	// Clock is the time source of the memory store, the breaker and
+	// calendar windows. Default time.Now.
+	Clock Clock
+	// ScriptClock, when set, replaces the Redis server's TIME in the
+	// scripts. Tests only: production uses the server's clock.
+	ScriptClock Clock
+}
+
+// Stores is the limiter state a process keeps for its whole life: created
+// once (cmd/portcullis serve, the demo) and handed to every runtime through
+// gateway.Deps, so limits, quotas, in-flight counts and blocks survive
+// configuration reloads.
+type Stores struct {
+	cfg     config.RateLimitStore
+	clock   Clock
+	log     *slog.Logger
+	memory  *MemoryStore // the store for type memory; the local fallback for redis
+	redis   *RedisStore  // nil for type memory
+	metrics *Metrics
+
+	tokenPrefix string
+	tokenSeq    atomic.Uint64
+}
+
+// NewStores builds the configured store. Redis is not contacted until the
+// first request. Errors carry full config paths (rate_limits.store...).
+func NewStores(cfg config.RateLimitStore, o Options) (*Stores, error) {
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxKeys == 0 {
+		cfg.MaxKeys = config.DefaultRateLimitMaxKeys
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	s := &Stores{cfg: cfg, clock: o.Clock, log: o.Log, memory: NewMemoryStore(cfg.MaxKeys, o.Clock), tokenPrefix: hex.EncodeToString(rnd[:]) + "-"}
+	s.metrics = newMetrics(s.memory)
+	if cfg.Type == "redis" && cfg.Redis != nil {
+		r, err := newRedisStore(cfg.Redis, o.Clock, o.Log, func(up bool) {
+			if up {
+				s.metrics.storeUp.Set(1)
+			} else {
+				s.metrics.storeUp.Set(0)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		r.scriptNow = o.ScriptClock
+		s.redis = r
+		if cfg.Redis.TLS == nil && !config.IsLoopback(cfg.Redis.Address) {
+			o.Log.Warn("rate-limit store: Redis is reached without TLS over the network; its password travels in clear (set rate_limits.store.redis.tls)",
+				"address", cfg.Redis.Address)
+		}
+	}
+	return s, nil
+}
+
+// Close releases the Redis connections.
+func (s *Stores) Close() error {
+	if s.redis != nil {
+		return s.redis.Close()
+	}
+	return nil
+}
+
+// Config is the store configuration s was built from. A reload that
+// changes it keeps using s (reported as needing a restart).
+func (s *Stores) Config() config.RateLimitStore { return s.cfg }
+
+// Collectors are the metrics to register.
+func (s *Stores) Collectors() []prometheus.Collector { return s.metrics.collectors }
+
+// Metrics returns the metrics the brute-force defence also records to.
+func (s *Stores) Metrics() *Metrics { return s.metrics }
+
+// Memory is the in-process store.
+func (s *Stores) Memory() *MemoryStore { return s.memory }
+
+// Redis is the Redis store, or nil.
+func (s *Stores) Redis() *RedisStore { return s.redis }
+
+// Shared reports whether state is shared through Redis.
+func (s *Stores) Shared() bool { return s.redis != nil }
+
+// Clock is the stores' time source.
+func (s *Stores) Clock() Clock { return s.clock }
+
+// Ping checks Redis (nil for the memory store), for readiness checks.
+func (s *Stores) Ping(ctx context.Context) error {
+	if s.redis == nil {
+		return nil
+	}
+	return s.redis.Ping(ctx)
+}
+
+func (s *Stores) primary() Store {
+	if s.redis != nil {
+		return s.redis
+	}
+	return s.memory
+}
+
+func (s *Stores) token() string {
+	return s.tokenPrefix + strconv.FormatUint(s.tokenSeq.Add(1), 36)
+}
+
+// Blocked asks the shared store, falling back to the local one when Redis
+// is unreachable (blocks imposed during the outage are local).
+func (s *Stores) Blocked(ctx context.Context, keys []string) time.Duration {
+	d, err := s.primary().Blocked(ctx, keys)
+	if err != nil {
+		s.storeFailed(err)
+		d, _ = s.memory.Blocked(ctx, keys)
+	}
+	return d
+}
+
+// Fail records failures in the shared store, or locally when Redis is
+// unreachable.
+func (s *Stores) Fail(ctx context.Context, failures []Failure, p Penalty) []time.Duration {
+	d, err := s.primary().Fail(ctx, failures, p)
+	if err != nil {
+		s.storeFailed(err)
+		d, _ = s.memory.Fail(ctx, failures, p)
+	}
+	return d
+}
+
+func (s *Stores) storeFailed(err error) {
+	s.metrics.StoreError()
+	if !errors.Is(err, ErrUnavailable) {
+		s.log.Debug("rate-limit store operation failed", "error", err.Error())
+	}
+}
