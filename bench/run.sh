@@ -53,7 +53,7 @@ JWT_AUDIENCE=bench-api
 WORK=${WORK:-$(mktemp -d -t pcbench.XXXXXX)}
 STAMP=$(date +%Y%m%d-%H%M%S)
 RESULTS=${RESULTS:-$HERE/results/$STAMP}
-ALL_TARGETS="direct nginx haproxy haproxy-jwt caddy krakend krakend-jwt bare-go pc-plain pc-routes10k pc-jwt pc-jwt-nocache pc-jwt-rl-log pc-apikey-rl nginx-tls13 pc-tls13"
+ALL_TARGETS="direct nginx haproxy haproxy-jwt caddy krakend krakend-jwt bare-go go-tuned pc-plain pc-routes10k pc-jwt pc-jwt-nocache pc-jwt-rl-log pc-apikey-rl nginx-tls13 pc-tls13"
 TARGETS=${TARGETS:-$ALL_TARGETS}
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -181,7 +181,7 @@ EOF
 
 	local hap="global
     nbthread 1
-    maxconn 16384
+    maxconn 8000
 defaults
     mode http
     timeout connect 5s
@@ -284,7 +284,7 @@ admin:
   policies:
     - name: per-consumer
       key: [consumer]
-      rate: {limit: 100000000, period: 1s}"
+      rate: {limit: 1000000, period: 1s}"
 		routes_extra="    rate_limits: [per-consumer]"
 		;;
 	esac
@@ -352,8 +352,10 @@ start_target() {
 		TPID[$t]=$LASTPID TURL[$t]="http://127.0.0.1:${PORT[$t]}$PATH_REQ"
 		[ "$t" = krakend-jwt ] && TKIND[$t]=jwt
 		;;
-	bare-go)
-		start_bg "$t" "$WORK/bin/bareproxy" -port "${PORT[$t]}" -upstream "http://127.0.0.1:${PORT[upstream]}"
+	bare-go | go-tuned)
+		local tuned=false
+		[ "$t" = go-tuned ] && tuned=true
+		start_bg "$t" "$WORK/bin/bareproxy" -port "${PORT[$t]}" -upstream "http://127.0.0.1:${PORT[upstream]}" -tuned="$tuned"
 		TPID[$t]=$LASTPID TURL[$t]="http://127.0.0.1:${PORT[$t]}$PATH_REQ"
 		;;
 	pc-*)
@@ -502,6 +504,7 @@ describe() {
 	krakend) echo "KrakenD CE, no-op endpoint" ;;
 	krakend-jwt) echo "KrakenD CE + auth/validator RS256" ;;
 	bare-go) echo "Go httputil.ReverseProxy, all defaults" ;;
+	go-tuned) echo "Go httputil.ReverseProxy, 256 idle upstream conns (net/http floor)" ;;
 	pc-plain) echo "Portcullis, plain proxy, 10 routes" ;;
 	pc-routes10k) echo "Portcullis, plain proxy, 10,000 routes" ;;
 	pc-jwt) echo "Portcullis + JWT RS256 (verified-token cache on)" ;;

@@ -87,7 +87,7 @@ func (g *Guard) Outer() pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			info := reqinfo.From(r.Context())
-			if g.ipThr > 0 {
+			if g.ipThr > 0 && g.stores.MayBlock() {
 				if d := g.stores.Blocked(r.Context(), []string{ipKey(info)}); d > 0 {
 					g.stores.Metrics().BlockRejected("ip")
 					return blocked(d, "client ip")
@@ -141,7 +141,7 @@ func (g *Guard) AfterAuth() pipeline.Middleware {
 	}
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			if p := reqinfo.From(r.Context()).Principal; p != nil {
+			if p := reqinfo.From(r.Context()).Principal; p != nil && g.stores.MayBlock() {
 				var keys [2]string
 				ks := keys[:0]
 				if p.CredentialID != "" {

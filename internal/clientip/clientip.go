@@ -48,12 +48,16 @@ func Peer(remoteAddr string) netip.Addr {
 // that is not a trusted proxy is the client; a malformed entry stops the
 // walk at the last trusted hop, so garbage cannot choose the client IP.
 func (r *Resolver) ClientIP(req *http.Request) (client netip.Addr, viaTrusted bool) {
-	peer := Peer(req.RemoteAddr)
+	return r.ClientIPFrom(Peer(req.RemoteAddr), req.Header)
+}
+
+// ClientIPFrom is ClientIP for a peer address already parsed.
+func (r *Resolver) ClientIPFrom(peer netip.Addr, h http.Header) (client netip.Addr, viaTrusted bool) {
 	if len(r.trusted) == 0 || !r.Trusted(peer) {
 		return peer, false
 	}
 	client = peer
-	xffs := req.Header.Values("X-Forwarded-For")
+	xffs := h.Values("X-Forwarded-For")
 	for i := len(xffs) - 1; i >= 0; i-- {
 		parts := strings.Split(xffs[i], ",")
 		for j := len(parts) - 1; j >= 0; j-- {

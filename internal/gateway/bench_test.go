@@ -5,11 +5,16 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/portcullis/portcullis/internal/authn/jwks"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/observe"
+	"github.com/portcullis/portcullis/internal/testissuer"
+	"github.com/portcullis/portcullis/internal/tokencache"
 )
 
 // cannedUpstream answers every request in memory, so benchmarks measure
@@ -43,6 +48,27 @@ routes:
     auth: none
 `
 
+// benchJWT adds a JWT authenticator (keys from a local JWKS file), a rate
+// limit high enough never to trigger, and the route auth to benchConfig.
+func benchJWT(jwksFile string) string {
+	return strings.Replace(benchConfig, "    auth: none\n", `    auth: {authenticators: [bench-jwt]}
+    rate_limits: [per-consumer]
+authenticators:
+  - name: bench-jwt
+    jwt:
+      issuers:
+        - issuer: "https://issuer.bench.local"
+          audiences: [bench-api]
+          jwks_file: "`+jwksFile+`"
+          algorithms: [RS256]
+rate_limits:
+  policies:
+    - name: per-consumer
+      key: [consumer]
+      rate: {limit: 1000000, period: 1s}
+`, 1)
+}
+
 func benchGateway(b *testing.B, doc string, access bool) http.Handler {
 	b.Helper()
 	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
@@ -50,7 +76,7 @@ func benchGateway(b *testing.B, doc string, access bool) http.Handler {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	rt, err := Build(cfg, Deps{Log: log})
+	rt, err := Build(cfg, Deps{Log: log, JWKS: jwks.NewRegistry(log, nil), TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,24 +94,51 @@ func benchGateway(b *testing.B, doc string, access bool) http.Handler {
 	return New(rt, al, observe.NewMetrics(), log).Handler(cfg.Listeners[0])
 }
 
-type discardWriter struct{ h http.Header }
+type discardWriter struct {
+	h      http.Header
+	status int
+}
 
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (d *discardWriter) WriteHeader(int)             {}
+func (d *discardWriter) WriteHeader(code int)        { d.status = code }
 func (d *discardWriter) Flush()                      {}
 
 // BenchmarkChain measures the whole request path (request id, routing,
 // chain, proxy, metrics, optional access log) without the network.
 func BenchmarkChain(b *testing.B) {
+	is, err := testissuer.New(testissuer.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer is.Close()
+	jwksFile := b.TempDir() + "/jwks.json"
+	if err := os.WriteFile(jwksFile, is.JWKS(), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	claims := is.Claims("bench-api", "bench-user", "", time.Now(), time.Hour)
+	claims["iss"] = "https://issuer.bench.local"
+	token := is.Sign(claims)
 	for _, tc := range []struct {
 		name   string
+		doc    string
 		access bool
-	}{{"plain", false}, {"access-log", true}} {
+	}{
+		{"plain", benchConfig, false},
+		{"access-log", benchConfig, true},
+		{"jwt-ratelimit", benchJWT(jwksFile), false},
+		{"jwt-ratelimit-access-log", benchJWT(jwksFile), true},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
-			h := benchGateway(b, benchConfig, tc.access)
+			h := benchGateway(b, tc.doc, tc.access)
 			req := httptest.NewRequest("GET", "http://127.0.0.1/api/echo", nil)
-			req.Header.Set("Authorization", "Bearer x")
+			req.Header.Set("Authorization", "Bearer "+token)
+			if w := (&discardWriter{h: http.Header{}}); true {
+				h.ServeHTTP(w, req)
+				if w.status != 0 && w.status != 200 {
+					b.Fatalf("status %d", w.status)
+				}
+			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/observe"
 	"github.com/portcullis/portcullis/internal/problem"
@@ -68,7 +69,8 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := h.g
 	rt := g.current.Load()
 	info := &reqinfo.Info{ID: requestid.FromRequest(r), Start: time.Now()}
-	info.ClientIP, _ = rt.resolver.ClientIP(r)
+	info.Peer = clientip.Peer(r.RemoteAddr)
+	info.ClientIP, _ = rt.resolver.ClientIPFrom(info.Peer, r.Header)
 
 	hdr := w.Header()
 	hdr[requestid.Header] = []string{info.ID}

@@ -39,8 +39,7 @@ func NewAccessLog(cfg config.AccessLog) (*AccessLog, error) {
 		return nil, config.FieldError{Path: "logging.access.output", Message: err.Error()}
 	}
 	out := NewBufferedWriter(w, closer, int(cfg.BufferSize), cfg.FlushInterval.D())
-	h := slog.NewJSONHandler(out, &slog.HandlerOptions{ReplaceAttr: utcTime})
-	a := &AccessLog{log: slog.New(h), out: out, redactor: NewRedactor(cfg.RedactHeaders)}
+	a := &AccessLog{log: slog.New(newLineHandler(out, slog.LevelInfo)), out: out, redactor: NewRedactor(cfg.RedactHeaders)}
 	for _, name := range cfg.Headers {
 		a.headers = append(a.headers, http.CanonicalHeaderKey(name))
 	}

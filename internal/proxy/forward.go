@@ -82,7 +82,10 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	info := reqinfo.From(in.Context())
 	h := out.Header
 
-	peer := clientip.Peer(in.RemoteAddr)
+	peer := info.Peer
+	if !peer.IsValid() {
+		peer = clientip.Peer(in.RemoteAddr)
+	}
 	xff := info.ClientIPString()
 	if peer != info.ClientIP {
 		xff = peer.String()

@@ -28,6 +28,10 @@ type MemoryStore struct {
 	perShard  int
 	shards    [memoryShards]memShard
 	evictions atomic.Uint64
+	// blockedUntil is the end of the latest block ever set (µs): before it
+	// nothing can be blocked, so the common case (no attack) costs one
+	// atomic load instead of digests and lookups.
+	blockedUntil atomic.Int64
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -226,6 +230,9 @@ func (s *MemoryStore) Release(_ context.Context, leases []Lease) error {
 // Blocked implements Store.
 func (s *MemoryStore) Blocked(_ context.Context, keys []string) (time.Duration, error) {
 	now := us(s.clock())
+	if !s.mayBlock(now) {
+		return 0, nil
+	}
 	var longest int64
 	for _, k := range keys {
 		h := s.hash(blockKey(k))
@@ -265,6 +272,12 @@ func (s *MemoryStore) Fail(_ context.Context, failures []Failure, p Penalty) ([]
 			return entry{a: offences, exp: now + durUs(p.Forget)}, true
 		})
 		d := ladderStep(p.Ladder, offences)
+		for until := now + durUs(d); ; {
+			cur := s.blockedUntil.Load()
+			if cur >= until || s.blockedUntil.CompareAndSwap(cur, until) {
+				break
+			}
+		}
 		s.update(blockKey(f.Key), now, func(e entry, found bool) (entry, bool) {
 			if found && e.exp >= now+durUs(d) {
 				return e, true // never shorten a longer block
@@ -275,6 +288,12 @@ func (s *MemoryStore) Fail(_ context.Context, failures []Failure, p Penalty) ([]
 	}
 	return out, nil
 }
+
+// mayBlock reports whether any block can still be in force at now.
+func (s *MemoryStore) mayBlock(now int64) bool { return s.blockedUntil.Load() > now }
+
+// MayBlock reports whether any block can be in force now.
+func (s *MemoryStore) MayBlock() bool { return s.mayBlock(us(s.clock())) }
 
 // update replaces the entry under key with fn's result (or deletes it when
 // keep is false).

@@ -129,6 +129,14 @@ func (s *Stores) token() string {
 	return s.tokenPrefix + strconv.FormatUint(s.tokenSeq.Add(1), 36)
 }
 
+// MayBlock reports whether a Blocked call could find a block: always with
+// Redis (other instances block too), and with the memory store only while
+// some block set here has not yet run out. Callers skip building keys
+// otherwise.
+func (s *Stores) MayBlock() bool {
+	return s.redis != nil || s.memory.MayBlock()
+}
+
 // Blocked asks the shared store, falling back to the local one when Redis
 // is unreachable (blocks imposed during the outage are local).
 func (s *Stores) Blocked(ctx context.Context, keys []string) time.Duration {

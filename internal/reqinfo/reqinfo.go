@@ -21,6 +21,9 @@ type Info struct {
 	Start time.Time
 	// ClientIP is the caller's address as derived from trusted_proxies.
 	ClientIP netip.Addr
+	// Peer is the address of the connection's other end (the client, or a
+	// proxy in front of the gateway).
+	Peer netip.Addr
 	// Path is the normalised request path the route matched on and the
 	// upstream receives.
 	Path string
