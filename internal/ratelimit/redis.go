@@ -2,14 +2,11 @@ package ratelimit
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/tlsconf"
 )
 
 var (
@@ -68,18 +66,15 @@ func newRedisStore(cfg *config.RedisConfig, clock Clock, log *slog.Logger, onCha
 		},
 	}
 	if t := cfg.TLS; t != nil {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+		tc := tlsconf.NewClientConfig()
+		tc.ServerName = t.ServerName
 		if tc.ServerName == "" {
 			tc.ServerName, _, _ = net.SplitHostPort(cfg.Address)
 		}
 		if t.CAFile != "" {
-			pem, err := os.ReadFile(t.CAFile)
+			pool, err := tlsconf.LoadCertPool(t.CAFile)
 			if err != nil {
 				return nil, config.FieldError{Path: "rate_limits.store.redis.tls.ca_file", Message: err.Error()}
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, config.FieldError{Path: "rate_limits.store.redis.tls.ca_file", Message: "no PEM certificates found"}
 			}
 			tc.RootCAs = pool
 		}

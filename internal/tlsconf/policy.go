@@ -70,23 +70,39 @@ func LoadCertPool(path string) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s: no PEM certificates found", path)
+	pool, err := PoolFromPEM(pem)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return pool, nil
+}
+
+// PoolFromPEM parses a PEM bundle; it fails if it holds no certificate.
+func PoolFromPEM(pem []byte) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no PEM certificates found")
+	}
+	return pool, nil
+}
+
+// NewClientConfig is the policy for every outbound TLS connection (upstreams,
+// JWKS, introspection, Redis): TLS 1.2 or later with the same ciphers and
+// curves as the listeners. Callers add roots, certificates, server name.
+func NewClientConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:       tls.VersionTLS12,
+		CipherSuites:     TLS12CipherSuites,
+		CurvePreferences: CurvePreferences,
+	}
 }
 
 // ClientConfig is the TLS configuration for connections to an upstream.
 // caFile replaces the system roots when set; certFile/keyFile add a client
 // certificate; serverName overrides the verified name.
 func ClientConfig(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
-	c := &tls.Config{
-		MinVersion:       tls.VersionTLS12,
-		CipherSuites:     TLS12CipherSuites,
-		CurvePreferences: CurvePreferences,
-		ServerName:       serverName,
-	}
+	c := NewClientConfig()
+	c.ServerName = serverName
 	if caFile != "" {
 		pool, err := LoadCertPool(caFile)
 		if err != nil {

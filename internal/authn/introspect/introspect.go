@@ -13,7 +13,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,7 +20,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -33,6 +31,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/principal"
 	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/tlsconf"
 	"github.com/portcullis/portcullis/internal/tokencache"
 )
 
@@ -89,17 +88,12 @@ func New(name string, cfg config.IntrospectionAuth, deps Deps) (*Authenticator, 
 	if deps.Cache == nil {
 		deps.Cache = tokencache.New(0, deps.Now)
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	tc := tlsconf.NewClientConfig()
 	var errs config.Errors
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		pool := x509.NewCertPool()
-		switch {
-		case err != nil:
+		if pool, err := tlsconf.LoadCertPool(cfg.CAFile); err != nil {
 			errs.Add("ca_file", "%v", err)
-		case !pool.AppendCertsFromPEM(pem):
-			errs.Add("ca_file", "no PEM certificates found in %s", cfg.CAFile)
-		default:
+		} else {
 			tc.RootCAs = pool
 		}
 	}

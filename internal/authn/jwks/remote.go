@@ -11,8 +11,6 @@ package jwks
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/tlsconf"
 )
 
 // maxBody bounds a JWKS document.
@@ -81,11 +81,11 @@ func (r *Registry) Remote(o Options) (*Remote, error) {
 	if rm, ok := r.remotes[id]; ok {
 		return rm, nil
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	tc := tlsconf.NewClientConfig()
 	if caPEM != nil {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(caPEM) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificates found", o.CAFile)
+		pool, err := tlsconf.PoolFromPEM(caPEM)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file %s: %w", o.CAFile, err)
 		}
 		tc.RootCAs = pool
 	}
