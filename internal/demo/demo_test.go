@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/testenv"
 )
 
 // TestDemo runs the demo as a user would and checks the promises of
@@ -22,7 +24,7 @@ func TestDemo(t *testing.T) {
 	credsFile := filepath.Join(dir, "creds.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var stdout syncBuffer
+	var stdout testenv.SyncBuffer
 	go func() {
 		done <- Run(ctx, Options{
 			Addr: "127.0.0.1:0", OpsAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",

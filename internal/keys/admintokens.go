@@ -123,16 +123,8 @@ func (s *Service) ListAdminTokens(ctx context.Context, after string, limit int) 
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(rows) > limit {
-		rows = rows[:limit]
-		next = rows[limit-1].ID
-	}
-	out := make([]*AdminToken, len(rows))
-	for i, t := range rows {
-		out[i] = adminTokenView(t)
-	}
-	return out, next, nil
+	return page(rows, limit, func(t *store.AdminToken) string { return t.ID },
+		func(t *store.AdminToken) (*AdminToken, error) { return adminTokenView(t), nil })
 }
 
 // RevokeAdminToken revokes an admin token at once (tokens are checked

@@ -104,20 +104,7 @@ func (s *Service) ListKeys(ctx context.Context, consumerID, after string, limit 
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(rows) > limit {
-		rows = rows[:limit]
-		next = rows[limit-1].ID
-	}
-	out := make([]*Key, 0, len(rows))
-	for _, k := range rows {
-		v, err := s.keyViewSealed(k)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, v)
-	}
-	return out, next, nil
+	return page(rows, limit, func(k *store.Key) string { return k.ID }, s.keyViewSealed)
 }
 
 // RotateKey issues a successor with the same grants and keeps the old key

@@ -82,20 +82,7 @@ func (s *Service) ListConsumers(ctx context.Context, after string, limit int) ([
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(rows) > limit {
-		rows = rows[:limit]
-		next = rows[limit-1].ID
-	}
-	out := make([]*Consumer, 0, len(rows))
-	for _, c := range rows {
-		v, err := s.consumerView(c)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, v)
-	}
-	return out, next, nil
+	return page(rows, limit, func(c *store.Consumer) string { return c.ID }, s.consumerView)
 }
 
 // UpdateConsumer applies patch. Disabling a consumer stops all its keys at

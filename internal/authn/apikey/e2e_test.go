@@ -113,24 +113,6 @@ func (u *upstream) request() *http.Request {
 	return u.last
 }
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // instance is one running gateway with its admin API.
 type instance struct {
 	t         *testing.T
@@ -145,7 +127,7 @@ type instance struct {
 	caFile    string
 	accessLog string
 	dbPath    string
-	appLog    *syncBuffer
+	appLog    *testenv.SyncBuffer
 	stopped   bool
 }
 
@@ -170,7 +152,7 @@ func startInstance(t *testing.T, o instanceOptions) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &instance{t: t, clock: keystest.NewClock(t0), up: newUpstream(t), appLog: &syncBuffer{},
+	in := &instance{t: t, clock: keystest.NewClock(t0), up: newUpstream(t), appLog: &testenv.SyncBuffer{},
 		caFile: filepath.Join(o.dir, "ca.crt"), accessLog: filepath.Join(dir, "access.log"), dbPath: filepath.Join(o.dir, "keys.db")}
 	var cfgText bytes.Buffer
 	if err := template.Must(template.New("cfg").Parse(gatewayConfig)).Execute(&cfgText, map[string]string{
