@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,18 +42,6 @@ func (keyAuth) Authenticate(r *http.Request) (*principal.Principal, error) {
 		return nil, authn.Reject("wrong secret", "The API key is invalid.")
 	}
 	return &principal.Principal{ConsumerID: "owner-of-" + id, Subject: "owner-of-" + id, Method: principal.MethodAPIKey, CredentialID: id}, nil
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 func bruteForceConfig(ip, cred int) config.BruteForce {
@@ -111,7 +98,7 @@ func call(t *testing.T, srv *httptest.Server, ip, key string) reply {
 
 const blockedBody = `{"type":"https://portcullis.dev/problems/blocked","title":"Too Many Requests","status":429,"detail":"Too many failed authentication attempts; try again later.","request_id":"rid"}` + "\n"
 
-func memStores(t *testing.T, clock *fakeClock) *ratelimit.Stores {
+func memStores(t *testing.T, clock *testenv.Clock) *ratelimit.Stores {
 	s, err := ratelimit.NewStores(config.RateLimitStore{Type: "memory", MaxKeys: 10000}, ratelimit.Options{Clock: clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +107,7 @@ func memStores(t *testing.T, clock *fakeClock) *ratelimit.Stores {
 }
 
 func TestIPBlockLadder(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC))
 	g, err := New(bruteForceConfig(3, 0), memStores(t, clock), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +146,7 @@ func TestIPBlockLadder(t *testing.T) {
 }
 
 func TestCredentialBlockGivesNoOracle(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC))
 	g, err := New(bruteForceConfig(0, 3), memStores(t, clock), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +190,7 @@ func TestNewErrors(t *testing.T) {
 	cfg := bruteForceConfig(1, 1)
 	cfg.Block = []config.Duration{config.Duration(time.Millisecond)}
 	cfg.Window = 0
-	_, err := New(cfg, memStores(t, &fakeClock{}), nil)
+	_, err := New(cfg, memStores(t, &testenv.Clock{}), nil)
 	if err == nil || err.Error() != "block[0]: must be at least 1s\nwindow: must be at least 1s" {
 		t.Fatalf("err = %v", err)
 	}
@@ -213,7 +200,7 @@ func TestNewErrors(t *testing.T) {
 // holds on another.
 func TestBlocksSharedThroughRedis(t *testing.T) {
 	r := testenv.StartRedis(t, testenv.RedisOptions{})
-	clock := &fakeClock{t: time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC))
 	instance := func() *httptest.Server {
 		st, err := ratelimit.NewStores(config.RateLimitStore{Type: "redis", MaxKeys: 10000, Redis: &config.RedisConfig{
 			Address: r.Addr(), KeyPrefix: "bf-test:", DialTimeout: config.Duration(time.Second),

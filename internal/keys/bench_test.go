@@ -1,6 +1,7 @@
 package keys_test
 
 import (
+	"github.com/portcullis/portcullis/internal/testenv"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // key and its consumer from the store and decrypts the metadata.
 
 func benchVerify(b *testing.B, st store.Store, cached bool) {
-	clock := keystest.NewClock(t0)
+	clock := testenv.NewClock(t0)
 	svc := keystest.Service(b, st, keystest.NewSecrets(b), keys.Options{Clock: clock, CacheTTL: time.Second, UsageFlush: time.Hour})
 	c := keystest.Consumer(b, svc, "bench")
 	iss := keystest.Key(b, svc, c.ID, "accounts:read")

@@ -20,7 +20,7 @@ func TestStaleIfErrorPostgres(t *testing.T) {
 	keystest.Postgres(t, dsn) // migrate directly
 	proxy := testenv.NewProxy(t, testenv.Addr(pg.Port()))
 	st := keystest.Postgres(t, strings.Replace(dsn, testenv.Addr(pg.Port()), proxy.Addr(), 1))
-	clock := keystest.NewClock(t0)
+	clock := testenv.NewClock(t0)
 	svc := keystest.Service(t, st, keystest.NewSecrets(t), keys.Options{
 		Clock: clock, CacheTTL: 10 * time.Second, StaleIfError: time.Minute,
 	})

@@ -32,14 +32,14 @@ var (
 
 type fixture struct {
 	svc   *keys.Service
-	clock *keystest.Clock
+	clock *testenv.Clock
 	st    store.Store
 	sec   *keystest.Secrets
 }
 
 func newFixture(t *testing.T, o keys.Options) *fixture {
 	t.Helper()
-	f := &fixture{clock: keystest.NewClock(t0), st: keystest.SQLite(t), sec: keystest.NewSecrets(t)}
+	f := &fixture{clock: testenv.NewClock(t0), st: keystest.SQLite(t), sec: keystest.NewSecrets(t)}
 	if o.Clock == nil {
 		o.Clock = f.clock
 	}
@@ -307,7 +307,7 @@ func TestSensitiveMetadataIsEncrypted(t *testing.T) {
 }
 
 func TestRekey(t *testing.T) {
-	clock := keystest.NewClock(t0)
+	clock := testenv.NewClock(t0)
 	st := keystest.SQLite(t)
 	sec := keystest.NewSecrets(t)
 	old := keystest.Service(t, st, sec, keys.Options{Clock: clock})

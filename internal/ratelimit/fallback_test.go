@@ -12,7 +12,7 @@ import (
 // on_store_error says, and recovery needs nothing but time.
 func TestRedisFallbackAndRecovery(t *testing.T) {
 	r := testenv.StartRedis(t, testenv.RedisOptions{})
-	clock := newFakeClock(base) // breaker and local fallback; Redis uses its own TIME
+	clock := testenv.NewClock(base) // breaker and local fallback; Redis uses its own TIME
 	cfg := parseConfig(t, `
 instances: 2
 policies:
@@ -100,7 +100,7 @@ policies:
 // A Redis that was never reachable (wrong address) falls back from the
 // first request on.
 func TestRedisUnreachableFromTheStart(t *testing.T) {
-	clock := newFakeClock(base)
+	clock := testenv.NewClock(base)
 	cfg := parseConfig(t, `
 policies:
   - name: p

@@ -2,13 +2,13 @@ package ratelimit
 
 import (
 	"encoding/json"
+	"github.com/portcullis/portcullis/internal/testenv"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,26 +21,6 @@ import (
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 )
-
-// fakeClock is a Clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // base is a fixed instant in the future: the Redis store expires quota
 // keys at the window's end, so test windows must not lie in the real past.
@@ -169,7 +149,7 @@ func (h *harness) do(t *testing.T, method, path string, hdr map[string]string) r
 	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
 
-func memoryStores(t *testing.T, clock *fakeClock) *Stores {
+func memoryStores(t *testing.T, clock *testenv.Clock) *Stores {
 	t.Helper()
 	s, err := NewStores(config.RateLimitStore{Type: "memory", MaxKeys: 10000}, Options{Clock: clock.Now, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {

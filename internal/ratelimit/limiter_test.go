@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"github.com/portcullis/portcullis/internal/testenv"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,7 +11,7 @@ import (
 const problemCT = "application/problem+json"
 
 func TestRateLimitResponses(t *testing.T) {
-	clock := newFakeClock(base)
+	clock := testenv.NewClock(base)
 	cfg := parseConfig(t, `
 policies:
   - name: ip
@@ -64,7 +65,7 @@ policies:
 }
 
 func TestQuotaAndRateAreDistinguishable(t *testing.T) {
-	clock := newFakeClock(base) // 12:00 UTC
+	clock := testenv.NewClock(base) // 12:00 UTC
 	cfg := parseConfig(t, `
 time_zone: Europe/Berlin
 legacy_headers: true
@@ -154,7 +155,7 @@ func TestPolicyKeys(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := newFakeClock(base)
+			clock := testenv.NewClock(base)
 			cfg := parseConfig(t, `
 policies:
   - name: k
@@ -183,7 +184,7 @@ policies:
 }
 
 func TestTiersAndGlobalPolicies(t *testing.T) {
-	clock := newFakeClock(base)
+	clock := testenv.NewClock(base)
 	cfg := parseConfig(t, `
 global: [per-ip]
 tiers:
@@ -228,7 +229,7 @@ policies:
 }
 
 func TestCostsByRouteAndMethod(t *testing.T) {
-	clock := newFakeClock(base)
+	clock := testenv.NewClock(base)
 	cfg := parseConfig(t, `
 policies:
   - name: units
@@ -268,7 +269,7 @@ policies:
 }
 
 func TestConcurrencyLimit(t *testing.T) {
-	clock := newFakeClock(base)
+	clock := testenv.NewClock(base)
 	cfg := parseConfig(t, `
 policies:
   - name: inflight
@@ -303,7 +304,7 @@ policies:
 }
 
 func TestSubSecondPeriodHeader(t *testing.T) {
-	clock := newFakeClock(base)
+	clock := testenv.NewClock(base)
 	cfg := parseConfig(t, `
 policies:
   - name: fast
@@ -323,7 +324,7 @@ policies:
   - name: unused
     rate: {limit: 1, period: 1h}
 `, "")
-	l, err := New(cfg.RateLimits, memoryStores(t, newFakeClock(base)))
+	l, err := New(cfg.RateLimits, memoryStores(t, testenv.NewClock(base)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +336,7 @@ policies:
 func TestHeadersOnEveryLimitedResponse(t *testing.T) {
 	// The headers go on the ResponseWriter before the upstream runs, so a
 	// proxied response carries them next to the upstream's own headers.
-	clock := newFakeClock(base)
+	clock := testenv.NewClock(base)
 	cfg := parseConfig(t, `
 policies:
   - name: p

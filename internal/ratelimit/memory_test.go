@@ -2,13 +2,14 @@ package ratelimit
 
 import (
 	"context"
+	"github.com/portcullis/portcullis/internal/testenv"
 	"strconv"
 	"testing"
 	"time"
 )
 
 func TestMemoryStoreIsBounded(t *testing.T) {
-	clock := newFakeClock(base)
+	clock := testenv.NewClock(base)
 	st := NewMemoryStore(6400, clock.Now)
 	ctx := context.Background()
 	// A flood of distinct keys (spoofed IPs) at one instant: none expire.
@@ -27,7 +28,7 @@ func TestMemoryStoreIsBounded(t *testing.T) {
 }
 
 func TestMemoryStoreFloodEvictsShortLivedStateFirst(t *testing.T) {
-	clock := newFakeClock(base)
+	clock := testenv.NewClock(base)
 	st := NewMemoryStore(6400, clock.Now)
 	ctx := context.Background()
 	ws := CalendarWindows(clock.Now(), "day", time.UTC)
@@ -46,7 +47,7 @@ func TestMemoryStoreFloodEvictsShortLivedStateFirst(t *testing.T) {
 }
 
 func TestMemoryStoreDropsIdleKeys(t *testing.T) {
-	clock := newFakeClock(base)
+	clock := testenv.NewClock(base)
 	st := NewMemoryStore(100_000, clock.Now)
 	ctx := context.Background()
 	for i := range 1000 {
@@ -63,7 +64,7 @@ func TestMemoryStoreDropsIdleKeys(t *testing.T) {
 }
 
 func TestMemoryStoreReleaseUnknownLease(t *testing.T) {
-	st := NewMemoryStore(1000, newFakeClock(base).Now)
+	st := NewMemoryStore(1000, testenv.NewClock(base).Now)
 	if err := st.Release(context.Background(), []Lease{{Key: "never", Token: "x"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -102,10 +102,10 @@ var storeScenarios = []struct {
 	}},
 }
 
-func runStoreScenarios(t *testing.T, newStore func(t *testing.T, clock *fakeClock, prefix string) Store) {
+func runStoreScenarios(t *testing.T, newStore func(t *testing.T, clock *testenv.Clock, prefix string) Store) {
 	for _, sc := range storeScenarios {
 		t.Run(sc.name, func(t *testing.T) {
-			clock := newFakeClock(base)
+			clock := testenv.NewClock(base)
 			st := newStore(t, clock, strings.ReplaceAll(sc.name, " ", "_")+":")
 			ctx := context.Background()
 			for _, s := range sc.steps {
@@ -133,12 +133,12 @@ func runStoreScenarios(t *testing.T, newStore func(t *testing.T, clock *fakeCloc
 }
 
 func TestMemoryStoreScenarios(t *testing.T) {
-	runStoreScenarios(t, func(t *testing.T, clock *fakeClock, _ string) Store {
+	runStoreScenarios(t, func(t *testing.T, clock *testenv.Clock, _ string) Store {
 		return NewMemoryStore(10000, clock.Now)
 	})
 }
 
-func redisStores(t *testing.T, addr, password, prefix string, clock *fakeClock, scriptClock Clock) *Stores {
+func redisStores(t *testing.T, addr, password, prefix string, clock *testenv.Clock, scriptClock Clock) *Stores {
 	t.Helper()
 	cfg := config.RateLimitStore{Type: "redis", MaxKeys: 10000, Redis: &config.RedisConfig{
 		Address: addr, Password: password, KeyPrefix: prefix,
@@ -154,14 +154,14 @@ func redisStores(t *testing.T, addr, password, prefix string, clock *fakeClock, 
 
 func TestRedisStoreScenarios(t *testing.T) {
 	r := testenv.StartRedis(t, testenv.RedisOptions{Password: "s3cret-for-tests"})
-	runStoreScenarios(t, func(t *testing.T, clock *fakeClock, prefix string) Store {
+	runStoreScenarios(t, func(t *testing.T, clock *testenv.Clock, prefix string) Store {
 		return redisStores(t, r.Addr(), "s3cret-for-tests", prefix, clock, clock.Now).Redis()
 	})
 }
 
 func TestRedisConcurrencyLeaseExpires(t *testing.T) {
 	r := testenv.StartRedis(t, testenv.RedisOptions{})
-	clock := newFakeClock(base)
+	clock := testenv.NewClock(base)
 	st := redisStores(t, r.Addr(), "", "lease:", clock, clock.Now).Redis()
 	ctx := context.Background()
 	c := Check{Kind: KindConcurrency, Key: "k", Cost: 1, Limit: 1, Lease: time.Minute, Token: "crashed"}
@@ -220,7 +220,7 @@ func runPenalty(t *testing.T, st Store) {
 }
 
 func TestMemoryPenalty(t *testing.T) {
-	clock := newFakeClock(base)
+	clock := testenv.NewClock(base)
 	st := NewMemoryStore(10000, clock.Now)
 	runPenalty(t, st)
 	// Memory time is the fake clock: the block ends, and offences are
@@ -241,7 +241,7 @@ func TestMemoryPenalty(t *testing.T) {
 }
 
 func TestMemoryFailureWindow(t *testing.T) {
-	clock := newFakeClock(base)
+	clock := testenv.NewClock(base)
 	st := NewMemoryStore(10000, clock.Now)
 	p := Penalty{Window: time.Minute, Ladder: []time.Duration{time.Minute}, Forget: time.Hour}
 	f := []Failure{{Key: "slow", Threshold: 3}}
@@ -261,6 +261,6 @@ func TestMemoryFailureWindow(t *testing.T) {
 
 func TestRedisPenalty(t *testing.T) {
 	r := testenv.StartRedis(t, testenv.RedisOptions{})
-	clock := newFakeClock(base)
+	clock := testenv.NewClock(base)
 	runPenalty(t, redisStores(t, r.Addr(), "", "penalty:", clock, nil).Redis())
 }

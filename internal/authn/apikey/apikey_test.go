@@ -128,7 +128,7 @@ const (
 )
 
 func TestAuthenticate(t *testing.T) {
-	clock := keystest.NewClock(t0)
+	clock := testenv.NewClock(t0)
 	svc := keystest.Service(t, keystest.SQLite(t), keystest.NewSecrets(t), keys.Options{Clock: clock})
 	c, err := svc.CreateConsumer(bg, keys.ConsumerSpec{Name: "acme", Groups: []string{"partners"}, Tier: "gold"})
 	if err != nil {

@@ -119,7 +119,7 @@ type instance struct {
 	svc       *keys.Service
 	srv       *server.Server
 	adm       *admin.Server
-	clock     *keystest.Clock
+	clock     *testenv.Clock
 	up        *upstream
 	client    *http.Client
 	base, ops string
@@ -152,7 +152,7 @@ func startInstance(t *testing.T, o instanceOptions) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &instance{t: t, clock: keystest.NewClock(t0), up: newUpstream(t), appLog: &testenv.SyncBuffer{},
+	in := &instance{t: t, clock: testenv.NewClock(t0), up: newUpstream(t), appLog: &testenv.SyncBuffer{},
 		caFile: filepath.Join(o.dir, "ca.crt"), accessLog: filepath.Join(dir, "access.log"), dbPath: filepath.Join(o.dir, "keys.db")}
 	var cfgText bytes.Buffer
 	if err := template.Must(template.New("cfg").Parse(gatewayConfig)).Execute(&cfgText, map[string]string{

@@ -3,6 +3,7 @@ package introspect_test
 import (
 	"crypto/tls"
 	"encoding/json"
+	"github.com/portcullis/portcullis/internal/testenv"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,18 +26,6 @@ const (
 	chInvalid = `Bearer realm="portcullis", error="invalid_token", error_description="The access token is invalid."`
 	chExpired = `Bearer realm="portcullis", error="invalid_token", error_description="The access token has expired."`
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // authServer is a real RFC 7662 endpoint over TLS that knows a few tokens.
 type authServer struct {
@@ -165,7 +154,7 @@ type fixture struct {
 	env *gatewaytest.Env
 	as  *authServer
 	gw  *gatewaytest.Gateway
-	clk *clock
+	clk *testenv.Clock
 }
 
 func newFixture(t *testing.T, method string) *fixture {
@@ -181,7 +170,7 @@ func newFixture(t *testing.T, method string) *fixture {
 		}
 	}
 	as := newAuthServer(t, env, method, method == "tls_client_auth")
-	clk := &clock{t: time.Now().Truncate(time.Second)}
+	clk := testenv.NewClock(time.Now().Truncate(time.Second))
 	gw := env.Start(t, config(env, as, method, ""), gateway.Deps{TokenCache: tokencache.New(0, clk.Now), Now: clk.Now})
 	return &fixture{env: env, as: as, gw: gw, clk: clk}
 }
@@ -396,7 +385,7 @@ func TestJWTThenIntrospection(t *testing.T) {
 	if err := os.WriteFile(jwksFile, is.JWKS(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	f := &fixture{env: env, as: as, clk: clk}
 	as.set(func(as *authServer) { as.tokens["opaque-1"] = f.active(nil) })
 	yaml := strings.Replace(config(env, as, "client_secret_basic", ""), "authenticators:\n", `authenticators:
@@ -432,7 +421,7 @@ func TestJWTThenIntrospection(t *testing.T) {
 func TestAllowedClientIDs(t *testing.T) {
 	env := gatewaytest.NewEnv(t)
 	as := newAuthServer(t, env, "client_secret_basic", false)
-	clk := &clock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	f := &fixture{env: env, as: as, clk: clk}
 	as.set(func(as *authServer) {
 		as.tokens["mobile"] = f.active(nil)

@@ -4,10 +4,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/portcullis/portcullis/internal/testenv"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,24 +29,11 @@ const (
 	chScope    = `Bearer realm="portcullis", error="insufficient_scope", error_description="The access token lacks the scope this request needs.", scope="payments:write"`
 )
 
-// clock is a settable clock shared by the gateway's authenticators.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type fixture struct {
 	env    *gatewaytest.Env
 	is     *testissuer.Issuer
 	gw     *gatewaytest.Gateway
-	clk    *clock
+	clk    *testenv.Clock
 	client *http.Client
 	now    time.Time
 }
@@ -118,7 +105,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	now := time.Now().Truncate(time.Second)
-	clk := &clock{t: now}
+	clk := testenv.NewClock(now)
 	deps := gateway.Deps{JWKS: jwks.NewRegistry(nil, clk.Now), TokenCache: tokencache.New(0, clk.Now), Now: clk.Now}
 	gw := env.Start(t, jwtConfig(env, is, issuerCA), deps)
 	return &fixture{env: env, is: is, gw: gw, clk: clk, client: env.Client(), now: now}

@@ -7,12 +7,12 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"github.com/portcullis/portcullis/internal/testenv"
 	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,13 +21,6 @@ import (
 	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/pki"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 
 func issue(t *testing.T, ca *pki.CA, o pki.LeafOptions) *pki.Leaf {
 	t.Helper()
@@ -80,7 +73,7 @@ func TestMTLS(t *testing.T) {
 	crl := filepath.Join(env.Dir, "revoked.crl")
 	writeCRL(t, ca, crl, revoked)
 
-	clk := &clock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	yaml := env.Base("optional") + `
 authenticators:
   - name: partners
@@ -124,9 +117,7 @@ routes:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk.mu.Lock()
-			clk.t = time.Now().Add(tt.advance)
-			clk.mu.Unlock()
+			clk.Set(time.Now().Add(tt.advance))
 			c := env.Client()
 			if tt.cert != nil {
 				// Present the certificate whatever CAs the server asks
