@@ -3,29 +3,17 @@ package jwks
 import (
 	"context"
 	"errors"
+	"github.com/portcullis/portcullis/internal/testenv"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/testissuer"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func TestParseJWKSSkipsUnusableKeys(t *testing.T) {
 	is, err := testissuer.New(testissuer.Options{})
@@ -98,13 +86,13 @@ func TestCandidates(t *testing.T) {
 	}
 }
 
-func newRemote(t *testing.T, is *testissuer.Issuer, clk *clock) *Remote {
+func newRemote(t *testing.T, is *testissuer.Issuer, clk *testenv.Clock) *Remote {
 	t.Helper()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, is.CA.PEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	reg := NewRegistry(nil, clk.now)
+	reg := NewRegistry(nil, clk.Now)
 	o := Options{URL: is.JWKSURL(), CAFile: ca, RefreshInterval: 5 * time.Minute, MinRefreshInterval: 30 * time.Second, FetchTimeout: 5 * time.Second}
 	rm, err := reg.Remote(o)
 	if err != nil {
@@ -137,7 +125,7 @@ func TestBackgroundRefreshKeepsServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer is.Close()
-	clk := &clock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	rm := newRemote(t, is, clk)
 	ctx := context.Background()
 	kid := is.KidFor("RS256")
@@ -148,14 +136,14 @@ func TestBackgroundRefreshKeepsServing(t *testing.T) {
 		t.Fatalf("fetches = %d", rm.Fetches())
 	}
 	// Fresh: no fetch.
-	clk.add(time.Minute)
+	clk.Advance(time.Minute)
 	if _, err := rm.Candidates(ctx, kid, "RS256"); err != nil || rm.Fetches() != 1 {
 		t.Fatalf("fresh set refetched: %v, %d", err, rm.Fetches())
 	}
 	// Stale and the issuer is down: the request is served from the old
 	// set, a background refresh runs and fails, the old keys stay.
 	is.FailJWKS(http.StatusInternalServerError)
-	clk.add(5 * time.Minute)
+	clk.Advance(5 * time.Minute)
 	if _, err := rm.Candidates(ctx, kid, "RS256"); err != nil {
 		t.Fatalf("stale set not served: %v", err)
 	}
@@ -170,7 +158,7 @@ func TestBackgroundRefreshKeepsServing(t *testing.T) {
 	// picks up a rotated key.
 	is.FailJWKS(0)
 	newKid, _ := is.Rotate()
-	clk.add(31 * time.Second)
+	clk.Advance(31 * time.Second)
 	if _, err := rm.Candidates(ctx, kid, "RS256"); err != nil {
 		t.Fatal(err)
 	}
@@ -186,13 +174,13 @@ func TestRemoteFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer is.Close()
-	clk := &clock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	tests := []struct {
 		name   string
 		remote func(t *testing.T) *Remote
 	}{
 		{"untrusted certificate (no ca_file)", func(t *testing.T) *Remote {
-			rm, err := NewRegistry(nil, clk.now).Remote(Options{URL: is.JWKSURL(), RefreshInterval: time.Minute, MinRefreshInterval: time.Second, FetchTimeout: 2 * time.Second})
+			rm, err := NewRegistry(nil, clk.Now).Remote(Options{URL: is.JWKSURL(), RefreshInterval: time.Minute, MinRefreshInterval: time.Second, FetchTimeout: 2 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -232,13 +220,13 @@ func TestRemoteFailures(t *testing.T) {
 }
 
 // serveRemote serves h over TLS (httptest's own CA, trusted via ca_file).
-func serveRemote(t *testing.T, clk *clock, h http.Handler) *Remote {
+func serveRemote(t *testing.T, clk *testenv.Clock, h http.Handler) *Remote {
 	t.Helper()
 	srv := httptest.NewTLSServer(h)
 	t.Cleanup(srv.Close)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	writeCert(t, ca, srv)
-	rm, err := NewRegistry(nil, clk.now).Remote(Options{URL: srv.URL + "/jwks", CAFile: ca, RefreshInterval: time.Minute, MinRefreshInterval: time.Second, FetchTimeout: 2 * time.Second})
+	rm, err := NewRegistry(nil, clk.Now).Remote(Options{URL: srv.URL + "/jwks", CAFile: ca, RefreshInterval: time.Minute, MinRefreshInterval: time.Second, FetchTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
