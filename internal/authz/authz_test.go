@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"net/http"
 	"testing"
 
 	"github.com/portcullis/portcullis/internal/config"
@@ -70,5 +69,4 @@ func TestNoRequirementsNoMiddleware(t *testing.T) {
 	if New(config.RouteAuth{Methods: map[string]config.Grants{"GET": {}}}) != nil {
 		t.Fatal("empty per-method grants built a policy")
 	}
-	_ = http.MethodGet
 }

@@ -92,7 +92,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if *cfg.Logging.Access.Enabled {
-		if s.access, err = observe.NewAccessLog(cfg.Logging.Access); err != nil {
+		if s.access, err = observe.NewAccessLog(accessLogConfig(cfg)); err != nil {
 			rt.Stop()
 			return nil, err
 		}
@@ -147,6 +147,20 @@ func registerAll(reg *prometheus.Registry, cs []prometheus.Collector) error {
 		}
 	}
 	return nil
+}
+
+// accessLogConfig adds every header that carries a credential by
+// configuration (an api_key authenticator's header) to the redacted ones,
+// so logging that header by name can never print a key.
+func accessLogConfig(cfg *config.Config) config.AccessLog {
+	a := cfg.Logging.Access
+	a.RedactHeaders = append([]string(nil), a.RedactHeaders...)
+	for _, ac := range cfg.Authenticators {
+		if ac.APIKey != nil && ac.APIKey.Header != "" {
+			a.RedactHeaders = append(a.RedactHeaders, ac.APIKey.Header)
+		}
+	}
+	return a
 }
 
 // CheckConfig builds everything cfg describes without binding or starting
