@@ -90,6 +90,12 @@ type RedisConfig struct {
 	// RetryInterval is how long Redis is left alone after a failure before
 	// one request probes it again; recovery is automatic. Default 1s.
 	RetryInterval Duration `yaml:"retry_interval"`
+	// BlockSync is how often an instance asks Redis whether any brute-force
+	// block is in force, so requests skip the per-request block lookup
+	// while none is. A block imposed by another instance is enforced here
+	// within this interval (the imposing instance enforces it at once).
+	// Default 1s.
+	BlockSync Duration `yaml:"block_sync"`
 }
 
 // RedisTLS is TLS to Redis.
@@ -204,6 +210,7 @@ const (
 	DefaultRedisDialTimeout     = 500 * time.Millisecond
 	DefaultRedisTimeout         = 100 * time.Millisecond
 	DefaultRedisRetryInterval   = time.Second
+	DefaultRedisBlockSync       = time.Second
 	DefaultOnStoreError         = "local"
 	DefaultOnMissingKey         = "client_ip"
 	DefaultBruteForceWindow     = 10 * time.Minute
@@ -226,6 +233,7 @@ func (c *Config) defaultRateLimits() {
 		setDur(&r.DialTimeout, DefaultRedisDialTimeout)
 		setDur(&r.Timeout, DefaultRedisTimeout)
 		setDur(&r.RetryInterval, DefaultRedisRetryInterval)
+		setDur(&r.BlockSync, DefaultRedisBlockSync)
 	}
 	setInt(&rl.Instances, DefaultRateLimitInstances)
 	setStr(&rl.TimeZone, DefaultRateLimitTimeZone)
@@ -377,6 +385,9 @@ func validateRateLimitStore(errs *Errors, p string, s *RateLimitStore) {
 	}
 	if r.RetryInterval.D() < 10*time.Millisecond {
 		errs.Add(Join(rp, "retry_interval"), "must be at least 10ms")
+	}
+	if d := r.BlockSync.D(); d < 10*time.Millisecond || d > time.Minute {
+		errs.Add(Join(rp, "block_sync"), "must be between 10ms and 1m")
 	}
 }
 

@@ -62,7 +62,7 @@ rate_limits:
 	}
 	r := cfg.RateLimits.Store.Redis
 	if r.Password != "hunter2-not-real" || r.KeyPrefix != "portcullis:" || r.Timeout.D() != 100*time.Millisecond ||
-		r.DialTimeout.D() != 500*time.Millisecond || r.RetryInterval.D() != time.Second {
+		r.DialTimeout.D() != 500*time.Millisecond || r.RetryInterval.D() != time.Second || r.BlockSync.D() != time.Second {
 		t.Fatalf("redis: %+v", r)
 	}
 	if *cfg.RateLimits.BruteForce.IPThreshold != 0 {
@@ -91,11 +91,12 @@ rate_limits:
 rate_limits:
   store:
     type: redis
-    redis: {address: "nohost", db: -1, timeout: 0s, key_prefix: "a b"}
+    redis: {address: "nohost", db: -1, timeout: 0s, key_prefix: "a b", block_sync: 5ms}
 `, []string{
 			`rate_limits.store.redis.address: must be host:port, got "nohost"`,
 			"rate_limits.store.redis.db: must be between 0 and 1023",
 			"rate_limits.store.redis.key_prefix: must not contain whitespace",
+			"rate_limits.store.redis.block_sync: must be between 10ms and 1m",
 		}},
 		{"redis block without type", `
 rate_limits:

@@ -39,6 +39,7 @@ type RedisStore struct {
 	scriptNow Clock
 
 	check, penalty, blocked *redis.Script
+	horizon                 *blockHorizon
 }
 
 var _ Store = (*RedisStore)(nil)
@@ -83,15 +84,38 @@ func newRedisStore(cfg *config.RedisConfig, clock Clock, log *slog.Logger, onCha
 	if onChange == nil {
 		onChange = func(bool) {}
 	}
-	return &RedisStore{
+	s := &RedisStore{
 		client:  redis.NewClient(opt),
 		prefix:  cfg.KeyPrefix,
 		breaker: &breaker{clock: clock, retry: cfg.RetryInterval.D(), log: log, onChange: onChange},
 		check:   redis.NewScript(checkLua),
 		penalty: redis.NewScript(penaltyLua),
 		blocked: redis.NewScript(blockedLua),
-	}, nil
+	}
+	interval := cfg.BlockSync.D()
+	if interval <= 0 {
+		interval = config.DefaultRedisBlockSync
+	}
+	s.horizon = &blockHorizon{interval: interval, clock: clock, timeout: max(cfg.Timeout.D(), time.Millisecond), read: s.readHorizon}
+	return s, nil
 }
+
+func (s *RedisStore) horizonKey() string { return s.prefix + "bf:horizon" }
+
+// readHorizon returns how long the longest block in force may last.
+func (s *RedisStore) readHorizon(ctx context.Context) (time.Duration, error) {
+	var left time.Duration
+	err := s.run(ctx, func(ctx context.Context) error {
+		d, err := s.client.PTTL(ctx, s.horizonKey()).Result()
+		left = max(d, 0) // -2: no key, no block
+		return err
+	})
+	return left, err
+}
+
+// MayBlock reports whether a brute-force block may be in force on any
+// instance; false only when a recent read of the horizon says none is.
+func (s *RedisStore) MayBlock() bool { return s.horizon.mayBlock() }
 
 // Close closes the connection pool.
 func (s *RedisStore) Close() error { return s.client.Close() }
@@ -220,6 +244,7 @@ func (s *RedisStore) Fail(ctx context.Context, failures []Failure, p Penalty) ([
 		keys = append(keys, s.prefix+failKey(f.Key), s.prefix+offenceKey(f.Key), s.prefix+blockKey(f.Key))
 		args = append(args, f.Threshold)
 	}
+	keys = append(keys, s.horizonKey())
 	var raw []int64
 	err := s.run(ctx, func(ctx context.Context) error {
 		v, err := s.penalty.Run(ctx, s.client, keys, args...).Int64Slice()
@@ -233,6 +258,9 @@ func (s *RedisStore) Fail(ctx context.Context, failures []Failure, p Penalty) ([
 	for i := range out {
 		if i < len(raw) {
 			out[i] = time.Duration(raw[i]) * time.Millisecond
+			if out[i] > 0 {
+				s.horizon.imposed(out[i])
+			}
 		}
 	}
 	return out, nil

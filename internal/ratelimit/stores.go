@@ -129,12 +129,12 @@ func (s *Stores) token() string {
 	return s.tokenPrefix + strconv.FormatUint(s.tokenSeq.Add(1), 36)
 }
 
-// MayBlock reports whether a Blocked call could find a block: always with
-// Redis (other instances block too), and with the memory store only while
-// some block set here has not yet run out. Callers skip building keys
-// otherwise.
+// MayBlock reports whether a Blocked call could find a block: with Redis,
+// while the shared block horizon says one may be in force (or is unknown);
+// locally, while some block set here (including during a Redis outage) has
+// not yet run out. Callers skip the lookup otherwise.
 func (s *Stores) MayBlock() bool {
-	return s.redis != nil || s.memory.MayBlock()
+	return s.memory.MayBlock() || (s.redis != nil && s.redis.MayBlock())
 }
 
 // Blocked asks the shared store, falling back to the local one when Redis
