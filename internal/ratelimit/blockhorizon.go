@@ -11,7 +11,7 @@ import (
 // penalty script imposes also extends one horizon key in Redis (it lives
 // as long as the longest block); an instance reads that key's remaining
 // life at most once per interval, in the background, and also moves its
-// own horizon forward at once when it imposes a block itself.
+// own horizon forward whenever it records a failed authentication.
 //
 // It errs towards looking: before the first read, and whenever the last
 // successful read is older than three intervals (Redis failing), MayBlock
@@ -64,8 +64,10 @@ func (h *blockHorizon) refresh() {
 	}()
 }
 
-// imposed moves the horizon to at least d from now: this instance enforces
-// its own blocks at once, without waiting for the next read.
+// imposed moves the horizon to at least d from now. The penalty script
+// returns the horizon with every failure it records, so an instance
+// enforces its own blocks at once, and learns of blocks imposed elsewhere
+// at its next failed authentication or read, whichever comes first.
 func (h *blockHorizon) imposed(d time.Duration) { h.extend(us(h.clock()) + durUs(d)) }
 
 func (h *blockHorizon) extend(end int64) {

@@ -55,6 +55,21 @@ func TestRedisBlockHorizon(t *testing.T) {
 	if d := b.Blocked(ctx, []string{"ip"}); d <= 55*time.Second || d > time.Minute {
 		t.Fatalf("Blocked on the other instance: %v", d)
 	}
+	// An instance that records a failure learns the horizon from that
+	// same call, before its next read.
+	d := redisStores(t, r.Addr(), "", "horizon:", clock, nil)
+	waitMayBlock(t, d, true) // the horizon read finds the block
+	e := redisStores(t, r.Addr(), "", "horizon:", clock, nil)
+	e.redis.horizon.synced.Store(us(clock.Now())) // as if it had read before the block
+	if e.MayBlock() {
+		t.Fatal("setup: e should believe nothing is blocked")
+	}
+	if ds := e.Fail(ctx, []Failure{{Key: "other-ip", Threshold: 5}}, p); ds[0] != 0 {
+		t.Fatalf("one failure of five blocked: %v", ds[0])
+	}
+	if !e.MayBlock() {
+		t.Fatal("a failure recorded through Redis did not bring the horizon along")
+	}
 
 	// A third instance that had read "no block" loses Redis: after three
 	// intervals without a successful read it looks again on every request.

@@ -5,7 +5,8 @@
 --
 -- ARGV[1] number of sources, ARGV[2] window ms, ARGV[3] forget ms,
 -- ARGV[4] ladder length L, ARGV[5..4+L] ladder ms, then one threshold per
--- source. Returns the block (ms) each source has just earned (0 for none).
+-- source. Returns the block (ms) each source has just earned (0 for none),
+-- then the horizon's remaining life (ms).
 local n, window, forget, L = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local hk = KEYS[3 * n + 1]
 local out = {}
@@ -32,4 +33,7 @@ for i = 1, n do
   end
   table.insert(out, d)
 end
+-- Last: the horizon's remaining life, so an instance that sees a failure
+-- learns at once of blocks imposed elsewhere.
+table.insert(out, math.max(redis.call('PTTL', hk), 0))
 return out

@@ -258,10 +258,10 @@ func (s *RedisStore) Fail(ctx context.Context, failures []Failure, p Penalty) ([
 	for i := range out {
 		if i < len(raw) {
 			out[i] = time.Duration(raw[i]) * time.Millisecond
-			if out[i] > 0 {
-				s.horizon.imposed(out[i])
-			}
 		}
+	}
+	if len(raw) == len(failures)+1 {
+		s.horizon.imposed(time.Duration(raw[len(failures)]) * time.Millisecond)
 	}
 	return out, nil
 }
