@@ -33,7 +33,7 @@ func cmdServe(args []string, _, stderr io.Writer) int {
 		printProblems(stderr, *cfgPath, err)
 		return 1
 	}
-	log := observe.NewLogger(stderr, cfg.Logging.Level)
+	log, level := observe.NewLoggerLevel(stderr, cfg.Logging.Level)
 	// Caches that must outlive reloads: JWKS and verified tokens; limiter
 	// state (made once here, shared by every runtime).
 	ratelimit.RouteRedisLogs(log)
@@ -44,7 +44,7 @@ func cmdServe(args []string, _, stderr io.Writer) int {
 	}
 	defer limits.Close()
 	deps := gateway.Deps{JWKS: jwks.NewRegistry(log, nil), TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil), RateLimits: limits}
-	opts := server.Options{ConfigPath: *cfgPath, Log: log, Deps: deps, Collectors: limits.Collectors()}
+	opts := server.Options{ConfigPath: *cfgPath, Log: log, LogLevel: level, Deps: deps, Collectors: limits.Collectors()}
 	// The key service outlives reloads: its cache, change feed and pool
 	// are built once here.
 	var svc *keys.Service

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
@@ -24,8 +25,14 @@ type Entry struct {
 
 // AccessLog writes one JSON line per request.
 type AccessLog struct {
-	log      *slog.Logger
-	out      *BufferedWriter
+	log  *slog.Logger
+	out  *BufferedWriter
+	view atomic.Pointer[accessView]
+}
+
+// accessView is what a reload may change: which headers are logged and
+// which are redacted. The output and its buffering need a restart.
+type accessView struct {
 	redactor *Redactor
 	headers  []string
 }
@@ -39,11 +46,19 @@ func NewAccessLog(cfg config.AccessLog) (*AccessLog, error) {
 		return nil, config.FieldError{Path: "logging.access.output", Message: err.Error()}
 	}
 	out := NewBufferedWriter(w, closer, int(cfg.BufferSize), cfg.FlushInterval.D())
-	a := &AccessLog{log: slog.New(newLineHandler(out, slog.LevelInfo)), out: out, redactor: NewRedactor(cfg.RedactHeaders)}
-	for _, name := range cfg.Headers {
-		a.headers = append(a.headers, http.CanonicalHeaderKey(name))
-	}
+	a := &AccessLog{log: slog.New(newLineHandler(out, slog.LevelInfo)), out: out}
+	a.Configure(cfg)
 	return a, nil
+}
+
+// Configure swaps in cfg's logged and redacted headers (on reload). Lines
+// being written keep the set they started with.
+func (a *AccessLog) Configure(cfg config.AccessLog) {
+	v := &accessView{redactor: NewRedactor(cfg.RedactHeaders)}
+	for _, name := range cfg.Headers {
+		v.headers = append(v.headers, http.CanonicalHeaderKey(name))
+	}
+	a.view.Store(v)
 }
 
 // utcTime writes the record time as RFC 3339 in UTC.
@@ -103,9 +118,10 @@ func (a *AccessLog) Log(r *http.Request, info *reqinfo.Info, e Entry) {
 	if info.CredentialHint != "" {
 		attrs = append(attrs, slog.String("credential_hint", clip(info.CredentialHint)))
 	}
-	for _, name := range a.headers {
+	view := a.view.Load()
+	for _, name := range view.headers {
 		if v := r.Header.Get(name); v != "" {
-			attrs = append(attrs, slog.String("header."+name, clip(a.redactor.HeaderValue(name, v))))
+			attrs = append(attrs, slog.String("header."+name, clip(view.redactor.HeaderValue(name, v))))
 		}
 	}
 	if info.Err != nil {

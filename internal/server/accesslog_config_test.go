@@ -26,4 +26,10 @@ func TestAccessLogRedactsConfiguredKeyHeaders(t *testing.T) {
 	if len(cfg.Logging.Access.RedactHeaders) != 1 {
 		t.Error("accessLogConfig changed the caller's config")
 	}
+	// On reload the previous configuration's key headers stay redacted:
+	// requests still in flight on the old runtime present them.
+	next := &config.Config{Logging: cfg.Logging}
+	if v := observe.NewRedactor(accessLogConfig(next, cfg).RedactHeaders).HeaderValue("X-Partner-Key", "pcl_live_secret"); v != observe.Redacted {
+		t.Errorf("the previous configuration's key header logged as %q", v)
+	}
 }

@@ -30,6 +30,9 @@ type Options struct {
 	ConfigPath string
 	// Log is the application logger.
 	Log *slog.Logger
+	// LogLevel, when set, is Log's level; a reload sets it from
+	// logging.level.
+	LogLevel *slog.LevelVar
 	// Deps are passed to every gateway.Build.
 	Deps gateway.Deps
 	// ReadyChecks are extra /readyz checks by name (e.g. a key store).
@@ -150,14 +153,17 @@ func registerAll(reg *prometheus.Registry, cs []prometheus.Collector) error {
 }
 
 // accessLogConfig adds every header that carries a credential by
-// configuration (an api_key authenticator's header) to the redacted ones,
-// so logging that header by name can never print a key.
-func accessLogConfig(cfg *config.Config) config.AccessLog {
+// configuration (an api_key authenticator's header, in cfg or in any of
+// also) to the redacted ones, so logging that header by name can never
+// print a key.
+func accessLogConfig(cfg *config.Config, also ...*config.Config) config.AccessLog {
 	a := cfg.Logging.Access
 	a.RedactHeaders = append([]string(nil), a.RedactHeaders...)
-	for _, ac := range cfg.Authenticators {
-		if ac.APIKey != nil && ac.APIKey.Header != "" {
-			a.RedactHeaders = append(a.RedactHeaders, ac.APIKey.Header)
+	for _, c := range append([]*config.Config{cfg}, also...) {
+		for _, ac := range c.Authenticators {
+			if ac.APIKey != nil && ac.APIKey.Header != "" {
+				a.RedactHeaders = append(a.RedactHeaders, ac.APIKey.Header)
+			}
 		}
 	}
 	return a
@@ -318,9 +324,10 @@ func (s *Server) Gateway() *gateway.Gateway { return s.gw }
 func (s *Server) Metrics() *observe.Metrics { return s.metrics }
 
 // Reload builds cfg and swaps it in. If building fails the current
-// configuration keeps serving and the error is returned. Changes to
-// listeners, the ops listener or the access log need a restart and are
-// reported, not applied.
+// configuration keeps serving and the error is returned. The log level and
+// the access log's logged and redacted headers change with it; changes to
+// listeners, the ops listener, the access log's output, keys or the admin
+// API need a restart and are reported, not applied.
 func (s *Server) Reload(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -332,11 +339,22 @@ func (s *Server) Reload(cfg *config.Config) error {
 	for _, section := range restartOnly(s.cfg, cfg) {
 		s.log.Warn("config change needs a restart; not applied", "section", section)
 	}
+	if s.access != nil {
+		// Before the swap: the new runtime's api_key headers must already
+		// be redacted when its first request is logged, and the old one's
+		// stay redacted for requests still in flight on it.
+		s.access.Configure(accessLogConfig(cfg, s.cfg))
+	}
+	if s.opts.LogLevel != nil {
+		observe.SetLevel(s.opts.LogLevel, cfg.Logging.Level)
+	}
 	rt.Start()
 	old := s.gw.Swap(rt)
 	old.Stop()
 	kept := *cfg
-	kept.Listeners, kept.Ops, kept.Logging = s.cfg.Listeners, s.cfg.Ops, s.cfg.Logging
+	kept.Listeners, kept.Ops = s.cfg.Listeners, s.cfg.Ops
+	kept.Logging.Access.Enabled, kept.Logging.Access.Output = s.cfg.Logging.Access.Enabled, s.cfg.Logging.Access.Output
+	kept.Logging.Access.BufferSize, kept.Logging.Access.FlushInterval = s.cfg.Logging.Access.BufferSize, s.cfg.Logging.Access.FlushInterval
 	kept.Keys, kept.Admin = s.cfg.Keys, s.cfg.Admin
 	s.cfg = &kept
 	s.metrics.Reloads.WithLabelValues("success").Inc()
@@ -356,8 +374,9 @@ func restartOnly(old, new *config.Config) []string {
 	if !reflect.DeepEqual(old.Ops, new.Ops) {
 		out = append(out, "ops")
 	}
-	if !reflect.DeepEqual(old.Logging, new.Logging) {
-		out = append(out, "logging")
+	oa, na := old.Logging.Access, new.Logging.Access
+	if !reflect.DeepEqual(oa.Enabled, na.Enabled) || oa.Output != na.Output || oa.BufferSize != na.BufferSize || oa.FlushInterval != na.FlushInterval {
+		out = append(out, "logging.access (enabled, output, buffer_size, flush_interval)")
 	}
 	// The key service and the admin API are built once per process (their
 	// pools, caches and change feed outlive reloads).
