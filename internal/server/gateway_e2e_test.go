@@ -135,19 +135,63 @@ func TestRoutingAndProblems(t *testing.T) {
 	}
 }
 
-func TestStreamedBodyOverLimit(t *testing.T) {
-	g, _ := startBase(t, "")
-	pr, pw := io.Pipe()
-	go func() {
-		for i := 0; i < 8; i++ {
-			_, _ = pw.Write([]byte("0123456789"))
-		}
-		pw.Close()
-	}()
-	req, _ := http.NewRequest("POST", g.base+"/v1/accounts", pr) // no Content-Length: chunked
-	resp, body := g.do(req)
-	if resp.StatusCode != 413 {
-		t.Fatalf("status = %d, body %s", resp.StatusCode, body)
+// A body of unknown length (chunked) is checked against the route's limit
+// before anything is forwarded: over it, the upstream is never called;
+// within it, the upstream gets the whole body with its Content-Length.
+func TestStreamedBodyLimit(t *testing.T) {
+	type seen struct {
+		body    string
+		length  int64
+		chunked bool
+	}
+	got := make(chan seen, 4)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- seen{string(b), r.ContentLength, len(r.TransferEncoding) > 0}
+		_, _ = io.WriteString(w, "ok")
+	})
+	g := startGateway(t, baseConfig, map[string]string{"UP": up.URL, "DEAD": closedPort(t), "TRUSTED": ""})
+	stream := func(parts ...string) *http.Request {
+		pr, pw := io.Pipe()
+		go func() {
+			for _, p := range parts {
+				_, _ = pw.Write([]byte(p))
+			}
+			pw.Close()
+		}()
+		req, _ := http.NewRequest("POST", g.base+"/v1/accounts", pr) // no Content-Length: chunked
+		return req
+	}
+	tests := []struct {
+		name   string
+		parts  []string
+		status int
+		want   *seen
+	}{
+		{"over the limit", []string{"0123456789", "0123456789"}, 413, nil},
+		{"at the limit", []string{"01234567", "89abcdef"}, 200, &seen{"0123456789abcdef", 16, false}},
+		{"empty", nil, 200, &seen{"", 0, false}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := up.hits.Load()
+			resp, body := g.do(stream(tc.parts...))
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status = %d, body %s", resp.StatusCode, body)
+			}
+			if tc.want == nil {
+				if tc.status == 413 && body != `{"type":"https://portcullis.dev/problems/payload-too-large","title":"Content Too Large","status":413,"detail":"The request body exceeds the limit of 16 bytes.","request_id":"`+resp.Header.Get("X-Request-Id")+`"}`+"\n" {
+					t.Errorf("body = %s", body)
+				}
+				if n := up.hits.Load() - before; n != 0 {
+					t.Fatalf("the upstream was called %d times for a refused body", n)
+				}
+				return
+			}
+			if s := <-got; s != *tc.want {
+				t.Fatalf("upstream saw %+v, want %+v", s, *tc.want)
+			}
+		})
 	}
 }
 

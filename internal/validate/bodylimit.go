@@ -4,25 +4,74 @@
 package validate
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
 )
 
-// BodyLimit rejects a request whose declared Content-Length exceeds limit
-// with 413 before anything is forwarded, and caps a streamed body so reading
-// past the limit fails (the proxy then answers 413).
+// StreamBufferBudget bounds the memory all requests together may use to
+// hold bodies of unknown length while they are checked against the limit.
+// Past it, such bodies stream and are cut where they cross the limit.
+const StreamBufferBudget = 256 << 20
+
+// streamBuffered is the memory in use under StreamBufferBudget.
+var streamBuffered atomic.Int64
+
+// BodyLimit rejects a request whose body exceeds limit with 413 before
+// anything is forwarded. A declared Content-Length is checked at once. A
+// body of unknown length (chunked, or HTTP/2 without content-length) is
+// read up to the limit first and forwarded with its length, so the
+// upstream never sees part of a body that is then refused; only when
+// StreamBufferBudget is spent does it stream, capped so that reading past
+// the limit fails (the proxy then answers 413).
 func BodyLimit(limit int64) pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			if r.ContentLength > limit {
 				return problem.PayloadTooLarge(limit)
 			}
-			if r.Body != nil && r.Body != http.NoBody && (r.ContentLength < 0 || r.ContentLength > 0) {
-				r.Body = http.MaxBytesReader(w, r.Body, limit)
+			if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+				return next.ServeHTTP(w, r)
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			if r.ContentLength < 0 {
+				if streamBuffered.Add(limit) <= StreamBufferBudget {
+					defer streamBuffered.Add(-limit)
+					if err := bufferBody(r, limit); err != nil {
+						return err
+					}
+				} else {
+					streamBuffered.Add(-limit)
+				}
 			}
 			return next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// bufferBody reads r's body (already capped at limit) into memory and
+// makes it a body of known length.
+func bufferBody(r *http.Request, limit int64) error {
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			return problem.PayloadTooLarge(limit).WithCause(err)
+		}
+		return problem.BadRequest("unreadable-body", "The request body could not be read.").WithCause(err)
+	}
+	r.ContentLength = int64(buf.Len())
+	r.TransferEncoding = nil
+	if buf.Len() == 0 {
+		r.Body = http.NoBody
+		return nil
+	}
+	r.Body = io.NopCloser(&buf)
+	return nil
 }
