@@ -33,7 +33,9 @@ import (
 //  6. rate limits, quotas and concurrency limits (429, RateLimit fields)
 //  7. identity headers: incoming copies stripped on every route, verified
 //     values set
-//  8. the forwarder
+//  8. a body of unknown length is read up to the limit (413 before the
+//     upstream sees any of it); only admitted callers get this far
+//  9. the forwarder
 func buildChain(rc config.Route, path string, up *proxy.Upstream, env chainEnv) (pipeline.Handler, error) {
 	var errs config.Errors
 	ipf, err := ipfilter.New(rc.IPAllow, rc.IPDeny)
@@ -68,7 +70,7 @@ func buildChain(rc config.Route, path string, up *proxy.Upstream, env chainEnv) 
 	if env.limits != nil {
 		mws = append(mws, env.limits.Route(rc))
 	}
-	mws = append(mws, authn.Identity(env.cfg.IdentityHeaders))
+	mws = append(mws, authn.Identity(env.cfg.IdentityHeaders), validate.BufferBody(int64(*rc.MaxBodyBytes)))
 	if len(errs) > 0 {
 		return nil, errs
 	}

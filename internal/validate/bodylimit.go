@@ -22,36 +22,52 @@ const StreamBufferBudget = 256 << 20
 // streamBuffered is the memory in use under StreamBufferBudget.
 var streamBuffered atomic.Int64
 
-// BodyLimit rejects a request whose body exceeds limit with 413 before
-// anything is forwarded. A declared Content-Length is checked at once. A
-// body of unknown length (chunked, or HTTP/2 without content-length) is
-// read up to the limit first and forwarded with its length, so the
-// upstream never sees part of a body that is then refused; only when
-// StreamBufferBudget is spent does it stream, capped so that reading past
-// the limit fails (the proxy then answers 413).
+// BodyLimit rejects a request whose declared Content-Length exceeds limit
+// with 413 before anything is forwarded, and caps a body of unknown length
+// so that reading past the limit fails with 413 (see BufferBody).
 func BodyLimit(limit int64) pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			if r.ContentLength > limit {
 				return problem.PayloadTooLarge(limit)
 			}
-			if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-				return next.ServeHTTP(w, r)
-			}
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
-			if r.ContentLength < 0 {
-				if streamBuffered.Add(limit) <= StreamBufferBudget {
-					defer streamBuffered.Add(-limit)
-					if err := bufferBody(r, limit); err != nil {
-						return err
-					}
-				} else {
-					streamBuffered.Add(-limit)
-				}
+			if hasBody(r) {
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
 			}
 			return next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// BufferBody reads a body of unknown length (chunked, or HTTP/2 without
+// content-length; already capped by BodyLimit) into memory and forwards it
+// with its length, so the upstream never sees part of a body that is then
+// refused with 413. It runs after authentication and rate limits, so only
+// admitted callers make the gateway hold memory, and all requests together
+// hold at most StreamBufferBudget; past it, bodies stream and are cut where
+// they cross the limit (the proxy answers 413).
+func BufferBody(limit int64) pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			if r.ContentLength >= 0 || !hasBody(r) {
+				return next.ServeHTTP(w, r)
+			}
+			if streamBuffered.Add(limit) > StreamBufferBudget {
+				streamBuffered.Add(-limit)
+				return next.ServeHTTP(w, r)
+			}
+			err := bufferBody(r, limit)
+			streamBuffered.Add(-limit)
+			if err != nil {
+				return err
+			}
+			return next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 }
 
 // bufferBody reads r's body (already capped at limit) into memory and

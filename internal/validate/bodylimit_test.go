@@ -70,7 +70,7 @@ func TestBodyLimit(t *testing.T) {
 			})
 			req := httptest.NewRequest("POST", "/", tc.body)
 			req.ContentLength = tc.length
-			err := BodyLimit(10)(next).ServeHTTP(httptest.NewRecorder(), req)
+			err := pipeline.Chain(next, BodyLimit(10), BufferBody(10)).ServeHTTP(httptest.NewRecorder(), req)
 			if called != tc.wantNext {
 				t.Fatalf("next called = %v, want %v", called, tc.wantNext)
 			}
