@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/authn"
-	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
-	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/testenv"
 )
@@ -20,15 +18,7 @@ import (
 // real Redis: the common case of every request on a cluster.
 func BenchmarkGuardRedisNoBlock(b *testing.B) {
 	r := testenv.StartRedis(b, testenv.RedisOptions{})
-	st, err := ratelimit.NewStores(config.RateLimitStore{Type: "redis", MaxKeys: 10000, Redis: &config.RedisConfig{
-		Address: r.Addr(), KeyPrefix: "bench:", DialTimeout: config.Duration(time.Second),
-		Timeout: config.Duration(time.Second), RetryInterval: config.Duration(time.Second),
-	}}, ratelimit.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	g, err := New(bruteForceConfig(10, 10), st, nil)
+	g, err := New(bruteForceConfig(10, 10), redisStores(b, r.Addr(), "bench:", nil), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

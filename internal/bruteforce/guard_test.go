@@ -98,6 +98,18 @@ func call(t *testing.T, srv *httptest.Server, ip, key string) reply {
 
 const blockedBody = `{"type":"https://portcullis.dev/problems/blocked","title":"Too Many Requests","status":429,"detail":"Too many failed authentication attempts; try again later.","request_id":"rid"}` + "\n"
 
+func redisStores(t testing.TB, addr, prefix string, clock ratelimit.Clock) *ratelimit.Stores {
+	st, err := ratelimit.NewStores(config.RateLimitStore{Type: "redis", MaxKeys: 10000, Redis: &config.RedisConfig{
+		Address: addr, KeyPrefix: prefix, DialTimeout: config.Duration(time.Second),
+		Timeout: config.Duration(time.Second), RetryInterval: config.Duration(time.Second),
+	}}, ratelimit.Options{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 func memStores(t *testing.T, clock *testenv.Clock) *ratelimit.Stores {
 	s, err := ratelimit.NewStores(config.RateLimitStore{Type: "memory", MaxKeys: 10000}, ratelimit.Options{Clock: clock.Now})
 	if err != nil {
@@ -203,15 +215,7 @@ func TestBlocksSharedThroughRedis(t *testing.T) {
 	r := testenv.StartRedis(t, testenv.RedisOptions{})
 	clock := testenv.NewClock(time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC))
 	instance := func() *httptest.Server {
-		st, err := ratelimit.NewStores(config.RateLimitStore{Type: "redis", MaxKeys: 10000, Redis: &config.RedisConfig{
-			Address: r.Addr(), KeyPrefix: "bf-test:", DialTimeout: config.Duration(time.Second),
-			Timeout: config.Duration(time.Second), RetryInterval: config.Duration(time.Second),
-		}}, ratelimit.Options{Clock: clock.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		g, err := New(bruteForceConfig(2, 0), st, nil)
+		g, err := New(bruteForceConfig(2, 0), redisStores(t, r.Addr(), "bf-test:", clock.Now), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

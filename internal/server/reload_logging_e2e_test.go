@@ -13,31 +13,19 @@ import (
 	"github.com/portcullis/portcullis/internal/testenv"
 )
 
-const loggingReloadConfig = `
-listeners:
-  - name: public
-    address: "127.0.0.1:0"
-    tls:
-      cert_file: "{{CERT}}"
-      key_file: "{{KEY}}"
-ops:
-  address: "127.0.0.1:0"
-upstreams:
-  - name: api
-    targets: ["{{UP}}"]
-routes:
-  - name: accounts
-    path: /v1/accounts
-    upstream: api
-    auth: none
-logging:
+// loggingReloadConfig is reloadConfig with a file access log and a log
+// level to change.
+var loggingReloadConfig = strings.Replace(reloadConfig, `logging:
+  access:
+    enabled: false
+`, `logging:
   level: {{LEVEL}}
   access:
     output: "{{ACCESS}}"
     flush_interval: 10ms
     headers: [X-Partner-Ref]
 {{REDACT}}
-`
+`, 1)
 
 // A reload applies the access log's logged and redacted headers to the
 // next request: a header made secret by a reload is never printed again.
