@@ -84,7 +84,11 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 		}
 		trusted = append(trusted, p)
 	}
-	rt.resolver = clientip.New(trusted)
+	header := clientip.XForwardedFor
+	if cfg.ClientIPHeader == "forwarded" {
+		header = clientip.Forwarded
+	}
+	rt.resolver = clientip.New(trusted, header)
 
 	ups := map[string]*proxy.Upstream{}
 	for i, uc := range cfg.Upstreams {
