@@ -12,9 +12,12 @@ type Config struct {
 	Listeners []Listener `yaml:"listeners"`
 	// Ops is the health/metrics listener.
 	Ops Ops `yaml:"ops"`
-	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed when
+	// TrustedProxies are the CIDRs whose forwarding header is believed when
 	// deriving the client IP. Default: none (the peer address is the client).
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ClientIPHeader is the one forwarding header read from trusted
+	// proxies: "x-forwarded-for" (default) or "forwarded" (RFC 7239 for=).
+	ClientIPHeader string `yaml:"client_ip_header"`
 	// Upstreams are the backends routes send traffic to.
 	Upstreams []Upstream `yaml:"upstreams"`
 	// Routes map requests to upstreams (at least one).

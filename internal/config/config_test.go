@@ -74,6 +74,7 @@ func TestDefaults(t *testing.T) {
 		{"max header bytes", l.Limits.MaxHeaderBytes, ByteSize(32 << 10)},
 		{"max conns", l.Limits.MaxConnections, 10000},
 		{"ops", cfg.Ops.Address, "127.0.0.1:9090"},
+		{"client ip header", cfg.ClientIPHeader, "x-forwarded-for"},
 		{"retries", *cfg.Upstreams[0].Retries, 1},
 		{"body", *cfg.Routes[0].MaxBodyBytes, ByteSize(1 << 20)},
 		{"route timeout", cfg.Routes[0].Timeout.D(), time.Minute},

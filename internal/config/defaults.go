@@ -8,6 +8,7 @@ import (
 // Defaults, in one place so the README reference and the code agree.
 const (
 	DefaultOpsAddress            = "127.0.0.1:9090"
+	DefaultClientIPHeader        = "x-forwarded-for"
 	DefaultMinTLSVersion         = "1.2"
 	DefaultClientAuth            = "none"
 	DefaultCertReloadInterval    = 10 * time.Second
@@ -87,6 +88,7 @@ func (c *Config) ApplyDefaults() {
 		setInt(&lim.MaxConnections, DefaultMaxConnections)
 	}
 	setStr(&c.Ops.Address, DefaultOpsAddress)
+	setStr(&c.ClientIPHeader, DefaultClientIPHeader)
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
 		setDur(&u.ConnectTimeout, DefaultConnectTimeout)

@@ -25,6 +25,11 @@ func (c *Config) Validate() error {
 			errs.Add(Index("trusted_proxies", i), "%v", err)
 		}
 	}
+	switch c.ClientIPHeader {
+	case "x-forwarded-for", "forwarded":
+	default:
+		errs.Add("client_ip_header", "must be x-forwarded-for or forwarded; got %q", c.ClientIPHeader)
+	}
 	c.validateUpstreams(&errs)
 	c.validateRoutes(&errs)
 	c.validateAuth(&errs)

@@ -6,10 +6,12 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/authn"
@@ -82,7 +84,11 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 		}
 		trusted = append(trusted, p)
 	}
-	rt.resolver = clientip.New(trusted)
+	header := clientip.XForwardedFor
+	if cfg.ClientIPHeader == "forwarded" {
+		header = clientip.Forwarded
+	}
+	rt.resolver = clientip.New(trusted, header)
 
 	ups := map[string]*proxy.Upstream{}
 	for i, uc := range cfg.Upstreams {
@@ -209,6 +215,44 @@ func (rt *Runtime) Unready() []string {
 		}
 	}
 	return out
+}
+
+// JWKSReady reports the readiness of every remote JWKS of the runtime's
+// authenticators, by issuer: nil when loaded and fresh, else the error of
+// jwks.Remote.Ready (degraded: a refresh failed and the previous keys are
+// used; otherwise: never loaded). An issuer configured in several
+// authenticators gets the worst of their reports.
+func (rt *Runtime) JWKSReady() map[string]error {
+	names := make([]string, 0, len(rt.auths))
+	for name := range rt.auths {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := map[string]error{}
+	for _, name := range names {
+		r, ok := rt.auths[name].(interface{ Ready() map[string]error })
+		if !ok {
+			continue
+		}
+		for iss, err := range r.Ready() {
+			if prev, seen := out[iss]; !seen || severity(err) > severity(prev) {
+				out[iss] = err
+			}
+		}
+	}
+	return out
+}
+
+// severity orders readiness reports: ready, degraded, not ready.
+func severity(err error) int {
+	var d interface{ Degraded() bool }
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &d) && d.Degraded():
+		return 1
+	}
+	return 2
 }
 
 // Upstreams returns the runtime's upstreams.

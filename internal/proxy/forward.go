@@ -91,7 +91,7 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 		xff = peer.String()
 	}
 	if f.resolver != nil && f.resolver.Trusted(peer) {
-		if prior := strings.Join(in.Header.Values("X-Forwarded-For"), ", "); prior != "" {
+		if prior := f.resolver.PriorChain(in.Header); prior != "" {
 			xff = prior + ", " + xff
 		}
 	}

@@ -412,3 +412,61 @@ func TestTLSPolicy(t *testing.T) {
 		})
 	}
 }
+
+// With client_ip_header: forwarded, a trusted peer's RFC 7239 Forwarded
+// decides the client; the upstream gets an X-Forwarded-For chain that leads
+// to the same client and a Forwarded element for it, never the incoming
+// header itself.
+func TestTrustedProxyForwarded(t *testing.T) {
+	up := newUpstream(t, nil)
+	doc := strings.Replace(baseConfig, "trusted_proxies:", "client_ip_header: forwarded\ntrusted_proxies:", 1)
+	g := startGateway(t, doc, map[string]string{"UP": up.URL, "DEAD": closedPort(t), "TRUSTED": `"127.0.0.1/32"`})
+	resp, _ := g.get("/v1/accounts",
+		"Forwarded", `for=203.0.113.9;proto=http, for="[2001:db8::7]:4711"`,
+		"Forwarded", `for=10.9.9.9;by=_lb`,
+		"X-Forwarded-For", "6.6.6.6") // not the configured header: ignored
+	if resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	in := up.lastRequest()
+	// 10.9.9.9 is not trusted, so it is the client (the nearest untrusted hop).
+	want := map[string]string{
+		"X-Forwarded-For": "203.0.113.9, 2001:db8::7, 10.9.9.9, 127.0.0.1",
+		"Forwarded":       `for=10.9.9.9;host="` + strings.TrimPrefix(g.base, "https://") + `";proto=https`,
+	}
+	for k, v := range want {
+		if got := strings.Join(in.Header.Values(k), " | "); got != v {
+			t.Errorf("upstream %s = %q, want %q", k, got, v)
+		}
+	}
+	lines := g.accessLines()
+	if ip := lines[len(lines)-1]["client_ip"]; ip != "10.9.9.9" {
+		t.Errorf("logged client_ip = %v", ip)
+	}
+}
+
+// A Forwarded header from a peer that is not a trusted proxy is neither
+// believed nor passed on.
+func TestUntrustedPeerForwarded(t *testing.T) {
+	up := newUpstream(t, nil)
+	doc := strings.Replace(baseConfig, "trusted_proxies:", "client_ip_header: forwarded\ntrusted_proxies:", 1)
+	g := startGateway(t, doc, map[string]string{"UP": up.URL, "DEAD": closedPort(t), "TRUSTED": `"10.0.0.0/8"`})
+	resp, _ := g.get("/v1/accounts", "Forwarded", "for=6.6.6.6", "X-Forwarded-For", "6.6.6.6")
+	if resp.StatusCode != 200 {
+		t.Fatal(resp.Status)
+	}
+	in := up.lastRequest()
+	want := map[string]string{
+		"X-Forwarded-For": "127.0.0.1",
+		"Forwarded":       `for=127.0.0.1;host="` + strings.TrimPrefix(g.base, "https://") + `";proto=https`,
+	}
+	for k, v := range want {
+		if got := strings.Join(in.Header.Values(k), " | "); got != v {
+			t.Errorf("upstream %s = %q, want %q", k, got, v)
+		}
+	}
+	lines := g.accessLines()
+	if ip := lines[len(lines)-1]["client_ip"]; ip != "127.0.0.1" {
+		t.Errorf("logged client_ip = %v", ip)
+	}
+}

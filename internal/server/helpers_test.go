@@ -55,6 +55,13 @@ func testPKI(t *testing.T, dir string) (*pki.CA, string, string) {
 // to a file, loads it and starts a server on it.
 func startGateway(t *testing.T, yamlDoc string, vars map[string]string) *gw {
 	t.Helper()
+	return startGatewayWith(t, yamlDoc, vars, server.Options{})
+}
+
+// startGatewayWith is startGateway with server options (ConfigPath and Log
+// are set here).
+func startGatewayWith(t *testing.T, yamlDoc string, vars map[string]string, opts server.Options) *gw {
+	t.Helper()
 	dir := t.TempDir()
 	ca, cert, key := testPKI(t, dir)
 	g := &gw{t: t, dir: dir, ca: ca, access: filepath.Join(dir, "access.log"), cfgPath: filepath.Join(dir, "portcullis.yaml")}
@@ -66,7 +73,8 @@ func startGateway(t *testing.T, yamlDoc string, vars map[string]string) *gw {
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, doc)
 	}
-	srv, err := server.New(cfg, server.Options{ConfigPath: g.cfgPath, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	opts.ConfigPath, opts.Log = g.cfgPath, slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(cfg, opts)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}

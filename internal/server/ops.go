@@ -32,9 +32,10 @@ func (s *Server) opsHandler(withPprof bool) http.Handler {
 }
 
 // readiness is ready when a configuration is loaded, every upstream has an
-// available target and every registered check passes. A check that fails
-// with a degraded error (one with a Degraded() bool method returning true)
-// is listed under "warnings" with status "degraded" and still answers 200.
+// available target, every remote JWKS has loaded at least once and every
+// registered check passes. A check that fails with a degraded error (one
+// with a Degraded() bool method returning true) is listed under "warnings"
+// with status "degraded" and still answers 200.
 func (s *Server) readiness() (int, map[string]any) {
 	rt := s.gw.Runtime()
 	body := map[string]any{"status": "ready"}
@@ -43,18 +44,23 @@ func (s *Server) readiness() (int, map[string]any) {
 		problems["upstream:"+name] = "no healthy target"
 	}
 	warnings := map[string]string{}
-	for name, check := range s.readyChecks {
-		if err := check(); err != nil {
-			// A degraded check (e.g. the key store is down but cached keys
-			// still verify) is reported without taking the instance out of
-			// rotation.
-			var d interface{ Degraded() bool }
-			if errors.As(err, &d) && d.Degraded() {
-				warnings[name] = err.Error()
-				continue
-			}
+	// A degraded check (e.g. the key store is down but cached keys still
+	// verify) is reported without taking the instance out of rotation.
+	report := func(name string, err error) {
+		var d interface{ Degraded() bool }
+		switch {
+		case err == nil:
+		case errors.As(err, &d) && d.Degraded():
+			warnings[name] = err.Error()
+		default:
 			problems[name] = err.Error()
 		}
+	}
+	for iss, err := range rt.JWKSReady() {
+		report("jwks:"+iss, err)
+	}
+	for name, check := range s.readyChecks {
+		report(name, check())
 	}
 	if len(warnings) > 0 {
 		body["status"] = "degraded"

@@ -3,7 +3,8 @@ package jwks
 import (
 	"context"
 	"errors"
-	"github.com/portcullis/portcullis/internal/testenv"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/testenv"
 	"github.com/portcullis/portcullis/internal/testissuer"
 )
 
@@ -231,4 +233,90 @@ func serveRemote(t *testing.T, clk *testenv.Clock, h http.Handler) *Remote {
 		t.Fatal(err)
 	}
 	return rm
+}
+
+// Ready is the /readyz signal: not ready until the first successful fetch
+// (and retried by the check itself, since an instance out of rotation sees
+// no tokens), degraded with the old keys still served after a failed
+// refresh, ready again once a fetch succeeds.
+func TestReady(t *testing.T) {
+	is, err := testissuer.New(testissuer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer is.Close()
+	clk := testenv.NewClock(time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC))
+	rm := newRemote(t, is, clk)
+	ctx := context.Background()
+	check := func(wantMsg string, wantDegraded bool) {
+		t.Helper()
+		err := rm.Ready()
+		if wantMsg == "" {
+			if err != nil {
+				t.Fatalf("Ready() = %v, want nil", err)
+			}
+			return
+		}
+		var d interface{ Degraded() bool }
+		degraded := errors.As(err, &d) && d.Degraded()
+		if err == nil || err.Error() != wantMsg || degraded != wantDegraded {
+			t.Fatalf("Ready() = %v (degraded %v), want %q (degraded %v)", err, degraded, wantMsg, wantDegraded)
+		}
+	}
+
+	is.FailJWKS(http.StatusInternalServerError)
+	check("keys not loaded yet", false) // and starts the first fetch
+	waitFetches(t, rm, 1)
+	check("keys never loaded: fetching jwks: status 500", false)
+	is.FailJWKS(0)
+	check("keys never loaded: fetching jwks: status 500", false) // retried at most once per min_refresh_interval
+	if rm.Fetches() != 1 {
+		t.Fatalf("retried within min_refresh_interval: %d fetches", rm.Fetches())
+	}
+	clk.Advance(30 * time.Second)
+	check("keys never loaded: fetching jwks: status 500", false) // starts the retry
+	waitFetches(t, rm, 2)
+	check("", false)
+	loadedAt := clk.Now()
+
+	// A later refresh fails: the old keys are still served, degraded.
+	is.FailJWKS(http.StatusServiceUnavailable)
+	clk.Advance(5 * time.Minute)
+	kid := is.KidFor("RS256")
+	if _, err := rm.Candidates(ctx, kid, "RS256"); err != nil {
+		t.Fatal(err)
+	}
+	waitFetches(t, rm, 3)
+	want := "refresh failed, serving the 3 keys fetched at " + loadedAt.Format(time.RFC3339) + ": fetching jwks: status 503"
+	check(want, true)
+	if _, err := rm.Candidates(ctx, kid, "RS256"); err != nil {
+		t.Fatalf("keys lost after a failed refresh: %v", err)
+	}
+	is.FailJWKS(0)
+	clk.Advance(30 * time.Second)
+	check(want, true) // starts the retry
+	waitFetches(t, rm, 4)
+	check("", false)
+}
+
+// Ready's errors never carry the JWKS URL, whose path or query may hold a
+// secret: the HTTP client's errors name it.
+func TestReadyDoesNotNameTheURL(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+	srv.StartTLS()
+	defer srv.Close()
+	clk := testenv.NewClock(time.Now())
+	// No ca_file: the certificate is not trusted, a transport error.
+	rm, err := NewRegistry(nil, clk.Now).Remote(Options{URL: srv.URL + "/jwks?api_key=s3cret", RefreshInterval: time.Minute, MinRefreshInterval: time.Second, FetchTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = rm.Ready()
+	waitFetches(t, rm, 1)
+	err = rm.Ready()
+	if err == nil || !strings.HasPrefix(err.Error(), "keys never loaded: fetching jwks: tls: ") ||
+		strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), srv.Listener.Addr().String()) {
+		t.Fatalf("Ready() = %v", err)
+	}
 }

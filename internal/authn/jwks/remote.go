@@ -5,7 +5,8 @@
 // than its refresh interval, and at once when a token names an unknown kid
 // (rate-limited), so issuer key rotation causes no outage and a flood of
 // made-up kids cannot flood the issuer. Requests never wait for a fetch,
-// except that unknown-kid refresh (or the very first load).
+// except that unknown-kid refresh (or the very first load). Ready tells
+// /readyz whether a set ever loaded and whether its last refresh failed.
 package jwks
 
 import (
@@ -16,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -191,6 +193,55 @@ func (rm *Remote) Refresh(ctx context.Context) error {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	return rm.lastErr
+}
+
+// Ready is the set's /readyz check. It is nil while the set is loaded and
+// its last fetch succeeded. An error means the set never loaded since the
+// process started (every token on the issuer fails: the instance is not
+// ready); one whose Degraded method returns true means a refresh failed
+// and the previous keys are still used. Neither names the URL. A set that
+// is not loaded or whose last fetch failed is fetched again in the
+// background (at most once per MinRefreshInterval), so an instance kept
+// out of a load balancer, which sees no token to trigger a fetch, still
+// recovers.
+func (rm *Remote) Ready() error {
+	s := rm.cur.Load()
+	rm.mu.Lock()
+	lastErr := rm.lastErr
+	rm.mu.Unlock()
+	if s == nil || lastErr != nil {
+		rm.start(false)
+	}
+	switch {
+	case s == nil && lastErr == nil:
+		return errors.New("keys not loaded yet")
+	case s == nil:
+		return fmt.Errorf("keys never loaded: %s", redactURL(lastErr))
+	case lastErr != nil:
+		return &DegradedError{fmt.Sprintf("refresh failed, serving the %d keys fetched at %s: %s",
+			s.Len(), s.FetchedAt.UTC().Format(time.RFC3339), redactURL(lastErr))}
+	}
+	return nil
+}
+
+// DegradedError is a refresh failure while the previous keys are still
+// served: reported on /readyz without failing it.
+type DegradedError struct{ msg string }
+
+// Error implements error.
+func (e *DegradedError) Error() string { return e.msg }
+
+// Degraded marks the error as a warning for /readyz.
+func (e *DegradedError) Degraded() bool { return true }
+
+// redactURL is err's text without the request URL the HTTP client puts in
+// its errors (the path or query may carry a secret).
+func redactURL(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return "fetching jwks: " + ue.Err.Error()
+	}
+	return err.Error()
 }
 
 // Loaded reports whether a key set is available.

@@ -50,6 +50,19 @@ func (a *Authenticator) Prefetch() {
 	}
 }
 
+// Ready reports each remote JWKS's readiness by issuer (see
+// jwks.Remote.Ready); issuers with a key file are always ready and not
+// listed.
+func (a *Authenticator) Ready() map[string]error {
+	out := map[string]error{}
+	for iss, is := range a.issuers {
+		if is.remote != nil {
+			out[iss] = is.remote.Ready()
+		}
+	}
+	return out
+}
+
 // Authenticate implements authn.Authenticator. A bearer token that is not
 // in JWS compact form (two dots) is not applicable, so an opaque token can
 // fall through to an introspection authenticator on the same route.
