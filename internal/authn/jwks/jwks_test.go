@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -308,7 +309,8 @@ func TestReadyDoesNotNameTheURL(t *testing.T) {
 	defer srv.Close()
 	clk := testenv.NewClock(time.Now())
 	// No ca_file: the certificate is not trusted, a transport error.
-	rm, err := NewRegistry(nil, clk.Now).Remote(Options{URL: srv.URL + "/jwks?api_key=s3cret", RefreshInterval: time.Minute, MinRefreshInterval: time.Second, FetchTimeout: 2 * time.Second})
+	var logs testenv.SyncBuffer
+	rm, err := NewRegistry(slog.New(slog.NewJSONHandler(&logs, nil)), clk.Now).Remote(Options{URL: srv.URL + "/jwks?api_key=s3cret", RefreshInterval: time.Minute, MinRefreshInterval: time.Second, FetchTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,5 +320,8 @@ func TestReadyDoesNotNameTheURL(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "keys never loaded: fetching jwks: tls: ") ||
 		strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), srv.Listener.Addr().String()) {
 		t.Fatalf("Ready() = %v", err)
+	}
+	if out := logs.String(); !strings.Contains(out, `"jwks_url":"`+srv.URL+`/jwks?[REDACTED]"`) || strings.Contains(out, "s3cret") {
+		t.Fatalf("the log names the URL with its query, or not at all: %s", out)
 	}
 }

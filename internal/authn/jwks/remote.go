@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +106,7 @@ func (r *Registry) Remote(o Options) (*Remote, error) {
 		// A redirect could lead the fetch off the configured https origin.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	rm := &Remote{opts: o, client: client, log: r.log.With("jwks_url", o.URL), now: r.now}
+	rm := &Remote{opts: o, client: client, log: r.log.With("jwks_url", loggableURL(o.URL)), now: r.now}
 	r.remotes[id] = rm
 	return rm, nil
 }
@@ -300,7 +301,7 @@ func (rm *Remote) fetch(ctx context.Context) error {
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	resp, err := rm.client.Do(req)
 	if err != nil {
-		rm.log.Warn("jwks fetch failed; keeping the current keys", "error", err.Error())
+		rm.log.Warn("jwks fetch failed; keeping the current keys", "error", redactURL(err))
 		return fmt.Errorf("fetching jwks: %w", err)
 	}
 	defer resp.Body.Close()
@@ -327,4 +328,13 @@ func (rm *Remote) fetch(ctx context.Context) error {
 	rm.cur.Store(s)
 	rm.log.Info("jwks loaded", "keys", s.Len())
 	return nil
+}
+
+// loggableURL is u without its query, which may carry a secret (some
+// identity providers put an access key there).
+func loggableURL(u string) string {
+	if base, _, found := strings.Cut(u, "?"); found {
+		return base + "?[REDACTED]"
+	}
+	return u
 }
