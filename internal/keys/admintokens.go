@@ -55,18 +55,24 @@ func (s *Service) newAdminToken(spec AdminTokenSpec, createdBy string) (*store.A
 }
 
 // Bootstrap mints the first admin token (role admin) and records it in the
-// audit trail, in one transaction. It refuses when any unrevoked admin
-// token exists.
+// audit trail, in one transaction. It refuses with ErrAlreadyBootstrapped
+// when any unrevoked admin token exists, also when another bootstrap runs
+// at the same time: of concurrent calls at most one succeeds.
 func (s *Service) Bootstrap(ctx context.Context, name string) (*IssuedToken, error) {
-	n, err := s.st.CountAdminTokens(ctx)
+	t, text, err := s.newAdminToken(AdminTokenSpec{Name: name, Role: "admin"}, "cli:bootstrap")
 	if err != nil {
 		return nil, err
 	}
-	if n > 0 {
+	e := &audit.Event{Time: s.clock.Now().UTC(), Actor: "cli:bootstrap", Role: "admin",
+		Action: "admin_token.bootstrap", Target: "admin_token:" + t.ID, Outcome: audit.OutcomeSuccess}
+	err = s.st.BootstrapAdminToken(ctx, t, &store.Audit{Event: e, Chain: s.sec.Chainer})
+	if errors.Is(err, store.ErrConflict) {
 		return nil, ErrAlreadyBootstrapped
 	}
-	e := &audit.Event{Actor: "cli:bootstrap", Role: "admin", Action: "admin_token.bootstrap", Outcome: audit.OutcomeSuccess}
-	return s.CreateAdminToken(WithAuditEvent(ctx, e), AdminTokenSpec{Name: name, Role: "admin"}, "cli:bootstrap")
+	if err != nil {
+		return nil, err
+	}
+	return &IssuedToken{Token: adminTokenView(t), Secret: text}, nil
 }
 
 // AdminIdentity is a verified admin caller.

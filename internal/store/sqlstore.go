@@ -385,6 +385,27 @@ func (s *sqlStore) CreateAdminToken(ctx context.Context, t *AdminToken, a *Audit
 	})
 }
 
+// BootstrapAdminToken implements Store. The dialect's lock (PostgreSQL) or
+// the write lock every SQLite transaction takes at BEGIN (_txlock
+// immediate) makes the count and the insert one step.
+func (s *sqlStore) BootstrapAdminToken(ctx context.Context, t *AdminToken, a *Audit) error {
+	return s.inTx(ctx, a, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
+		if s.d.tokenLock != "" {
+			if _, err := tx.ExecContext(ctx, s.d.tokenLock); err != nil {
+				return nil, err
+			}
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM admin_tokens WHERE revoked_at = 0`).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			return nil, fmt.Errorf("%w: an admin token already exists", ErrConflict)
+		}
+		return nil, s.insertToken(ctx, tx, t)
+	})
+}
+
 func (s *sqlStore) insertToken(ctx context.Context, tx *sql.Tx, t *AdminToken) error {
 	_, err := tx.ExecContext(ctx, s.d.bind(`INSERT INTO admin_tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
 		t.ID, t.Name, t.Role, t.Hash, t.CreatedBy, micros(t.CreatedAt), micros(t.ExpiresAt), micros(t.RevokedAt))

@@ -205,6 +205,10 @@ type Store interface {
 	RevokeAdminToken(ctx context.Context, id string, at time.Time, a *Audit) error
 	// CountAdminTokens counts tokens that are not revoked.
 	CountAdminTokens(ctx context.Context) (int, error)
+	// BootstrapAdminToken stores t only if no unrevoked admin token exists,
+	// atomically: of concurrent calls at most one succeeds, the others get
+	// ErrConflict.
+	BootstrapAdminToken(ctx context.Context, t *AdminToken, a *Audit) error
 
 	// AppendAudit assigns e its sequence number and chain hash and appends
 	// it, serialised with other appends. It is for events that record no

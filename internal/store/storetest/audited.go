@@ -1,10 +1,12 @@
 package storetest
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,6 +69,9 @@ func mutations() []mutation {
 		{"RevokeAdminToken", token, func(s store.Store, a *store.Audit) error {
 			return s.RevokeAdminToken(ctx(), "tok000000001", t0.Add(time.Hour), a)
 		}, "admin_token.revoke"},
+		{"BootstrapAdminToken", func(*testing.T, store.Store) {}, func(s store.Store, a *store.Audit) error {
+			return s.BootstrapAdminToken(ctx(), newToken("tok000000003"), a)
+		}, "admin_token.bootstrap"},
 	}
 }
 
@@ -254,5 +259,78 @@ func testAuditedChanges(t *testing.T, h Harness) {
 	}
 	if n, err := c.Verify(ctx(), s); err != nil || n != int64(len(want)) {
 		t.Fatalf("verify = %d, %v; want %d", n, err, len(want))
+	}
+}
+
+func testBootstrapAdminToken(t *testing.T, h Harness) {
+	s := h.Open(t)
+	c := chainer(t)
+	tok := func(id string) *store.AdminToken {
+		return &store.AdminToken{ID: id, Name: "root", Role: "admin", Hash: []byte("h" + id), CreatedBy: "cli:bootstrap", CreatedAt: t0}
+	}
+	e := event("admin_token.bootstrap", "admin_token:tok000000001")
+	if err := s.BootstrapAdminToken(ctx(), tok("tok000000001"), &store.Audit{Event: e, Chain: c}); err != nil {
+		t.Fatal(err)
+	}
+	e2 := event("admin_token.bootstrap", "admin_token:tok000000002")
+	if err := s.BootstrapAdminToken(ctx(), tok("tok000000002"), &store.Audit{Event: e2, Chain: c}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second bootstrap: err = %v, want ErrConflict", err)
+	}
+	if _, err := s.GetAdminToken(ctx(), "tok000000002"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused bootstrap stored its token: %v", err)
+	}
+	// Once every token is revoked, bootstrap works again (recovery).
+	if err := s.RevokeAdminToken(ctx(), "tok000000001", t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BootstrapAdminToken(ctx(), tok("tok000000003"), nil); err != nil {
+		t.Fatalf("bootstrap after revoking every token: %v", err)
+	}
+	if n, err := c.Verify(ctx(), s); err != nil || n != 1 {
+		t.Fatalf("verify = %d, %v; want 1 (the first bootstrap)", n, err)
+	}
+}
+
+// Concurrent bootstraps, from two instances on one database: exactly one
+// succeeds, the others get ErrConflict.
+func testBootstrapRace(t *testing.T, h Harness) {
+	s := h.Open(t)
+	s2 := h.Reopen(t, s)
+	c := chainer(t)
+	const n = 8
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			st := s
+			if i%2 == 1 {
+				st = s2
+			}
+			id := fmt.Sprintf("tok%09d", i)
+			<-start
+			errs[i] = st.BootstrapAdminToken(context.Background(), &store.AdminToken{ID: id, Name: "root", Role: "admin",
+				Hash: []byte(id), CreatedBy: "cli:bootstrap", CreatedAt: t0},
+				&store.Audit{Event: event("admin_token.bootstrap", "admin_token:"+id), Chain: c})
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, store.ErrConflict):
+			t.Errorf("bootstrap %d: %v, want ErrConflict", i, err)
+		}
+	}
+	if cnt, err := s.CountAdminTokens(ctx()); won != 1 || err != nil || cnt != 1 {
+		t.Fatalf("%d bootstraps succeeded and %d tokens exist (%v); want exactly 1 and 1", won, cnt, err)
+	}
+	if v, err := c.Verify(ctx(), s); err != nil || v != 1 {
+		t.Fatalf("verify = %d, %v; want the one bootstrap event", v, err)
 	}
 }

@@ -55,6 +55,8 @@ func Run(t *testing.T, h Harness) {
 		{"AuditAppendOnly", testAuditAppendOnly},
 		{"AuditedChanges", testAuditedChanges},
 		{"AuditFailureRollsBack", testAuditFailureRollsBack},
+		{"BootstrapAdminToken", testBootstrapAdminToken},
+		{"BootstrapRace", testBootstrapRace},
 		{"Sealed", testSealed},
 		{"ChangeFeed", testChangeFeed},
 		{"ChangeFeedAcrossInstances", testChangeFeedAcrossInstances},
