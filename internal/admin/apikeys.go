@@ -29,7 +29,7 @@ func (s *Server) issueKey(c *call) error {
 	if err := decode(c, &spec, false); err != nil {
 		return err
 	}
-	out, err := s.keys.IssueKey(c.ctx(), spec)
+	out, err := s.keys.IssueKey(s.audited(c, http.StatusCreated), spec)
 	if err != nil {
 		return fail(err, "consumer", "")
 	}
@@ -75,7 +75,7 @@ func (s *Server) rotateKey(c *call) error {
 		g := d.D()
 		spec.Grace = &g
 	}
-	out, prev, err := s.keys.RotateKey(c.ctx(), c.id, spec)
+	out, prev, err := s.keys.RotateKey(s.audited(c, http.StatusCreated), c.id, spec)
 	if err != nil {
 		return fail(err, "key", "Only an active key can be rotated.")
 	}
@@ -84,7 +84,7 @@ func (s *Server) rotateKey(c *call) error {
 }
 
 func (s *Server) revokeKey(c *call) error {
-	out, err := s.keys.RevokeKey(c.ctx(), c.id)
+	out, err := s.keys.RevokeKey(s.audited(c, http.StatusOK), c.id)
 	if err != nil {
 		return fail(err, "key", "")
 	}

@@ -25,7 +25,7 @@ func (s *Server) createConsumer(c *call) error {
 	if err := decode(c, &spec, false); err != nil {
 		return err
 	}
-	out, err := s.keys.CreateConsumer(c.ctx(), spec)
+	out, err := s.keys.CreateConsumer(s.audited(c, http.StatusCreated), spec)
 	if err != nil {
 		return fail(err, "consumer", consumerNameTaken)
 	}
@@ -47,7 +47,7 @@ func (s *Server) updateConsumer(c *call) error {
 	if err := decode(c, &patch, false); err != nil {
 		return err
 	}
-	out, err := s.keys.UpdateConsumer(c.ctx(), c.id, patch)
+	out, err := s.keys.UpdateConsumer(s.audited(c, http.StatusOK), c.id, patch)
 	if err != nil {
 		return fail(err, "consumer", consumerNameTaken)
 	}
@@ -55,7 +55,7 @@ func (s *Server) updateConsumer(c *call) error {
 }
 
 func (s *Server) deleteConsumer(c *call) error {
-	if err := s.keys.DeleteConsumer(c.ctx(), c.id); err != nil {
+	if err := s.keys.DeleteConsumer(s.audited(c, http.StatusNoContent), c.id); err != nil {
 		return fail(err, "consumer", "")
 	}
 	c.w.WriteHeader(http.StatusNoContent)

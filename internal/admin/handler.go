@@ -36,6 +36,9 @@ type call struct {
 	actor *actor
 	// target is what the audit event names; handlers that create set it.
 	target string
+	// event is the audit event of a change, written with the change
+	// (audited); nil for reads.
+	event *audit.Event
 }
 
 func (c *call) ctx() context.Context { return c.r.Context() }
@@ -118,8 +121,27 @@ func safeID(id string) string {
 	return "(invalid id)"
 }
 
-// finish writes the audit event (for authenticated requests) and the log
-// line.
+// audited returns the context for a change that answers status when it
+// succeeds: the change's audit event rides along and commits in the same
+// transaction (keys.WithAuditEvent), so a change is never made without its
+// event, and finish does not write it again.
+func (s *Server) audited(c *call, status int) context.Context {
+	c.event = c.auditEvent(status)
+	return keys.WithAuditEvent(c.ctx(), c.event)
+}
+
+// auditEvent is the event of c answered with status.
+func (c *call) auditEvent(status int) *audit.Event {
+	action := "unknown"
+	if c.route != nil {
+		action = c.route.action
+	}
+	return &audit.Event{Actor: c.actor.name, Role: string(c.actor.role), Action: action, Target: c.target,
+		SourceIP: c.info.ClientIP.String(), Outcome: outcome(status), Status: status}
+}
+
+// finish writes the audit event (for authenticated requests whose change,
+// if any, did not already write it) and the log line.
 func (s *Server) finish(c *call, status int, err error) {
 	if status == 0 {
 		status = http.StatusOK
@@ -136,14 +158,13 @@ func (s *Server) finish(c *call, status int, err error) {
 	if c.route != nil {
 		action = c.route.action
 	}
-	if c.actor != nil {
-		if action == "" {
-			action = "unknown"
-		}
-		e := audit.Event{Actor: actorName, Role: role, Action: action, Target: c.target,
-			SourceIP: c.info.ClientIP.String(), Outcome: outcome(status), Status: status}
+	if c.actor != nil && action == "" {
+		action = "unknown"
+	}
+	// A change that committed wrote its event with it (Seq is set).
+	if c.actor != nil && (c.event == nil || c.event.Seq == 0) {
 		// The request context may be gone (client left); the event is not.
-		if aerr := s.keys.Audit(context.WithoutCancel(c.ctx()), e); aerr != nil {
+		if aerr := s.keys.Audit(context.WithoutCancel(c.ctx()), *c.auditEvent(status)); aerr != nil {
 			s.log.Error("writing the audit event failed", "request_id", c.info.ID, "action", action, "error", aerr.Error())
 		}
 	}
@@ -193,6 +214,9 @@ func fail(err error, what, conflict string) error {
 		return problem.New(http.StatusNotFound, "not-found", "Not Found", "No such "+what+".").WithCause(err)
 	case errors.Is(err, store.ErrConflict):
 		return problem.New(http.StatusConflict, "conflict", "Conflict", conflict).WithCause(err)
+	case errors.Is(err, store.ErrNotAudited):
+		return problem.Unavailable("audit-unavailable",
+			"The change was not made: the audit trail cannot be written right now.", err)
 	}
 	return problem.Internal(err)
 }

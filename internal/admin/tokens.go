@@ -23,7 +23,7 @@ func (s *Server) createToken(c *call) error {
 	if err := decode(c, &spec, false); err != nil {
 		return err
 	}
-	out, err := s.keys.CreateAdminToken(c.ctx(), spec, c.actor.name)
+	out, err := s.keys.CreateAdminToken(s.audited(c, http.StatusCreated), spec, c.actor.name)
 	if err != nil {
 		return fail(err, "admin token", "")
 	}
@@ -41,7 +41,7 @@ func (s *Server) getToken(c *call) error {
 }
 
 func (s *Server) revokeToken(c *call) error {
-	out, err := s.keys.RevokeAdminToken(c.ctx(), c.id)
+	out, err := s.keys.RevokeAdminToken(s.audited(c, http.StatusOK), c.id)
 	if err != nil {
 		return fail(err, "admin token", "")
 	}

@@ -59,22 +59,18 @@ func seed(ctx context.Context, svc *keys.Service) (seeded, error) {
 	if err != nil {
 		return out, fmt.Errorf("demo consumer: %w", err)
 	}
-	k, err := svc.IssueKey(ctx, keys.KeySpec{ConsumerID: c.ID, Scopes: []string{"accounts:read", "fx:read"},
-		Labels: map[string]string{"created-by": "demo"}})
+	// Each change commits with its audit event (keys.WithAuditEvent).
+	issue := &audit.Event{Actor: "demo", Role: "admin", Action: "key.issue", Outcome: audit.OutcomeSuccess}
+	k, err := svc.IssueKey(keys.WithAuditEvent(ctx, issue), keys.KeySpec{ConsumerID: c.ID,
+		Scopes: []string{"accounts:read", "fx:read"}, Labels: map[string]string{"created-by": "demo"}})
 	if err != nil {
 		return out, fmt.Errorf("demo key: %w", err)
 	}
-	tok, err := svc.CreateAdminToken(ctx, keys.AdminTokenSpec{Name: "demo-" + time.Now().UTC().Format("20060102T150405"), Role: "admin"}, "demo")
+	mint := &audit.Event{Actor: "demo", Role: "admin", Action: "admin_token.create", Outcome: audit.OutcomeSuccess}
+	name := "demo-" + time.Now().UTC().Format("20060102T150405")
+	tok, err := svc.CreateAdminToken(keys.WithAuditEvent(ctx, mint), keys.AdminTokenSpec{Name: name, Role: "admin"}, "demo")
 	if err != nil {
 		return out, fmt.Errorf("demo admin token: %w", err)
-	}
-	for _, e := range []audit.Event{
-		{Actor: "demo", Role: "admin", Action: "key.issue", Target: "key:" + k.Key.ID, Outcome: audit.OutcomeSuccess},
-		{Actor: "demo", Role: "admin", Action: "admin_token.create", Target: "admin_token:" + tok.Token.ID, Outcome: audit.OutcomeSuccess},
-	} {
-		if err := svc.Audit(ctx, e); err != nil {
-			return out, err
-		}
 	}
 	return seeded{apiKey: k.Secret, adminToken: tok.Secret}, nil
 }

@@ -26,6 +26,17 @@ type IssuedToken struct {
 
 // CreateAdminToken mints an admin token. createdBy is the actor.
 func (s *Service) CreateAdminToken(ctx context.Context, spec AdminTokenSpec, createdBy string) (*IssuedToken, error) {
+	t, text, err := s.newAdminToken(spec, createdBy)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.st.CreateAdminToken(ctx, t, s.auditFor(ctx, "admin_token:"+t.ID)); err != nil {
+		return nil, err
+	}
+	return &IssuedToken{Token: adminTokenView(t), Secret: text}, nil
+}
+
+func (s *Service) newAdminToken(spec AdminTokenSpec, createdBy string) (*store.AdminToken, string, error) {
 	var c checker
 	c.name("name", spec.Name)
 	if !roleNames[spec.Role] {
@@ -33,37 +44,35 @@ func (s *Service) CreateAdminToken(ctx context.Context, spec AdminTokenSpec, cre
 	}
 	c.expiry("expires_at", spec.ExpiresAt, s.clock.Now())
 	if err := c.err(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	text, tok, err := Generate(KindAdmin)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	t := &store.AdminToken{ID: tok.ID, Name: spec.Name, Role: spec.Role, Hash: s.sec.Hasher.Sum(text),
-		CreatedBy: createdBy, CreatedAt: s.clock.Now().UTC(), ExpiresAt: spec.ExpiresAt.UTC()}
-	if err := s.st.CreateAdminToken(ctx, t); err != nil {
-		return nil, err
-	}
-	return &IssuedToken{Token: adminTokenView(t), Secret: text}, nil
+	return &store.AdminToken{ID: tok.ID, Name: spec.Name, Role: spec.Role, Hash: s.sec.Hasher.Sum(text),
+		CreatedBy: createdBy, CreatedAt: s.clock.Now().UTC(), ExpiresAt: spec.ExpiresAt.UTC()}, text, nil
 }
 
 // Bootstrap mints the first admin token (role admin) and records it in the
-// audit trail. It refuses when any unrevoked admin token exists.
+// audit trail, in one transaction. It refuses with ErrAlreadyBootstrapped
+// when any unrevoked admin token exists, also when another bootstrap runs
+// at the same time: of concurrent calls at most one succeeds.
 func (s *Service) Bootstrap(ctx context.Context, name string) (*IssuedToken, error) {
-	n, err := s.st.CountAdminTokens(ctx)
+	t, text, err := s.newAdminToken(AdminTokenSpec{Name: name, Role: "admin"}, "cli:bootstrap")
 	if err != nil {
 		return nil, err
 	}
-	if n > 0 {
+	e := &audit.Event{Time: s.clock.Now().UTC(), Actor: "cli:bootstrap", Role: "admin",
+		Action: "admin_token.bootstrap", Target: "admin_token:" + t.ID, Outcome: audit.OutcomeSuccess}
+	err = s.st.BootstrapAdminToken(ctx, t, &store.Audit{Event: e, Chain: s.sec.Chainer})
+	if errors.Is(err, store.ErrConflict) {
 		return nil, ErrAlreadyBootstrapped
 	}
-	it, err := s.CreateAdminToken(ctx, AdminTokenSpec{Name: name, Role: "admin"}, "cli:bootstrap")
 	if err != nil {
 		return nil, err
 	}
-	err = s.Audit(ctx, audit.Event{Actor: "cli:bootstrap", Role: "admin", Action: "admin_token.bootstrap",
-		Target: "admin_token:" + it.Token.ID, Outcome: audit.OutcomeSuccess})
-	return it, err
+	return &IssuedToken{Token: adminTokenView(t), Secret: text}, nil
 }
 
 // AdminIdentity is a verified admin caller.
@@ -133,7 +142,7 @@ func (s *Service) RevokeAdminToken(ctx context.Context, id string) (*AdminToken,
 	if !CheckID(id) {
 		return nil, store.ErrNotFound
 	}
-	if err := s.st.RevokeAdminToken(ctx, id, s.clock.Now().UTC()); err != nil {
+	if err := s.st.RevokeAdminToken(ctx, id, s.clock.Now().UTC(), s.auditFor(ctx, "")); err != nil {
 		return nil, err
 	}
 	return s.GetAdminToken(ctx, id)

@@ -63,7 +63,7 @@ func (s *Service) IssueKey(ctx context.Context, spec KeySpec) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.st.CreateKey(ctx, k); err != nil {
+	if err := s.st.CreateKey(ctx, k, s.auditFor(ctx, "key:"+k.ID)); err != nil {
 		return nil, err
 	}
 	return &Issued{Key: s.keyView(k, spec.AllowedCIDRs, spec.Notes), Secret: text}, nil
@@ -140,7 +140,7 @@ func (s *Service) RotateKey(ctx context.Context, id string, spec RotateSpec) (*I
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := s.st.RotateKey(ctx, id, now.Add(grace), k); err != nil {
+	if err := s.st.RotateKey(ctx, id, now.Add(grace), k, s.auditFor(ctx, "")); err != nil {
 		return nil, nil, err
 	}
 	oldNow, err := s.GetKey(ctx, id)
@@ -155,7 +155,7 @@ func (s *Service) RevokeKey(ctx context.Context, id string) (*Key, error) {
 	if !CheckID(id) {
 		return nil, store.ErrNotFound
 	}
-	if err := s.st.RevokeKey(ctx, id, s.clock.Now().UTC()); err != nil {
+	if err := s.st.RevokeKey(ctx, id, s.clock.Now().UTC(), s.auditFor(ctx, "")); err != nil {
 		return nil, err
 	}
 	return s.GetKey(ctx, id)

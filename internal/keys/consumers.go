@@ -57,7 +57,7 @@ func (s *Service) CreateConsumer(ctx context.Context, spec ConsumerSpec) (*Consu
 	}
 	c := &store.Consumer{ID: id, Name: spec.Name, Groups: spec.Groups, Tier: spec.Tier, Labels: spec.Labels,
 		Disabled: spec.Disabled, Sealed: sealed, CreatedAt: now, UpdatedAt: now}
-	if err := s.st.CreateConsumer(ctx, c); err != nil {
+	if err := s.st.CreateConsumer(ctx, c, s.auditFor(ctx, "consumer:"+id)); err != nil {
 		return nil, err
 	}
 	return s.consumerView(c)
@@ -124,7 +124,7 @@ func (s *Service) UpdateConsumer(ctx context.Context, id string, patch ConsumerP
 	}
 	c := &store.Consumer{ID: id, Name: spec.Name, Groups: spec.Groups, Tier: spec.Tier, Labels: spec.Labels,
 		Disabled: spec.Disabled, Sealed: sealed, CreatedAt: cur.CreatedAt, UpdatedAt: s.clock.Now().UTC()}
-	if err := s.st.UpdateConsumer(ctx, c); err != nil {
+	if err := s.st.UpdateConsumer(ctx, c, s.auditFor(ctx, "")); err != nil {
 		return nil, err
 	}
 	return s.consumerView(c)
@@ -135,7 +135,7 @@ func (s *Service) DeleteConsumer(ctx context.Context, id string) error {
 	if !CheckID(id) {
 		return store.ErrNotFound
 	}
-	return s.st.DeleteConsumer(ctx, id, s.clock.Now().UTC())
+	return s.st.DeleteConsumer(ctx, id, s.clock.Now().UTC(), s.auditFor(ctx, ""))
 }
 
 func (s *Service) consumerView(c *store.Consumer) (*Consumer, error) {

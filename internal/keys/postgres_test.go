@@ -3,6 +3,7 @@ package keys_test
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,4 +96,47 @@ func TestRevocationAcrossInstancesPostgres(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Logf("revocation reached the other instance in %v", time.Since(start))
+}
+
+// Concurrent bootstraps from several services, each with its own
+// connections to one PostgreSQL (as separate "admin bootstrap" processes
+// would have): exactly one mints the first admin token, the others get
+// ErrAlreadyBootstrapped.
+func TestBootstrapRacePostgres(t *testing.T) {
+	dsn := pg.Database(t)
+	sec := keystest.NewSecrets(t)
+	const n = 8
+	svcs := make([]*keys.Service, n)
+	for i := range svcs {
+		svcs[i] = keystest.Service(t, keystest.Postgres(t, dsn), sec, keys.Options{})
+	}
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, svc := range svcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, errs[i] = svc.Bootstrap(bg, "first")
+		}()
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, keys.ErrAlreadyBootstrapped):
+			t.Errorf("bootstrap %d: %v, want ErrAlreadyBootstrapped", i, err)
+		}
+	}
+	toks, _, err := svcs[0].ListAdminTokens(bg, "", 100)
+	if won != 1 || err != nil || len(toks) != 1 {
+		t.Fatalf("%d bootstraps succeeded and %d admin tokens exist (%v); want exactly 1 and 1", won, len(toks), err)
+	}
+	if v, err := svcs[0].VerifyAudit(bg); err != nil || v != 1 {
+		t.Fatalf("audit trail: %d events, %v; want the one bootstrap", v, err)
+	}
 }

@@ -20,6 +20,11 @@ type dialect struct {
 	// auditLock serialises audit appends within a transaction ("" when the
 	// database serialises writers anyway, as SQLite does).
 	auditLock string
+	// tokenLock makes bootstrap's count-then-insert of admin tokens atomic:
+	// on PostgreSQL a table lock that conflicts with itself and with every
+	// write of the table, not with reads; "" when every write transaction
+	// holds the database's only write lock anyway, as SQLite's do.
+	tokenLock string
 	// migrateLock and migrateUnlock bracket migrations on one connection.
 	migrateLock, migrateUnlock string
 	// isUnique reports a unique-constraint violation.

@@ -59,6 +59,7 @@ func OpenPostgres(ctx context.Context, dsn string, o Options) (*Postgres, error)
 			numbered:      true,
 			greatest:      "GREATEST",
 			auditLock:     fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", auditLockID),
+			tokenLock:     "LOCK TABLE admin_tokens IN SHARE ROW EXCLUSIVE MODE",
 			migrateLock:   fmt.Sprintf("SELECT pg_advisory_lock(%d)", migrateLockID),
 			migrateUnlock: fmt.Sprintf("SELECT pg_advisory_unlock(%d)", migrateLockID),
 			isUnique: func(err error) bool {

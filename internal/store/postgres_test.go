@@ -43,6 +43,16 @@ func TestPostgresConformance(t *testing.T) {
 		DropAuditGuard: []string{
 			`DROP TRIGGER audit_events_no_change ON audit_events`,
 		},
+		BreakAudit: []string{
+			`CREATE FUNCTION storetest_audit_down() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'audit trail down (test)'; END $$`,
+			`CREATE TRIGGER storetest_audit_down BEFORE INSERT ON audit_events
+FOR EACH ROW EXECUTE FUNCTION storetest_audit_down()`,
+		},
+		MendAudit: []string{
+			`DROP TRIGGER storetest_audit_down ON audit_events`,
+			`DROP FUNCTION storetest_audit_down()`,
+		},
 	})
 }
 

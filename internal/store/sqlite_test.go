@@ -34,6 +34,9 @@ func TestSQLiteConformance(t *testing.T) {
 			`DROP TRIGGER audit_events_no_update`,
 			`DROP TRIGGER audit_events_no_delete`,
 		},
+		BreakAudit: []string{`CREATE TRIGGER storetest_audit_down BEFORE INSERT ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit trail down (test)'); END`},
+		MendAudit: []string{`DROP TRIGGER storetest_audit_down`},
 	})
 }
 

@@ -36,9 +36,18 @@ func (s *sqlStore) op(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, s.timeout)
 }
 
-// inTx runs fn in a transaction. The changes fn returns are published: in
-// the transaction by the dialect, or in process after commit.
-func (s *sqlStore) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) ([]Change, error)) error {
+// inTx runs fn in a transaction and, when a is not nil, appends a's event
+// as the transaction's last write, so the change commits with its audit
+// event or not at all. The changes fn returns are published: in the
+// transaction by the dialect, or in process after commit.
+func (s *sqlStore) inTx(ctx context.Context, a *Audit, fn func(ctx context.Context, tx *sql.Tx) ([]Change, error)) (err error) {
+	if a != nil {
+		defer func() {
+			if err != nil {
+				a.Event.Seq, a.Event.PrevHash, a.Event.Hash = 0, nil, nil
+			}
+		}()
+	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -46,6 +55,13 @@ func (s *sqlStore) inTx(ctx context.Context, fn func(ctx context.Context, tx *sq
 		return err
 	}
 	changes, err := fn(ctx, tx)
+	if err == nil && a != nil {
+		// Last, so the audit lock (PostgreSQL) is held only from here to
+		// the commit and never while waiting for a row lock.
+		if err = s.appendAudit(ctx, tx, a); err != nil {
+			err = fmt.Errorf("%w: %w", ErrNotAudited, err)
+		}
+	}
 	if err == nil && s.d.notify != nil {
 		for _, c := range changes {
 			if err = s.d.notify(ctx, tx, c); err != nil {
@@ -121,11 +137,13 @@ func (s *sqlStore) Ping(ctx context.Context) error {
 // ---- consumers
 
 // CreateConsumer implements Store.
-func (s *sqlStore) CreateConsumer(ctx context.Context, c *Consumer) error {
-	_, err := s.exec(ctx, `INSERT INTO consumers (`+consumerCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.Name, jsonList(c.Groups), c.Tier, jsonMap(c.Labels), c.Disabled, c.Sealed,
-		micros(c.CreatedAt), micros(c.UpdatedAt))
-	return s.wrapUnique(err, "a consumer with this name")
+func (s *sqlStore) CreateConsumer(ctx context.Context, c *Consumer, a *Audit) error {
+	return s.inTx(ctx, a, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
+		_, err := tx.ExecContext(ctx, s.d.bind(`INSERT INTO consumers (`+consumerCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			c.ID, c.Name, jsonList(c.Groups), c.Tier, jsonMap(c.Labels), c.Disabled, c.Sealed,
+			micros(c.CreatedAt), micros(c.UpdatedAt))
+		return nil, s.wrapUnique(err, "a consumer with this name")
+	})
 }
 
 // GetConsumer implements Store.
@@ -158,8 +176,8 @@ WHERE deleted_at = 0 AND id > ? ORDER BY id LIMIT ?`), p.After, p.Limit)
 }
 
 // UpdateConsumer implements Store.
-func (s *sqlStore) UpdateConsumer(ctx context.Context, c *Consumer) error {
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
+func (s *sqlStore) UpdateConsumer(ctx context.Context, c *Consumer, a *Audit) error {
+	return s.inTx(ctx, a, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
 		res, err := tx.ExecContext(ctx, s.d.bind(`UPDATE consumers SET name = ?, groups_json = ?, tier = ?,
   labels_json = ?, disabled = ?, sealed = ?, updated_at = ? WHERE id = ? AND deleted_at = 0`),
 			c.Name, jsonList(c.Groups), c.Tier, jsonMap(c.Labels), c.Disabled, c.Sealed, micros(c.UpdatedAt), c.ID)
@@ -174,8 +192,8 @@ func (s *sqlStore) UpdateConsumer(ctx context.Context, c *Consumer) error {
 }
 
 // DeleteConsumer implements Store.
-func (s *sqlStore) DeleteConsumer(ctx context.Context, id string, at time.Time) error {
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
+func (s *sqlStore) DeleteConsumer(ctx context.Context, id string, at time.Time, a *Audit) error {
+	return s.inTx(ctx, a, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
 		res, err := tx.ExecContext(ctx, s.d.bind(`UPDATE consumers SET deleted_at = ?, updated_at = ?
 WHERE id = ? AND deleted_at = 0`), micros(at), micros(at), id)
 		if err != nil {
@@ -195,8 +213,8 @@ WHERE consumer_id = ? AND state <> 'revoked'`), micros(at), id); err != nil {
 // ---- keys
 
 // CreateKey implements Store.
-func (s *sqlStore) CreateKey(ctx context.Context, k *Key) error {
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
+func (s *sqlStore) CreateKey(ctx context.Context, k *Key, a *Audit) error {
+	return s.inTx(ctx, a, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
 		if err := s.consumerExists(ctx, tx, k.ConsumerID); err != nil {
 			return nil, err
 		}
@@ -289,8 +307,8 @@ func (s *sqlStore) ListKeys(ctx context.Context, f KeyFilter, p Page) ([]*Key, e
 }
 
 // RotateKey implements Store.
-func (s *sqlStore) RotateKey(ctx context.Context, oldID string, graceUntil time.Time, successor *Key) error {
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
+func (s *sqlStore) RotateKey(ctx context.Context, oldID string, graceUntil time.Time, successor *Key, a *Audit) error {
+	return s.inTx(ctx, a, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
 		// The conditional update is the concurrency guard: of two rotations
 		// racing, the second finds the key no longer active.
 		res, err := tx.ExecContext(ctx, s.d.bind(`UPDATE api_keys SET state = 'rotating', grace_until = ?,
@@ -318,8 +336,8 @@ func (s *sqlStore) RotateKey(ctx context.Context, oldID string, graceUntil time.
 }
 
 // RevokeKey implements Store.
-func (s *sqlStore) RevokeKey(ctx context.Context, id string, at time.Time) error {
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
+func (s *sqlStore) RevokeKey(ctx context.Context, id string, at time.Time, a *Audit) error {
+	return s.inTx(ctx, a, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
 		res, err := tx.ExecContext(ctx, s.d.bind(`UPDATE api_keys SET state = 'revoked', revoked_at = ?
 WHERE id = ? AND state <> 'revoked'`), micros(at), id)
 		if err != nil {
@@ -342,7 +360,7 @@ func (s *sqlStore) RecordUsage(ctx context.Context, batch []Usage) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
+	return s.inTx(ctx, nil, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
 		stmt, err := tx.PrepareContext(ctx, s.d.bind(`UPDATE api_keys SET request_count = request_count + ?,
   last_used_at = `+s.d.greatest+`(last_used_at, ?) WHERE id = ?`))
 		if err != nil {
@@ -361,8 +379,35 @@ func (s *sqlStore) RecordUsage(ctx context.Context, batch []Usage) error {
 // ---- admin tokens
 
 // CreateAdminToken implements Store.
-func (s *sqlStore) CreateAdminToken(ctx context.Context, t *AdminToken) error {
-	_, err := s.exec(ctx, `INSERT INTO admin_tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+func (s *sqlStore) CreateAdminToken(ctx context.Context, t *AdminToken, a *Audit) error {
+	return s.inTx(ctx, a, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
+		return nil, s.insertToken(ctx, tx, t)
+	})
+}
+
+// BootstrapAdminToken implements Store. The dialect's lock (PostgreSQL) or
+// the write lock every SQLite transaction takes at BEGIN (_txlock
+// immediate) makes the count and the insert one step.
+func (s *sqlStore) BootstrapAdminToken(ctx context.Context, t *AdminToken, a *Audit) error {
+	return s.inTx(ctx, a, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
+		if s.d.tokenLock != "" {
+			if _, err := tx.ExecContext(ctx, s.d.tokenLock); err != nil {
+				return nil, err
+			}
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM admin_tokens WHERE revoked_at = 0`).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			return nil, fmt.Errorf("%w: an admin token already exists", ErrConflict)
+		}
+		return nil, s.insertToken(ctx, tx, t)
+	})
+}
+
+func (s *sqlStore) insertToken(ctx context.Context, tx *sql.Tx, t *AdminToken) error {
+	_, err := tx.ExecContext(ctx, s.d.bind(`INSERT INTO admin_tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
 		t.ID, t.Name, t.Role, t.Hash, t.CreatedBy, micros(t.CreatedAt), micros(t.ExpiresAt), micros(t.RevokedAt))
 	return s.wrapUnique(err, "an admin token with this id")
 }
@@ -395,17 +440,22 @@ func (s *sqlStore) ListAdminTokens(ctx context.Context, p Page) ([]*AdminToken, 
 }
 
 // RevokeAdminToken implements Store.
-func (s *sqlStore) RevokeAdminToken(ctx context.Context, id string, at time.Time) error {
-	res, err := s.exec(ctx, `UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`, micros(at), id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := s.GetAdminToken(ctx, id); err != nil {
-			return err
+func (s *sqlStore) RevokeAdminToken(ctx context.Context, id string, at time.Time, a *Audit) error {
+	return s.inTx(ctx, a, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
+		res, err := tx.ExecContext(ctx, s.d.bind(`UPDATE admin_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`), micros(at), id)
+		if err != nil {
+			return nil, err
 		}
-	}
-	return nil
+		if n, _ := res.RowsAffected(); n == 0 {
+			var one int
+			err := tx.QueryRowContext(ctx, s.d.bind(`SELECT 1 FROM admin_tokens WHERE id = ?`), id).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, ErrNotFound
+			}
+			return nil, err
+		}
+		return nil, nil
+	})
 }
 
 // CountAdminTokens implements Store.
@@ -421,27 +471,32 @@ func (s *sqlStore) CountAdminTokens(ctx context.Context) (int, error) {
 
 // AppendAudit implements Store.
 func (s *sqlStore) AppendAudit(ctx context.Context, e *audit.Event, chain *audit.Chainer) error {
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
-		if s.d.auditLock != "" {
-			if _, err := tx.ExecContext(ctx, s.d.auditLock); err != nil {
-				return nil, err
-			}
+	return s.inTx(ctx, &Audit{Event: e, Chain: chain}, func(context.Context, *sql.Tx) ([]Change, error) { return nil, nil })
+}
+
+// appendAudit assigns a's event its sequence number and chain hash and
+// inserts it in tx, serialised with other appends.
+func (s *sqlStore) appendAudit(ctx context.Context, tx *sql.Tx, a *Audit) error {
+	if s.d.auditLock != "" {
+		if _, err := tx.ExecContext(ctx, s.d.auditLock); err != nil {
+			return err
 		}
-		var seq int64
-		var prev []byte
-		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, err
-		}
-		e.Seq, e.PrevHash = seq+1, append([]byte{}, prev...)
-		e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC() // what is stored is what is hashed
-		e.Hash = chain.Sum(e.PrevHash, e)
-		_, err = tx.ExecContext(ctx, s.d.bind(`INSERT INTO audit_events
+	}
+	var seq int64
+	var prev []byte
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	e := a.Event
+	e.Seq, e.PrevHash = seq+1, append([]byte{}, prev...)
+	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC() // what is stored is what is hashed
+	e.Hash = a.Chain.Sum(e.PrevHash, e)
+	_, err = tx.ExecContext(ctx, s.d.bind(`INSERT INTO audit_events
   (seq, at, actor, role, action, target, source_ip, outcome, status, prev_hash, hash)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			e.Seq, e.Time.UnixMicro(), e.Actor, e.Role, e.Action, e.Target, e.SourceIP, e.Outcome, e.Status, e.PrevHash, e.Hash)
-		return nil, err
-	})
+		e.Seq, e.Time.UnixMicro(), e.Actor, e.Role, e.Action, e.Target, e.SourceIP, e.Outcome, e.Status, e.PrevHash, e.Hash)
+	return err
 }
 
 // ListAudit implements Store.

@@ -25,7 +25,22 @@ var (
 	// ErrConflict: a uniqueness or state rule was broken (a duplicate name,
 	// rotating a key that is not active).
 	ErrConflict = errors.New("conflict")
+	// ErrNotAudited: the change's audit event could not be written, so the
+	// change was rolled back. Nothing changed and nothing was published.
+	ErrNotAudited = errors.New("the audit event could not be written; the change was not made")
 )
+
+// Audit is the audit event of a change, appended in the change's own
+// transaction: the change and its event commit together or not at all.
+// Mutations take a nil *Audit to record nothing.
+//
+// On success Event has its Seq, PrevHash and Hash (as AppendAudit fills
+// them); on any failure they are left zero, so a caller can tell whether
+// the event is in the trail.
+type Audit struct {
+	Event *audit.Event
+	Chain *audit.Chainer
+}
 
 // Key states as stored. "expired" is never stored: it is derived from
 // ExpiresAt and GraceUntil at read time (package keys).
@@ -138,23 +153,29 @@ type Change struct {
 
 // Store is the control plane's persistence. Every method is safe for
 // concurrent use.
+//
+// The mutations an admin performs take an optional *Audit, written in the
+// same transaction as the change; if it cannot be written the mutation
+// fails with an error wrapping ErrNotAudited and changes nothing. A
+// mutation that fails for any other reason (ErrNotFound, ErrConflict)
+// writes no event either: the caller records failed attempts itself.
 type Store interface {
 	// CreateConsumer stores a new consumer; ErrConflict if its id or name
 	// is taken.
-	CreateConsumer(ctx context.Context, c *Consumer) error
+	CreateConsumer(ctx context.Context, c *Consumer, a *Audit) error
 	// GetConsumer returns a consumer that is not deleted.
 	GetConsumer(ctx context.Context, id string) (*Consumer, error)
 	// ListConsumers returns a page of consumers that are not deleted.
 	ListConsumers(ctx context.Context, p Page) ([]*Consumer, error)
 	// UpdateConsumer replaces the consumer's mutable fields.
-	UpdateConsumer(ctx context.Context, c *Consumer) error
+	UpdateConsumer(ctx context.Context, c *Consumer, a *Audit) error
 	// DeleteConsumer removes the consumer from lists and lookups and revokes
 	// every key it owns, in one transaction.
-	DeleteConsumer(ctx context.Context, id string, at time.Time) error
+	DeleteConsumer(ctx context.Context, id string, at time.Time, a *Audit) error
 
 	// CreateKey stores a new key; ErrNotFound if its consumer is missing
 	// or deleted.
-	CreateKey(ctx context.Context, k *Key) error
+	CreateKey(ctx context.Context, k *Key, a *Audit) error
 	// GetKey returns a key in any state.
 	GetKey(ctx context.Context, id string) (*Key, error)
 	// GetKeyForVerify returns a key with its consumer (nil if the consumer
@@ -165,26 +186,34 @@ type Store interface {
 	// RotateKey marks the active key oldID rotating until graceUntil and
 	// creates successor, in one transaction. ErrConflict if oldID is not
 	// active.
-	RotateKey(ctx context.Context, oldID string, graceUntil time.Time, successor *Key) error
-	// RevokeKey revokes a key at once. Revoking a revoked key is a no-op.
-	RevokeKey(ctx context.Context, id string, at time.Time) error
+	RotateKey(ctx context.Context, oldID string, graceUntil time.Time, successor *Key, a *Audit) error
+	// RevokeKey revokes a key at once. Revoking a revoked key changes
+	// nothing (its event, if any, is still written).
+	RevokeKey(ctx context.Context, id string, at time.Time, a *Audit) error
 	// RecordUsage adds request counts and moves last-used times forward,
 	// for many keys in one transaction.
 	RecordUsage(ctx context.Context, batch []Usage) error
 
 	// CreateAdminToken stores a new admin token.
-	CreateAdminToken(ctx context.Context, t *AdminToken) error
+	CreateAdminToken(ctx context.Context, t *AdminToken, a *Audit) error
 	// GetAdminToken returns an admin token in any state.
 	GetAdminToken(ctx context.Context, id string) (*AdminToken, error)
 	// ListAdminTokens returns a page of admin tokens.
 	ListAdminTokens(ctx context.Context, p Page) ([]*AdminToken, error)
-	// RevokeAdminToken revokes a token; revoking twice is a no-op.
-	RevokeAdminToken(ctx context.Context, id string, at time.Time) error
+	// RevokeAdminToken revokes a token; revoking twice changes nothing
+	// (its event, if any, is still written).
+	RevokeAdminToken(ctx context.Context, id string, at time.Time, a *Audit) error
 	// CountAdminTokens counts tokens that are not revoked.
 	CountAdminTokens(ctx context.Context) (int, error)
+	// BootstrapAdminToken stores t only if no unrevoked admin token exists,
+	// atomically: of concurrent calls at most one succeeds, the others get
+	// ErrConflict.
+	BootstrapAdminToken(ctx context.Context, t *AdminToken, a *Audit) error
 
 	// AppendAudit assigns e its sequence number and chain hash and appends
-	// it, serialised with other appends.
+	// it, serialised with other appends. It is for events that record no
+	// change (reads, denied or failed attempts); a change's event goes with
+	// the change (Audit). Failures wrap ErrNotAudited.
 	AppendAudit(ctx context.Context, e *audit.Event, chain *audit.Chainer) error
 	// ListAudit returns up to limit events after afterSeq, in order.
 	ListAudit(ctx context.Context, afterSeq int64, limit int) ([]audit.Event, error)

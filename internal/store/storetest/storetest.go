@@ -28,6 +28,11 @@ type Harness struct {
 	// attacker with table rights would, to prove the hash chain still
 	// catches the edit.
 	DropAuditGuard []string
+	// BreakAudit is the SQL that makes every insert into the audit table
+	// fail (a trigger that aborts it), and MendAudit the SQL that undoes
+	// it: a real fault for the tests that a change and its audit event
+	// commit together.
+	BreakAudit, MendAudit []string
 }
 
 // Run runs the suite.
@@ -48,6 +53,10 @@ func Run(t *testing.T, h Harness) {
 		{"AuditChain", testAuditChain},
 		{"AuditConcurrent", testAuditConcurrent},
 		{"AuditAppendOnly", testAuditAppendOnly},
+		{"AuditedChanges", testAuditedChanges},
+		{"AuditFailureRollsBack", testAuditFailureRollsBack},
+		{"BootstrapAdminToken", testBootstrapAdminToken},
+		{"BootstrapRace", testBootstrapRace},
 		{"Sealed", testSealed},
 		{"ChangeFeed", testChangeFeed},
 		{"ChangeFeedAcrossInstances", testChangeFeedAcrossInstances},
@@ -66,7 +75,7 @@ func mustConsumer(t *testing.T, s store.Store, id, name string) *store.Consumer 
 	t.Helper()
 	c := &store.Consumer{ID: id, Name: name, Groups: []string{"partners"}, Tier: "gold",
 		Labels: map[string]string{"team": "payments"}, Sealed: []byte("sealed-" + id), CreatedAt: t0, UpdatedAt: t0}
-	if err := s.CreateConsumer(ctx(), c); err != nil {
+	if err := s.CreateConsumer(ctx(), c, nil); err != nil {
 		t.Fatalf("CreateConsumer(%s): %v", id, err)
 	}
 	return c
@@ -81,7 +90,7 @@ func newKey(id, consumer string) *store.Key {
 func mustKey(t *testing.T, s store.Store, id, consumer string) *store.Key {
 	t.Helper()
 	k := newKey(id, consumer)
-	if err := s.CreateKey(ctx(), k); err != nil {
+	if err := s.CreateKey(ctx(), k, nil); err != nil {
 		t.Fatalf("CreateKey(%s): %v", id, err)
 	}
 	return k
@@ -98,10 +107,10 @@ func testConsumers(t *testing.T, h Harness) {
 		got.Labels["team"] != "payments" || !bytes.Equal(got.Sealed, c.Sealed) || !got.CreatedAt.Equal(t0) || got.Disabled {
 		t.Fatalf("GetConsumer = %+v", got)
 	}
-	if err := s.CreateConsumer(ctx(), &store.Consumer{ID: "cons00000002", Name: "acme", CreatedAt: t0, UpdatedAt: t0}); !errors.Is(err, store.ErrConflict) {
+	if err := s.CreateConsumer(ctx(), &store.Consumer{ID: "cons00000002", Name: "acme", CreatedAt: t0, UpdatedAt: t0}, nil); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("duplicate name: err = %v, want ErrConflict", err)
 	}
-	if err := s.CreateConsumer(ctx(), &store.Consumer{ID: c.ID, Name: "other", CreatedAt: t0, UpdatedAt: t0}); !errors.Is(err, store.ErrConflict) {
+	if err := s.CreateConsumer(ctx(), &store.Consumer{ID: c.ID, Name: "other", CreatedAt: t0, UpdatedAt: t0}, nil); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("duplicate id: err = %v, want ErrConflict", err)
 	}
 	if _, err := s.GetConsumer(ctx(), "nope"); !errors.Is(err, store.ErrNotFound) {
@@ -110,7 +119,7 @@ func testConsumers(t *testing.T, h Harness) {
 
 	got.Name, got.Disabled, got.Groups, got.Labels, got.Tier = "acme-2", true, nil, nil, ""
 	got.UpdatedAt = t0.Add(time.Hour)
-	if err := s.UpdateConsumer(ctx(), got); err != nil {
+	if err := s.UpdateConsumer(ctx(), got, nil); err != nil {
 		t.Fatal(err)
 	}
 	again, _ := s.GetConsumer(ctx(), c.ID)
@@ -118,22 +127,22 @@ func testConsumers(t *testing.T, h Harness) {
 		!again.UpdatedAt.Equal(t0.Add(time.Hour)) || !again.CreatedAt.Equal(t0) {
 		t.Fatalf("after update = %+v", again)
 	}
-	if err := s.UpdateConsumer(ctx(), &store.Consumer{ID: "nope", Name: "x"}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.UpdateConsumer(ctx(), &store.Consumer{ID: "nope", Name: "x"}, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("UpdateConsumer(missing) err = %v", err)
 	}
 	mustConsumer(t, s, "cons00000003", "beta")
 	again.Name = "beta"
-	if err := s.UpdateConsumer(ctx(), again); !errors.Is(err, store.ErrConflict) {
+	if err := s.UpdateConsumer(ctx(), again, nil); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("rename onto an existing name: err = %v, want ErrConflict", err)
 	}
 
-	if err := s.DeleteConsumer(ctx(), c.ID, t0.Add(2*time.Hour)); err != nil {
+	if err := s.DeleteConsumer(ctx(), c.ID, t0.Add(2*time.Hour), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GetConsumer(ctx(), c.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("GetConsumer(deleted) err = %v", err)
 	}
-	if err := s.DeleteConsumer(ctx(), c.ID, t0); !errors.Is(err, store.ErrNotFound) {
+	if err := s.DeleteConsumer(ctx(), c.ID, t0, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second delete err = %v", err)
 	}
 	// The name of a deleted consumer can be used again.
@@ -145,7 +154,7 @@ func testConsumerPages(t *testing.T, h Harness) {
 	for i := 0; i < 7; i++ {
 		mustConsumer(t, s, fmt.Sprintf("cons%08d", i), fmt.Sprintf("name-%d", i))
 	}
-	if err := s.DeleteConsumer(ctx(), "cons00000003", t0); err != nil {
+	if err := s.DeleteConsumer(ctx(), "cons00000003", t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
@@ -176,15 +185,15 @@ func testKeys(t *testing.T, h Harness) {
 	exp := t0.Add(90 * 24 * time.Hour)
 	k := newKey("key000000001", "consA")
 	k.ExpiresAt = exp
-	if err := s.CreateKey(ctx(), k); err != nil {
+	if err := s.CreateKey(ctx(), k, nil); err != nil {
 		t.Fatal(err)
 	}
 	mustKey(t, s, "key000000002", "consB")
 	mustKey(t, s, "key000000003", "consA")
-	if err := s.CreateKey(ctx(), newKey("key000000001", "consA")); !errors.Is(err, store.ErrConflict) {
+	if err := s.CreateKey(ctx(), newKey("key000000001", "consA"), nil); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("duplicate key id err = %v", err)
 	}
-	if err := s.CreateKey(ctx(), newKey("key000000009", "nobody")); !errors.Is(err, store.ErrNotFound) {
+	if err := s.CreateKey(ctx(), newKey("key000000009", "nobody"), nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("key for missing consumer err = %v", err)
 	}
 	got, err := s.GetKey(ctx(), "key000000001")
@@ -226,7 +235,7 @@ func testRotate(t *testing.T, h Harness) {
 	mustKey(t, s, "old000000001", "consA")
 	grace := t0.Add(24 * time.Hour)
 	succ := newKey("new000000001", "consA")
-	if err := s.RotateKey(ctx(), "old000000001", grace, succ); err != nil {
+	if err := s.RotateKey(ctx(), "old000000001", grace, succ, nil); err != nil {
 		t.Fatal(err)
 	}
 	old, _ := s.GetKey(ctx(), "old000000001")
@@ -237,19 +246,19 @@ func testRotate(t *testing.T, h Harness) {
 	if err != nil || nk.State != store.StateActive || nk.PredecessorID != "old000000001" {
 		t.Fatalf("successor = %+v, %v", nk, err)
 	}
-	if err := s.RotateKey(ctx(), "old000000001", grace, newKey("new000000002", "consA")); !errors.Is(err, store.ErrConflict) {
+	if err := s.RotateKey(ctx(), "old000000001", grace, newKey("new000000002", "consA"), nil); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("rotating a rotating key: err = %v, want ErrConflict", err)
 	}
 	if _, err := s.GetKey(ctx(), "new000000002"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a failed rotation must not leave its successor behind: %v", err)
 	}
-	if err := s.RotateKey(ctx(), "missing00001", grace, newKey("new000000003", "consA")); !errors.Is(err, store.ErrNotFound) {
+	if err := s.RotateKey(ctx(), "missing00001", grace, newKey("new000000003", "consA"), nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("rotating a missing key: err = %v", err)
 	}
-	if err := s.RevokeKey(ctx(), "new000000001", t0); err != nil {
+	if err := s.RevokeKey(ctx(), "new000000001", t0, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RotateKey(ctx(), "new000000001", grace, newKey("new000000004", "consA")); !errors.Is(err, store.ErrConflict) {
+	if err := s.RotateKey(ctx(), "new000000001", grace, newKey("new000000004", "consA"), nil); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("rotating a revoked key: err = %v, want ErrConflict", err)
 	}
 }
@@ -265,7 +274,7 @@ func testRotateRace(t *testing.T, h Harness) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			errs[i] = s.RotateKey(ctx(), "old000000001", t0, newKey(fmt.Sprintf("new%09d", i), "consA"))
+			errs[i] = s.RotateKey(ctx(), "old000000001", t0, newKey(fmt.Sprintf("new%09d", i), "consA"), nil)
 		}(i)
 	}
 	wg.Wait()
@@ -289,21 +298,21 @@ func testRevoke(t *testing.T, h Harness) {
 	mustConsumer(t, s, "consA", "a")
 	mustKey(t, s, "key000000001", "consA")
 	at := t0.Add(time.Minute)
-	if err := s.RevokeKey(ctx(), "key000000001", at); err != nil {
+	if err := s.RevokeKey(ctx(), "key000000001", at, nil); err != nil {
 		t.Fatal(err)
 	}
 	k, _ := s.GetKey(ctx(), "key000000001")
 	if k.State != store.StateRevoked || !k.RevokedAt.Equal(at) {
 		t.Fatalf("after revoke = %+v", k)
 	}
-	if err := s.RevokeKey(ctx(), "key000000001", at.Add(time.Hour)); err != nil {
+	if err := s.RevokeKey(ctx(), "key000000001", at.Add(time.Hour), nil); err != nil {
 		t.Fatalf("revoking twice: %v", err)
 	}
 	k, _ = s.GetKey(ctx(), "key000000001")
 	if !k.RevokedAt.Equal(at) {
 		t.Fatalf("a second revoke moved revoked_at to %v", k.RevokedAt)
 	}
-	if err := s.RevokeKey(ctx(), "missing", at); !errors.Is(err, store.ErrNotFound) {
+	if err := s.RevokeKey(ctx(), "missing", at, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("revoke missing err = %v", err)
 	}
 }
@@ -313,7 +322,7 @@ func testDeleteConsumer(t *testing.T, h Harness) {
 	mustConsumer(t, s, "consA", "a")
 	mustKey(t, s, "key000000001", "consA")
 	mustKey(t, s, "key000000002", "consA")
-	if err := s.DeleteConsumer(ctx(), "consA", t0); err != nil {
+	if err := s.DeleteConsumer(ctx(), "consA", t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"key000000001", "key000000002"} {
@@ -322,7 +331,7 @@ func testDeleteConsumer(t *testing.T, h Harness) {
 			t.Fatalf("%s after consumer delete: %+v consumer=%v err=%v", id, k, c, err)
 		}
 	}
-	if err := s.CreateKey(ctx(), newKey("key000000003", "consA")); !errors.Is(err, store.ErrNotFound) {
+	if err := s.CreateKey(ctx(), newKey("key000000003", "consA"), nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("key for a deleted consumer: err = %v", err)
 	}
 }
@@ -362,21 +371,21 @@ func testAdminTokens(t *testing.T, h Harness) {
 	for i, role := range []string{"admin", "operator", "auditor"} {
 		tok := &store.AdminToken{ID: fmt.Sprintf("tok%09d", i), Name: role + "-bot", Role: role,
 			Hash: []byte("h" + role), CreatedBy: "cli:bootstrap", CreatedAt: t0}
-		if err := s.CreateAdminToken(ctx(), tok); err != nil {
+		if err := s.CreateAdminToken(ctx(), tok, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.CreateAdminToken(ctx(), &store.AdminToken{ID: "tok000000000", Name: "x", Role: "admin", Hash: []byte("x"), CreatedBy: "x", CreatedAt: t0}); !errors.Is(err, store.ErrConflict) {
+	if err := s.CreateAdminToken(ctx(), &store.AdminToken{ID: "tok000000000", Name: "x", Role: "admin", Hash: []byte("x"), CreatedBy: "x", CreatedAt: t0}, nil); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("duplicate token id err = %v", err)
 	}
-	if err := s.CreateAdminToken(ctx(), &store.AdminToken{ID: "tok000000099", Name: "x", Role: "root", Hash: []byte("x"), CreatedBy: "x", CreatedAt: t0}); err == nil {
+	if err := s.CreateAdminToken(ctx(), &store.AdminToken{ID: "tok000000099", Name: "x", Role: "root", Hash: []byte("x"), CreatedBy: "x", CreatedAt: t0}, nil); err == nil {
 		t.Fatal("a token with an unknown role was stored")
 	}
 	got, err := s.GetAdminToken(ctx(), "tok000000001")
 	if err != nil || got.Role != "operator" || got.Name != "operator-bot" || !bytes.Equal(got.Hash, []byte("hoperator")) || !got.RevokedAt.IsZero() {
 		t.Fatalf("GetAdminToken = %+v, %v", got, err)
 	}
-	if err := s.RevokeAdminToken(ctx(), "tok000000001", t0.Add(time.Hour)); err != nil {
+	if err := s.RevokeAdminToken(ctx(), "tok000000001", t0.Add(time.Hour), nil); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.GetAdminToken(ctx(), "tok000000001")
@@ -386,7 +395,7 @@ func testAdminTokens(t *testing.T, h Harness) {
 	if n, _ := s.CountAdminTokens(ctx()); n != 2 {
 		t.Fatalf("count after revoke = %d, want 2", n)
 	}
-	if err := s.RevokeAdminToken(ctx(), "missing", t0); !errors.Is(err, store.ErrNotFound) {
+	if err := s.RevokeAdminToken(ctx(), "missing", t0, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("revoke missing token err = %v", err)
 	}
 	list, err := s.ListAdminTokens(ctx(), store.Page{Limit: 2})
@@ -579,29 +588,29 @@ func testChangeFeed(t *testing.T, h Harness) {
 	mustConsumer(t, s, "consA", "a")
 	mustKey(t, s, "key000000001", "consA")
 	mustKey(t, s, "key000000002", "consA")
-	if err := s.RevokeKey(ctx(), "key000000001", t0); err != nil {
+	if err := s.RevokeKey(ctx(), "key000000001", t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	expectChanges(t, ch, store.Change{Kind: store.KeyChanged, ID: "key000000001"})
-	if err := s.RotateKey(ctx(), "key000000002", t0, newKey("key000000003", "consA")); err != nil {
+	if err := s.RotateKey(ctx(), "key000000002", t0, newKey("key000000003", "consA"), nil); err != nil {
 		t.Fatal(err)
 	}
 	expectChanges(t, ch, store.Change{Kind: store.KeyChanged, ID: "key000000002"})
 	c, _ := s.GetConsumer(ctx(), "consA")
 	c.Disabled = true
-	if err := s.UpdateConsumer(ctx(), c); err != nil {
+	if err := s.UpdateConsumer(ctx(), c, nil); err != nil {
 		t.Fatal(err)
 	}
 	expectChanges(t, ch, store.Change{Kind: store.ConsumerChanged, ID: "consA"})
-	if err := s.DeleteConsumer(ctx(), "consA", t0); err != nil {
+	if err := s.DeleteConsumer(ctx(), "consA", t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	expectChanges(t, ch, store.Change{Kind: store.ConsumerChanged, ID: "consA"})
 	// A failed change publishes nothing: the next change is the next real one.
-	_ = s.RevokeKey(ctx(), "missing", t0)
+	_ = s.RevokeKey(ctx(), "missing", t0, nil)
 	mustConsumer(t, s, "consB", "b")
 	mustKey(t, s, "key000000004", "consB")
-	if err := s.RevokeKey(ctx(), "key000000004", t0); err != nil {
+	if err := s.RevokeKey(ctx(), "key000000004", t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	expectChanges(t, ch, store.Change{Kind: store.KeyChanged, ID: "key000000004"})
@@ -616,7 +625,7 @@ func testChangeFeedAcrossInstances(t *testing.T, h Harness) {
 	ch := watch(t, b)
 	mustConsumer(t, a, "consA", "a")
 	mustKey(t, a, "key000000001", "consA")
-	if err := a.RevokeKey(ctx(), "key000000001", t0); err != nil {
+	if err := a.RevokeKey(ctx(), "key000000001", t0, nil); err != nil {
 		t.Fatal(err)
 	}
 	expectChanges(t, ch, store.Change{Kind: store.KeyChanged, ID: "key000000001"})
