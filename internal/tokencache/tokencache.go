@@ -31,6 +31,15 @@ func NewKey(fingerprint []byte, credential string) Key {
 	return k
 }
 
+// WithGeneration is k made distinct for each gen, so entries stored under
+// an earlier generation are never found again (they age out).
+func (k Key) WithGeneration(gen uint64) Key {
+	for i := range 8 {
+		k[i] ^= byte(gen >> (8 * i))
+	}
+	return k
+}
+
 // DefaultMaxBytes is the default memory budget.
 const DefaultMaxBytes = 32 << 20
 

@@ -325,3 +325,62 @@ func TestReadyDoesNotNameTheURL(t *testing.T) {
 		t.Fatalf("the log names the URL with its query, or not at all: %s", out)
 	}
 }
+
+// Dropped tells a refresh that withdrew a key (or replaced one under the
+// same kid) from one that only added keys.
+func TestDropped(t *testing.T) {
+	is, err := testissuer.New(testissuer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = is.Close() })
+	now := time.Now()
+	snap := func() *Set {
+		t.Helper()
+		s, _, err := ParseJWKS(is.JWKS(), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	first := snap()
+	oldKid := is.Current()
+	if _, err := is.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	added := snap()
+	is.Retire(oldKid)
+	retired := snap()
+	tests := []struct {
+		name       string
+		prev, next *Set
+		want       bool
+	}{
+		{"unchanged", first, snap0(t, first), false},
+		{"a key added", first, added, false},
+		{"a key withdrawn", added, retired, true},
+		{"everything replaced", first, retired, true},
+	}
+	for _, tc := range tests {
+		if got := tc.prev.Dropped(tc.next); got != tc.want {
+			t.Errorf("%s: Dropped = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// The same kid with another public key counts as withdrawn.
+	swapped := &Set{all: append([]Key(nil), first.all...)}
+	for _, k := range retired.all {
+		if k.KID != swapped.all[0].KID {
+			swapped.all[0].Public = k.Public
+			break
+		}
+	}
+	if !first.Dropped(swapped) {
+		t.Error("a kid whose key changed was not reported")
+	}
+}
+
+// snap0 is a copy of s with fresh slices, so "unchanged" compares values.
+func snap0(t *testing.T, s *Set) *Set {
+	t.Helper()
+	return &Set{all: append([]Key(nil), s.all...)}
+}

@@ -59,6 +59,29 @@ const (
 // maxKeys bounds a key set; real issuers publish a handful.
 const maxKeys = 100
 
+// Dropped reports whether next lacks a key of s (by kid and public key):
+// tokens verified with that key must be verified again.
+func (s *Set) Dropped(next *Set) bool {
+	for _, k := range s.all {
+		found := false
+		for _, n := range next.all {
+			if n.KID == k.KID && samePublic(n.Public, k.Public) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return true
+		}
+	}
+	return false
+}
+
+func samePublic(a, b crypto.PublicKey) bool {
+	e, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && e.Equal(b)
+}
+
 // Len returns the number of usable keys.
 func (s *Set) Len() int { return len(s.all) }
 

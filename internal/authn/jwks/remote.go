@@ -126,7 +126,13 @@ type Remote struct {
 	lastForced  time.Time
 	lastErr     error
 	fetches     atomic.Int64
+	removals    atomic.Uint64
 }
+
+// Removals counts refreshes that dropped a key the set had. Verifiers that
+// cache tokens key their cache on it, so a token signed with a key the
+// issuer withdrew is never accepted from a cache afterwards.
+func (rm *Remote) Removals() uint64 { return rm.removals.Load() }
 
 // Candidates returns the keys that may verify a token with kid and alg.
 // A set older than the refresh interval is refreshed in the background; an
@@ -325,7 +331,13 @@ func (rm *Remote) fetch(ctx context.Context) error {
 		rm.log.Warn("jwks unusable; keeping the current keys", "error", err.Error())
 		return err
 	}
-	rm.cur.Store(s)
+	prev := rm.cur.Swap(s)
+	if prev != nil && prev.Dropped(s) {
+		// After the swap: a verifier that sees the new count also sees
+		// the new set, so nothing is cached under it with a dropped key.
+		rm.removals.Add(1)
+		rm.log.Info("jwks dropped a key; tokens it signed are verified again")
+	}
 	rm.log.Info("jwks loaded", "keys", s.Len())
 	return nil
 }

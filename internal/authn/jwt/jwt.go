@@ -43,6 +43,8 @@ type Deps struct {
 // keySource yields the keys that may verify a token.
 type keySource interface {
 	Candidates(ctx context.Context, kid, alg string) ([]jwks.Key, error)
+	// Removals changes whenever a key the source had is withdrawn.
+	Removals() uint64
 }
 
 type staticKeys struct{ set *jwks.Set }
@@ -50,6 +52,8 @@ type staticKeys struct{ set *jwks.Set }
 func (s staticKeys) Candidates(_ context.Context, kid, alg string) ([]jwks.Key, error) {
 	return s.set.Candidates(kid, alg)
 }
+
+func (staticKeys) Removals() uint64 { return 0 }
 
 type issuer struct {
 	iss       string
@@ -63,6 +67,7 @@ type issuer struct {
 type Authenticator struct {
 	name      string
 	issuers   map[string]*issuer
+	remotes   []keySource // the issuers' remote key sets, for keyGeneration
 	algs      []jose.SignatureAlgorithm
 	leeway    time.Duration
 	maxBytes  int
@@ -139,6 +144,7 @@ func New(name string, cfg config.JWTAuth, deps Deps) (*Authenticator, error) {
 				continue
 			}
 			is.keys, is.remote = rm, rm
+			a.remotes = append(a.remotes, rm)
 		}
 		a.issuers[ic.Issuer] = is
 	}
@@ -158,4 +164,14 @@ func New(name string, cfg config.JWTAuth, deps Deps) (*Authenticator, error) {
 		a.fp = sum[:]
 	}
 	return a, nil
+}
+
+// keyGeneration changes whenever any issuer's key set drops a key; cached
+// tokens are keyed on it, so none outlives the key that signed it.
+func (a *Authenticator) keyGeneration() uint64 {
+	var g uint64
+	for _, ks := range a.remotes {
+		g += ks.Removals()
+	}
+	return g
 }

@@ -512,3 +512,28 @@ func TestReloadKeepsKeys(t *testing.T) {
 		t.Fatalf("reloads refetched the JWKS: %d -> %d fetches", fetches, got)
 	}
 }
+
+// A key the issuer withdraws from its JWKS takes every token it signed
+// with it at the next refresh, cached or not.
+func TestRetiredKeyLeavesTheCache(t *testing.T) {
+	f := newFixture(t)
+	oldKid := f.is.Current()
+	old := f.is.Sign(f.claims(nil))
+	for i := range 2 { // the second answer comes from the token cache
+		if r := f.get(t, "GET", "/v1/accounts", bearer(old)); r.Status != 200 {
+			t.Fatalf("before rotation (%d): %d %s", i, r.Status, r.Body)
+		}
+	}
+	if _, err := f.is.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	f.is.Retire(oldKid)
+	// A token with the new kid makes the gateway fetch the JWKS now.
+	if r := f.get(t, "GET", "/v1/accounts", bearer(f.is.Sign(f.claims(nil)))); r.Status != 200 {
+		t.Fatalf("new key: %d %s", r.Status, r.Body)
+	}
+	r := f.get(t, "GET", "/v1/accounts", bearer(old))
+	if r.Status != 401 || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("token of the withdrawn key: %d %q %s", r.Status, r.Header.Get("WWW-Authenticate"), r.Body)
+	}
+}

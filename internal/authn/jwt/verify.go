@@ -76,7 +76,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 	}
 	var key tokencache.Key
 	if a.cache != nil {
-		key = tokencache.NewKey(a.fp, tok)
+		key = tokencache.NewKey(a.fp, tok).WithGeneration(a.keyGeneration())
 		if p, ok := a.cache.Get(key); ok && p != nil {
 			authn.StripBearer(r, a.sources)
 			return p, nil
