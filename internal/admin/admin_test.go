@@ -47,6 +47,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with the admin config and deps changed by mod.
+func newEnvWith(t *testing.T, mod func(*config.Admin, *admin.Deps)) *env {
+	t.Helper()
 	e := &env{t: t, tokens: map[string]string{}, ids: map[string]string{}}
 	e.svc = keystest.Service(t, keystest.SQLite(t), keystest.NewSecrets(t), keys.Options{})
 	ca, err := pki.NewCA("admin test CA", time.Hour)
@@ -72,7 +78,11 @@ func newEnv(t *testing.T) *env {
 		TLS:         config.AdminTLS{CertFile: certFile, KeyFile: keyFile, MinVersion: "1.3", ClientCAFile: caFile},
 		ClientCerts: []config.AdminClientCert{{CommonName: "ops-bot", Role: "operator"}},
 	}
-	e.srv, err = admin.New(cfg, admin.Deps{Keys: e.svc})
+	deps := admin.Deps{Keys: e.svc}
+	if mod != nil {
+		mod(&cfg, &deps)
+	}
+	e.srv, err = admin.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/audit"
 	"github.com/portcullis/portcullis/internal/authn"
+	"github.com/portcullis/portcullis/internal/bruteforce"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/problem"
@@ -314,11 +315,16 @@ func (s *Server) authenticate(r *http.Request) (*actor, error) {
 		return a, nil
 	}
 	info := reqinfo.From(r.Context())
+	if d := s.guard.blocked(r.Context(), info.ClientIP); d > 0 {
+		info.AuthFailure = "client ip blocked after failed admin authentications"
+		return nil, bruteforce.Blocked(d, "client ip (admin API)")
+	}
 	tok, err := authn.BearerToken(r, keys.MaxTokenLen+16)
 	if err != nil {
 		var ue *authn.Unauthenticated
 		if errors.As(err, &ue) {
 			info.AuthFailure = ue.Reason
+			s.authFailed(r.Context(), info)
 			return nil, authn.Unauthorized(adminChallenge, ue)
 		}
 		info.AuthFailure = "no credential"
@@ -331,11 +337,21 @@ func (s *Server) authenticate(r *http.Request) (*actor, error) {
 		var rej *keys.Rejection
 		if errors.As(err, &rej) {
 			info.AuthFailure, info.CredentialHint = rej.Reason, rej.KeyID
+			s.authFailed(r.Context(), info)
 			return nil, authn.Unauthorized(adminChallenge, authn.Reject(rej.Reason, "The admin token is invalid."))
 		}
 		return nil, problem.Unavailable("auth-unavailable", "The admin API cannot verify credentials right now.", err)
 	}
 	return &actor{name: "token:" + id.TokenID, role: Role(id.Role)}, nil
+}
+
+// authFailed counts a failed token attempt against the client IP and logs
+// a block it earns.
+func (s *Server) authFailed(ctx context.Context, info *reqinfo.Info) {
+	if d := s.guard.failed(ctx, info.ClientIP); d > 0 {
+		s.log.Warn("admin API: client ip blocked after failed authentications", "client_ip", info.ClientIP.String(),
+			"block", d.String(), "request_id", info.ID)
+	}
 }
 
 // certActor maps a verified client certificate to a configured role.

@@ -29,6 +29,8 @@ type Deps struct {
 	Keys *keys.Service
 	// Log receives one line per admin request and every failure.
 	Log *slog.Logger
+	// Now is the clock of failed-authentication blocking. Default time.Now.
+	Now func() time.Time
 }
 
 // Server is the admin API listener.
@@ -38,6 +40,7 @@ type Server struct {
 	log     *slog.Logger
 	router  router
 	certMap []config.AdminClientCert
+	guard   *authGuard // nil: failed authentications are not blocked
 	tls     *tlsconf.Server
 	srv     *http.Server
 	ln      net.Listener
@@ -55,6 +58,9 @@ func New(cfg config.Admin, deps Deps) (*Server, error) {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, keys: deps.Keys, log: deps.Log, certMap: cfg.ClientCerts}
+	if cfg.AuthFailureThreshold != nil {
+		s.guard = newAuthGuard(*cfg.AuthFailureThreshold, deps.Now)
+	}
 	s.router = router{routes: s.routes()}
 	minV, err := tlsconf.ParseMinVersion(cfg.TLS.MinVersion)
 	if err != nil {

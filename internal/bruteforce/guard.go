@@ -90,7 +90,7 @@ func (g *Guard) Outer() pipeline.Middleware {
 			if g.ipThr > 0 && g.stores.MayBlock() {
 				if d := g.stores.Blocked(r.Context(), []string{ipKey(info)}); d > 0 {
 					g.stores.Metrics().BlockRejected("ip")
-					return blocked(d, "client ip")
+					return Blocked(d, "client ip")
 				}
 			}
 			err := next.ServeHTTP(w, r)
@@ -99,7 +99,7 @@ func (g *Guard) Outer() pipeline.Middleware {
 			}
 			if d := g.failed(r.Context(), info); d > 0 {
 				g.stores.Metrics().BlockRejected("credential")
-				return blocked(d, "credential")
+				return Blocked(d, "credential")
 			}
 			return err
 		})
@@ -153,7 +153,7 @@ func (g *Guard) AfterAuth() pipeline.Middleware {
 				if len(ks) > 0 {
 					if d := g.stores.Blocked(r.Context(), ks); d > 0 {
 						g.stores.Metrics().BlockRejected("credential")
-						return blocked(d, "credential")
+						return Blocked(d, "credential")
 					}
 				}
 			}
@@ -170,9 +170,10 @@ func statusOf(err error) int {
 	return 0
 }
 
-// blocked is the 429 of a blocked source. The body does not say whether
-// the IP or the credential is blocked; the log does.
-func blocked(d time.Duration, what string) *problem.Error {
+// Blocked is the 429 of a blocked source, here and on the admin API. The
+// body does not say whether the IP or the credential is blocked; the log
+// does.
+func Blocked(d time.Duration, what string) *problem.Error {
 	secs := int64((d + time.Second - 1) / time.Second)
 	pe := problem.New(http.StatusTooManyRequests, TypeBlocked, "Too Many Requests",
 		"Too many failed authentication attempts; try again later.")

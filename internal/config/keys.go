@@ -104,6 +104,11 @@ type Admin struct {
 	ClientCerts []AdminClientCert `yaml:"client_certs"`
 	// MaxPageSize bounds list pages. Default 500.
 	MaxPageSize int `yaml:"max_page_size"`
+	// AuthFailureThreshold failed token authentications from one client
+	// IP within 10 minutes block that IP's token attempts for 1m, then 5m,
+	// then 1h per repeat offence (429). Client certificates are not
+	// affected. Default 10; 0 turns it off.
+	AuthFailureThreshold *int `yaml:"auth_failure_threshold"`
 }
 
 // AdminTLS is the admin listener's TLS.
@@ -132,23 +137,24 @@ type AdminClientCert struct {
 
 // Defaults of the keys and admin blocks.
 const (
-	DefaultKeyEnvironment   = "live"
-	DefaultPepperEnv        = "PORTCULLIS_PEPPER"
-	DefaultMasterKeyEnv     = "PORTCULLIS_MASTER_KEY"
-	DefaultKeyStoreDriver   = "sqlite"
-	DefaultKeyStoreMaxConns = 10
-	DefaultKeyStoreTimeout  = 2 * time.Second
-	DefaultRotationGrace    = 24 * time.Hour
-	MaxRotationGrace        = 30 * 24 * time.Hour
-	DefaultKeyCacheSize     = 100000
-	DefaultKeyCacheTTL      = 60 * time.Second
-	DefaultKeyNegativeTTL   = 10 * time.Second
-	DefaultKeyStaleIfError  = 15 * time.Minute
-	DefaultUsageFlush       = 10 * time.Second
-	DefaultAdminAddress     = "127.0.0.1:9443"
-	DefaultAdminMinTLS      = "1.3"
-	DefaultAdminMaxPageSize = 500
-	DefaultAPIKeyHeader     = "X-API-Key"
+	DefaultKeyEnvironment    = "live"
+	DefaultPepperEnv         = "PORTCULLIS_PEPPER"
+	DefaultMasterKeyEnv      = "PORTCULLIS_MASTER_KEY"
+	DefaultKeyStoreDriver    = "sqlite"
+	DefaultKeyStoreMaxConns  = 10
+	DefaultKeyStoreTimeout   = 2 * time.Second
+	DefaultRotationGrace     = 24 * time.Hour
+	MaxRotationGrace         = 30 * 24 * time.Hour
+	DefaultKeyCacheSize      = 100000
+	DefaultKeyCacheTTL       = 60 * time.Second
+	DefaultKeyNegativeTTL    = 10 * time.Second
+	DefaultKeyStaleIfError   = 15 * time.Minute
+	DefaultUsageFlush        = 10 * time.Second
+	DefaultAdminAddress      = "127.0.0.1:9443"
+	DefaultAdminMinTLS       = "1.3"
+	DefaultAdminMaxPageSize  = 500
+	DefaultAdminAuthFailures = 10
+	DefaultAPIKeyHeader      = "X-API-Key"
 )
 
 // adminRoles are the roles of the admin API.
@@ -192,6 +198,10 @@ func (c *Config) defaultKeys() {
 	setStr(&a.Address, DefaultAdminAddress)
 	setStr(&a.TLS.MinVersion, DefaultAdminMinTLS)
 	setInt(&a.MaxPageSize, DefaultAdminMaxPageSize)
+	if a.AuthFailureThreshold == nil {
+		n := DefaultAdminAuthFailures
+		a.AuthFailureThreshold = &n
+	}
 }
 
 var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -306,5 +316,8 @@ func (a *Admin) validate(errs *Errors, p string, c *Config) {
 	}
 	if a.MaxPageSize < 1 || a.MaxPageSize > 10000 {
 		errs.Add(Join(p, "max_page_size"), "must be between 1 and 10000")
+	}
+	if n := a.AuthFailureThreshold; n != nil && (*n < 0 || *n > 10000) {
+		errs.Add(Join(p, "auth_failure_threshold"), "must be between 0 (off) and 10000")
 	}
 }

@@ -47,7 +47,7 @@ func TestKeysDefaults(t *testing.T) {
 	if a := cfg.Authenticators[0].APIKey; a.Header != "X-API-Key" || a.QueryParam != "" {
 		t.Fatalf("api_key defaults = %+v", a)
 	}
-	if cfg.Admin.Enabled || cfg.Admin.Address != "127.0.0.1:9443" || cfg.Admin.TLS.MinVersion != "1.3" || cfg.Admin.MaxPageSize != 500 {
+	if cfg.Admin.Enabled || cfg.Admin.Address != "127.0.0.1:9443" || cfg.Admin.TLS.MinVersion != "1.3" || cfg.Admin.MaxPageSize != 500 || *cfg.Admin.AuthFailureThreshold != 10 {
 		t.Fatalf("admin defaults = %+v", cfg.Admin)
 	}
 }
@@ -110,6 +110,7 @@ admin:
       uri: spiffe://x
       role: admin
   max_page_size: -1
+  auth_failure_threshold: -2
 `, nil, []string{
 			"admin.address: is already used by listeners[0]: the admin API never shares the public listener",
 			"admin.tls.cert_file: is required: the admin API is always TLS",
@@ -120,6 +121,7 @@ admin:
 			`admin.client_certs[0].role: must be admin, operator or auditor, got "root"`,
 			"admin.client_certs[1]: set exactly one of common_name or uri",
 			"admin.max_page_size: must be between 1 and 10000",
+			"admin.auth_failure_threshold: must be between 0 (off) and 10000",
 		}},
 		{"valid", "keys:\n  store:\n    path: k.db\n", nil, nil},
 		{"unknown key", "keys:\n  store:\n    path: k.db\n  pepper_value: hunter2\n", nil, []string{"keys.pepper_value: unknown field"}},
