@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"encoding/hex"
 	"net/http"
 	"strconv"
 
@@ -47,8 +48,11 @@ func (s *Server) listAudit(c *call) error {
 
 // verification is the answer of GET /v1/audit/verify.
 type verification struct {
-	OK       bool   `json:"ok"`
-	Verified int64  `json:"events_verified"`
+	OK       bool  `json:"ok"`
+	Verified int64 `json:"events_verified"`
+	// HeadHash is the hash of the last verified event (hex), to compare
+	// with the audit_hash of the newest admin request line in shipped logs.
+	HeadHash string `json:"head_hash,omitempty"`
 	Problem  string `json:"problem,omitempty"`
 }
 
@@ -63,5 +67,15 @@ func (s *Server) verifyAudit(c *call) error {
 		// finding (sequence numbers), not an internal error.
 		return writeJSON(c, http.StatusOK, verification{OK: false, Verified: n, Problem: err.Error()})
 	}
-	return writeJSON(c, http.StatusOK, verification{OK: true, Verified: n})
+	v := verification{OK: true, Verified: n}
+	if n > 0 {
+		head, err := s.keys.ListAudit(c.ctx(), n-1, 1)
+		if err != nil {
+			return fail(err, "event", "")
+		}
+		if len(head) == 1 {
+			v.HeadHash = hex.EncodeToString(head[0].Hash)
+		}
+	}
+	return writeJSON(c, http.StatusOK, v)
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -163,9 +164,11 @@ func (s *Server) finish(c *call, status int, err error) {
 		action = "unknown"
 	}
 	// A change that committed wrote its event with it (Seq is set).
-	if c.actor != nil && (c.event == nil || c.event.Seq == 0) {
+	written := c.event
+	if c.actor != nil && (written == nil || written.Seq == 0) {
+		written = c.auditEvent(status)
 		// The request context may be gone (client left); the event is not.
-		if aerr := s.keys.Audit(context.WithoutCancel(c.ctx()), *c.auditEvent(status)); aerr != nil {
+		if aerr := s.keys.Audit(context.WithoutCancel(c.ctx()), written); aerr != nil {
 			s.log.Error("writing the audit event failed", "request_id", c.info.ID, "action", action, "error", aerr.Error())
 		}
 	}
@@ -173,6 +176,11 @@ func (s *Server) finish(c *call, status int, err error) {
 		"duration_ms", float64(time.Since(c.info.Start).Microseconds()) / 1000, "client_ip", c.info.ClientIP.String()}
 	if c.actor != nil {
 		attrs = append(attrs, "actor", actorName, "role", role, "action", action)
+	}
+	if written != nil && written.Seq > 0 {
+		// The chain head, in logs shipped elsewhere: an outside anchor
+		// that shows if the newest events are later deleted.
+		attrs = append(attrs, "audit_seq", written.Seq, "audit_hash", hex.EncodeToString(written.Hash))
 	}
 	if c.info.AuthFailure != "" {
 		attrs = append(attrs, "auth_failure", c.info.AuthFailure)

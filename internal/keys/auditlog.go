@@ -42,11 +42,12 @@ func (s *Service) auditFor(ctx context.Context, created string) *store.Audit {
 // Audit appends an event that records no change (a read, a denied or
 // failed attempt) to the audit trail, stamped with the Service's clock when
 // it has no time. A change's event goes with the change: WithAuditEvent.
-func (s *Service) Audit(ctx context.Context, e audit.Event) error {
+// On success e holds its sequence number and hash.
+func (s *Service) Audit(ctx context.Context, e *audit.Event) error {
 	if e.Time.IsZero() {
 		e.Time = s.clock.Now().UTC()
 	}
-	return s.st.AppendAudit(ctx, &e, s.sec.Chainer)
+	return s.st.AppendAudit(ctx, e, s.sec.Chainer)
 }
 
 // ListAudit returns up to limit events after seq afterSeq.

@@ -434,7 +434,7 @@ func TestAdminTokens(t *testing.T) {
 	if n, err := f.svc.VerifyAudit(bg); err != nil || n != 1 {
 		t.Fatalf("VerifyAudit = %d, %v", n, err)
 	}
-	if err := f.svc.Audit(bg, audit.Event{Actor: "x", Action: "y", Outcome: audit.OutcomeSuccess}); err != nil {
+	if err := f.svc.Audit(bg, &audit.Event{Actor: "x", Action: "y", Outcome: audit.OutcomeSuccess}); err != nil {
 		t.Fatal(err)
 	}
 }
