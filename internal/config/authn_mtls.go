@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"time"
 )
 
 // MTLSAuth configures the mtls authenticator: the client certificate the
@@ -38,13 +39,21 @@ type MTLSAuth struct {
 	// time (and on every reload); a revoked certificate is rejected. Each
 	// must be signed by a CA in a listener's client_ca_file. Default: none.
 	CRLFiles []string `yaml:"crl_files"`
+	// CRLCheckInterval is how often the CRL files are checked for changes
+	// (size or modification time); changed files are read again without a
+	// reload. Default 30s.
+	CRLCheckInterval Duration `yaml:"crl_check_interval"`
 }
+
+// DefaultCRLCheckInterval is how often CRL files are checked by default.
+const DefaultCRLCheckInterval = 30 * time.Second
 
 // DefaultConsumerFrom is the default mtls consumer id source.
 const DefaultConsumerFrom = "common_name"
 
 func (a *MTLSAuth) applyDefaults() {
 	setStr(&a.ConsumerFrom, DefaultConsumerFrom)
+	setDur(&a.CRLCheckInterval, DefaultCRLCheckInterval)
 }
 
 // matchers reports whether any allow-list is set.
@@ -68,6 +77,9 @@ func (a *MTLSAuth) validate(errs *Errors, path string, c *Config) {
 	}
 	validScopeList(errs, Join(path, "scopes"), a.Scopes)
 	validScopeList(errs, Join(path, "roles"), a.Roles)
+	if d := a.CRLCheckInterval.D(); d < time.Second || d > time.Hour {
+		errs.Add(Join(path, "crl_check_interval"), "must be between 1s and 1h")
+	}
 	if c == nil {
 		return
 	}

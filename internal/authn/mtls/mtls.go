@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -43,7 +44,7 @@ type Authenticator struct {
 	cns, subjects, dns, uris, emails map[string]bool
 	pins                             map[[sha256.Size]byte]bool
 	scopes, roles                    []string
-	revoked                          map[string]map[string]bool // issuer DER → serial (decimal)
+	crls                             *crlWatch // nil: no crl_files
 	now                              func() time.Time
 	challenge                        authn.Challenge
 }
@@ -67,27 +68,34 @@ func New(name string, cfg config.MTLSAuth, deps Deps) (*Authenticator, error) {
 		name: name, consumerFrom: cfg.ConsumerFrom, allowAny: cfg.AllowAnyVerified && len(cfg.CommonNames)+len(cfg.Subjects)+len(cfg.DNSNames)+len(cfg.URIs)+len(cfg.Emails)+len(cfg.SPKISHA256) == 0,
 		cns: set(cfg.CommonNames), subjects: set(cfg.Subjects), dns: set(cfg.DNSNames), uris: set(cfg.URIs), emails: set(cfg.Emails),
 		pins: map[[sha256.Size]byte]bool{}, scopes: cfg.Scopes, roles: cfg.Roles,
-		revoked: map[string]map[string]bool{}, now: deps.Now,
+		now:       deps.Now,
 		challenge: authn.Challenge{Scheme: "Certificate", Params: [][2]string{{"realm", authn.Realm}}},
 	}
 	for _, p := range cfg.SPKISHA256 {
 		b, _ := base64.StdEncoding.DecodeString(p) // validated by Prepared
 		a.pins[[sha256.Size]byte(b)] = true
 	}
-	var errs config.Errors
 	if len(cfg.CRLFiles) > 0 {
+		var errs config.Errors
 		cas, err := loadCAs(deps.ClientCAFiles)
 		if err != nil {
 			errs.Add("crl_files", "%v", err)
+			return nil, errs
 		}
-		for i, f := range cfg.CRLFiles {
-			if err := a.loadCRL(f, cas, deps); err != nil {
-				errs.Add(config.Index("crl_files", i), "%v", err)
+		w := &crlWatch{files: cfg.CRLFiles, cas: cas, interval: cfg.CRLCheckInterval.D(), now: deps.Now, log: deps.Log}
+		set, stamps, err := w.load()
+		if err != nil {
+			var ie indexed
+			if errors.As(err, &ie) {
+				errs.Add(config.Index("crl_files", ie.i), "%v", ie.err)
+				return nil, errs
 			}
+			return nil, err
 		}
-	}
-	if len(errs) > 0 {
-		return nil, errs
+		w.revoked.Store(&set)
+		w.stamps = stamps
+		w.lastCheck.Store(deps.Now().UnixNano())
+		a.crls = w
 	}
 	return a, nil
 }
@@ -125,46 +133,6 @@ func loadCAs(files []string) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-// loadCRL reads a PEM or DER CRL, checks it is signed by one of cas and
-// records its revoked serials.
-func (a *Authenticator) loadCRL(path string, cas []*x509.Certificate, deps Deps) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if b, _ := pem.Decode(data); b != nil {
-		if b.Type != "X509 CRL" {
-			return fmt.Errorf("%s: PEM block is %q, want X509 CRL", path, b.Type)
-		}
-		data = b.Bytes
-	}
-	crl, err := x509.ParseRevocationList(data)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	var signer *x509.Certificate
-	for _, ca := range cas {
-		if string(ca.RawSubject) == string(crl.RawIssuer) && crl.CheckSignatureFrom(ca) == nil {
-			signer = ca
-			break
-		}
-	}
-	if signer == nil {
-		return fmt.Errorf("%s: not signed by a CA in any listener's client_ca_file", path)
-	}
-	if !crl.NextUpdate.IsZero() && deps.Now().After(crl.NextUpdate) {
-		deps.Log.Warn("certificate revocation list is past its next update; reload a fresh one", "crl_file", path, "next_update", crl.NextUpdate.UTC().Format(time.RFC3339))
-	}
-	issuer := string(crl.RawIssuer)
-	if a.revoked[issuer] == nil {
-		a.revoked[issuer] = map[string]bool{}
-	}
-	for _, e := range crl.RevokedCertificateEntries {
-		a.revoked[issuer][e.SerialNumber.String()] = true
-	}
-	return nil
-}
-
 // Name implements authn.Authenticator.
 func (a *Authenticator) Name() string { return a.name }
 
@@ -192,7 +160,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 		return nil, reject("certificate not yet valid")
 	case now.After(leaf.NotAfter):
 		return nil, reject("certificate expired")
-	case a.revoked[string(leaf.RawIssuer)][leaf.SerialNumber.String()]:
+	case a.crls != nil && a.crls.isRevoked(leaf):
 		return nil, reject("certificate revoked")
 	case !a.allowed(leaf):
 		return nil, reject("certificate not in the allow-list")

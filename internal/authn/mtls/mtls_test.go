@@ -7,7 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
-	"github.com/portcullis/portcullis/internal/testenv"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"os"
@@ -20,6 +20,7 @@ import (
 	"github.com/portcullis/portcullis/internal/gateway"
 	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/pki"
+	"github.com/portcullis/portcullis/internal/testenv"
 )
 
 func issue(t *testing.T, ca *pki.CA, o pki.LeafOptions) *pki.Leaf {
@@ -172,6 +173,8 @@ func TestConfigErrors(t *testing.T) {
 			[]string{"authenticators[0].mtls: needs at least one of common_names"}},
 		{"bad pin and consumer_from", "require", "spki_sha256: [nope]\n      consumer_from: cn",
 			[]string{"authenticators[0].mtls.spki_sha256[0]: must be the base64", `authenticators[0].mtls.consumer_from: must be one of`}},
+		{"CRL check interval", "require", "common_names: [a]\n      crl_check_interval: 100ms",
+			[]string{"authenticators[0].mtls.crl_check_interval: must be between 1s and 1h"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,4 +209,70 @@ routes:
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+// A CRL file that changes is read again at the next check, without a
+// reload; one that breaks keeps the lists in force.
+func TestCRLReloadedWithoutRestart(t *testing.T) {
+	env := gatewaytest.NewEnv(t)
+	partner := issue(t, env.CA, pki.LeafOptions{CommonName: "partner-a"})
+	crl := filepath.Join(env.Dir, "partners.crl")
+	writeCRL(t, env.CA, crl)
+	clk := testenv.NewClock(time.Now())
+	var logs testenv.SyncBuffer
+	yaml := env.Base("optional") + `
+authenticators:
+  - name: partners
+    mtls:
+      common_names: [partner-a]
+      crl_files: [` + crl + `]
+      crl_check_interval: 1s
+routes:
+  - name: accounts
+    path: /v1/accounts
+    upstream: echo
+    auth:
+      authenticators: [partners]
+`
+	gw := env.Start(t, yaml, gateway.Deps{Now: clk.Now, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	c := env.Client()
+	cert := partner.TLS
+	c.Transport.(*http.Transport).TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		return &cert, nil
+	}
+	status := func() int {
+		req, _ := http.NewRequest("GET", gw.URL+"/v1/accounts", nil)
+		return gatewaytest.Do(t, c, req).Status
+	}
+	until := func(what string, ok func() bool) {
+		t.Helper()
+		for range 300 {
+			if ok() {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("still not %s after 3s", what)
+	}
+	if got := status(); got != 200 {
+		t.Fatalf("before revocation: %d", got)
+	}
+	writeCRL(t, env.CA, crl, partner)
+	if got := status(); got != 200 {
+		t.Fatalf("revoked, before the next check is due: %d", got)
+	}
+	clk.Advance(2 * time.Second)
+	until("revoked", func() bool { return status() == 401 })
+
+	if err := os.WriteFile(crl, []byte("-----BEGIN X509 CRL-----\nbroken\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Second)
+	until("logged as not reloaded", func() bool {
+		_ = status()
+		return strings.Contains(logs.String(), "certificate revocation lists not reloaded")
+	})
+	if got := status(); got != 401 {
+		t.Fatalf("with a broken CRL file: %d, want the previous lists to hold (401)", got)
+	}
 }
