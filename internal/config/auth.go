@@ -120,8 +120,8 @@ func (a *RouteAuth) UnmarshalYAML(n *yaml.Node) error {
 
 // IdentityHeaders name the headers that carry the verified identity
 // upstream. Incoming headers with these names are always removed first, on
-// every route, so a client can never forge them. An empty name turns that
-// header off.
+// every route, so a client can never forge them. Empty means the default
+// name: identity headers can be renamed, not turned off.
 type IdentityHeaders struct {
 	// ConsumerID default X-Consumer-Id.
 	ConsumerID string `yaml:"consumer_id"`
