@@ -18,7 +18,7 @@ func TestEveryKeyIsInTheREADME(t *testing.T) {
 	}
 	doc := string(readme)
 	documented := func(name string) bool {
-		for _, form := range []string{"`" + name + "`", "." + name + "`", "`" + name + "[]`", "." + name + "[]", "`" + name + ".", "." + name + " /", "." + name + "."} {
+		for _, form := range []string{"`" + name + "`", "." + name + "`", "`" + name + "[]", "." + name + "[]", "`" + name + ".", "." + name + " /", "." + name + "."} {
 			if strings.Contains(doc, form) {
 				return true
 			}
