@@ -178,6 +178,21 @@ func prefixed(path string, err error) error {
 	return config.FieldError{Path: path, Message: err.Error()}
 }
 
+// InheritHealth takes over prev's upstream health verdicts for the same
+// upstream names and target URLs. Call it before Start.
+func (rt *Runtime) InheritHealth(prev *Runtime) {
+	if prev == nil {
+		return
+	}
+	byName := make(map[string]*proxy.Upstream, len(prev.upstreams))
+	for _, u := range prev.upstreams {
+		byName[u.Name] = u
+	}
+	for _, u := range rt.upstreams {
+		u.InheritHealth(byName[u.Name])
+	}
+}
+
 // Start begins the Runtime's background work (health checks).
 func (rt *Runtime) Start() {
 	ctx, cancel := context.WithCancel(context.Background())

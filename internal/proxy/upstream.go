@@ -141,6 +141,24 @@ func (u *Upstream) StartHealthChecks(ctx context.Context) {
 	}
 }
 
+// InheritHealth copies the active health verdicts of prev's targets with
+// the same URLs (a reload keeps what the checks already learned), so a
+// target known to be down is not tried again until a check says it is up.
+func (u *Upstream) InheritHealth(prev *Upstream) {
+	if prev == nil || u.health == nil || prev.health == nil {
+		return
+	}
+	was := make(map[string]bool, len(prev.Targets))
+	for _, t := range prev.Targets {
+		was[t.URL.String()] = t.healthy.Load()
+	}
+	for _, t := range u.Targets {
+		if h, ok := was[t.URL.String()]; ok {
+			t.healthy.Store(h)
+		}
+	}
+}
+
 func (u *Upstream) checkLoop(ctx context.Context, t *Target) {
 	h := u.health
 	client := &http.Client{
@@ -155,15 +173,30 @@ func (u *Upstream) checkLoop(ctx context.Context, t *Target) {
 	ok, bad := 0, 0
 	tick := time.NewTicker(h.Interval.D())
 	defer tick.Stop()
-	for {
+	for first := true; ; first = false {
 		healthy := u.probe(ctx, client, checkURL.String())
-		if healthy {
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case first && !healthy && t.healthy.Load():
+			// The state a target starts with (healthy, or inherited over a
+			// reload) is a guess; the first check replaces it without
+			// waiting for the thresholds.
+			t.healthy.Store(false)
+			bad = h.UnhealthyThreshold
+			u.log.Warn("upstream target unhealthy", "upstream", u.Name, "target", t.URL.Host)
+		case first && healthy && !t.healthy.Load():
+			t.healthy.Store(true)
+			ok = h.HealthyThreshold
+			u.log.Info("upstream target healthy", "upstream", u.Name, "target", t.URL.Host)
+		case healthy:
 			ok, bad = ok+1, 0
 			if !t.healthy.Load() && ok >= h.HealthyThreshold {
 				t.healthy.Store(true)
 				u.log.Info("upstream target healthy", "upstream", u.Name, "target", t.URL.Host)
 			}
-		} else {
+		default:
 			ok, bad = 0, bad+1
 			if t.healthy.Load() && bad >= h.UnhealthyThreshold {
 				t.healthy.Store(false)

@@ -348,6 +348,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	if s.opts.LogLevel != nil {
 		observe.SetLevel(s.opts.LogLevel, cfg.Logging.Level)
 	}
+	rt.InheritHealth(s.gw.Runtime())
 	rt.Start()
 	old := s.gw.Swap(rt)
 	old.Stop()

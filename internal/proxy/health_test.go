@@ -1,0 +1,71 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
+)
+
+func checkedUpstream(t *testing.T, targets []string) *Upstream {
+	t.Helper()
+	cfg := config.Config{Upstreams: []config.Upstream{{Name: "u", Targets: targets,
+		// One check per test run: the thresholds (3 failures) would take
+		// hours, so only the first check can change a state here.
+		HealthCheck: &config.HealthCheck{Path: "/", Interval: config.Duration(time.Hour)}}}}
+	cfg.ApplyDefaults()
+	u, err := NewUpstream(cfg.Upstreams[0], slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(u.Close)
+	return u
+}
+
+func waitHealthy(t *testing.T, tg *Target, want bool) {
+	t.Helper()
+	for range 300 {
+		if tg.healthy.Load() == want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s healthy = %v after 3s, want %v", tg.URL.Host, !want, want)
+}
+
+// The first active check decides a target's state; the thresholds apply
+// from then on.
+func TestFirstHealthCheckDecides(t *testing.T) {
+	var hits atomic.Int64
+	u := checkedUpstream(t, []string{deadAddr(t), okServer(t, &hits)})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	u.StartHealthChecks(ctx)
+	waitHealthy(t, u.Targets[0], false)
+	if !u.Targets[1].healthy.Load() {
+		t.Fatal("the live target was marked unhealthy")
+	}
+	// Requests go to the live target only.
+	for range 4 {
+		if code, err := send(u, "GET", nil); err != nil || code != 200 {
+			t.Fatalf("send: %d %v", code, err)
+		}
+	}
+}
+
+// A reload's new upstream starts from the verdicts its predecessor's
+// checks reached for the same target URLs.
+func TestInheritHealth(t *testing.T) {
+	var hits atomic.Int64
+	dead, live := deadAddr(t), okServer(t, &hits)
+	prev := checkedUpstream(t, []string{dead, live})
+	prev.Targets[0].healthy.Store(false)
+	next := checkedUpstream(t, []string{live, dead, deadAddr(t)})
+	next.InheritHealth(prev)
+	if next.Targets[0].healthy.Load() != true || next.Targets[1].healthy.Load() != false || next.Targets[2].healthy.Load() != true {
+		t.Fatalf("inherited: live=%v dead=%v new=%v", next.Targets[0].healthy.Load(), next.Targets[1].healthy.Load(), next.Targets[2].healthy.Load())
+	}
+}
