@@ -14,6 +14,9 @@ type TokenSources struct {
 	Query bool
 	// Cookie names a cookie holding the token ("" for none).
 	Cookie string
+	// StripHeader also removes the Authorization header once the token
+	// is accepted, so the upstream never holds it.
+	StripHeader bool
 }
 
 // BearerAuthenticator is an Authenticator of bearer tokens that a route can
@@ -73,8 +76,11 @@ func twoPlaces() error {
 
 // StripBearer removes a token taken from the query or a cookie (per src)
 // from r, so it never reaches the upstream or the access log. The
-// Authorization header is left for the upstream.
+// Authorization header is left for the upstream unless src.StripHeader.
 func StripBearer(r *http.Request, src TokenSources) {
+	if src.StripHeader {
+		r.Header.Del("Authorization")
+	}
 	if src.Query && strings.Contains(r.URL.RawQuery, QueryParam) {
 		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && q.Has(QueryParam) {
 			q.Del(QueryParam)

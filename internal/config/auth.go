@@ -70,6 +70,11 @@ type RouteAuth struct {
 	// AllowCookieToken names a cookie a bearer token is also accepted from
 	// (removed before forwarding). Default: none.
 	AllowCookieToken string `yaml:"allow_cookie_token"`
+	// StripToken removes the Authorization header of an accepted bearer
+	// token (jwt, introspection) before forwarding, for upstreams that
+	// trust the identity headers and should never hold a replayable
+	// token. Default false: the header is forwarded (token relay).
+	StripToken bool `yaml:"strip_token"`
 }
 
 // Grants are authorisation requirements. Every set part must hold.

@@ -49,7 +49,7 @@ func buildChain(rc config.Route, path string, up *proxy.Upstream, env chainEnv) 
 	mws = append(mws, validate.BodyLimit(int64(*rc.MaxBodyBytes)))
 	if rc.Auth != nil && !rc.Auth.None {
 		var list []authn.Authenticator
-		src := authn.TokenSources{Query: rc.Auth.AllowQueryToken, Cookie: rc.Auth.AllowCookieToken}
+		src := authn.TokenSources{Query: rc.Auth.AllowQueryToken, Cookie: rc.Auth.AllowCookieToken, StripHeader: rc.Auth.StripToken}
 		for j, name := range rc.Auth.Authenticators {
 			a, ok := env.auths[name]
 			if !ok {

@@ -89,6 +89,12 @@ routes:
       authenticators: [partner-jwt]
       require:
         roles: [admin]
+  - name: sealed
+    path: /v1/sealed
+    upstream: echo
+    auth:
+      authenticators: [partner-jwt]
+      strip_token: true
 `
 }
 
@@ -374,6 +380,33 @@ func TestIdentityReachesUpstream(t *testing.T) {
 	}
 	if q := resp.Echo(t).Query; strings.Contains(q, "access_token") || q != "a=1&b=2" {
 		t.Fatalf("upstream query = %q", q)
+	}
+}
+
+// The Authorization header reaches the upstream (token relay) unless the
+// route strips it; the identity headers do either way, verified or cached.
+func TestStripToken(t *testing.T) {
+	f := newFixture(t)
+	tok := f.is.Sign(f.claims(nil))
+	for _, tc := range []struct {
+		path string
+		want string
+	}{
+		{"/v1/sealed", ""},                // verified
+		{"/v1/sealed", ""},                // from the token cache
+		{"/v1/accounts", "Bearer " + tok}, // the same token, relayed
+	} {
+		resp := f.get(t, "GET", tc.path, bearer(tok))
+		if resp.Status != 200 {
+			t.Fatalf("%s: %d %s", tc.path, resp.Status, resp.Body)
+		}
+		e := resp.Echo(t)
+		if got := strings.Join(e.Headers["Authorization"], ","); got != tc.want {
+			t.Errorf("%s: upstream Authorization = %q, want %q", tc.path, got, tc.want)
+		}
+		if got := strings.Join(e.Headers["X-Consumer-Id"], ","); got != "alice" {
+			t.Errorf("%s: upstream X-Consumer-Id = %q", tc.path, got)
+		}
 	}
 }
 
