@@ -68,8 +68,11 @@ type RateLimitStore struct {
 // RedisConfig is a connection to one Redis server (standalone or a primary
 // behind a stable address).
 type RedisConfig struct {
-	// Address is host:port. Required.
+	// Address is host:port. Required unless Sentinel is set.
 	Address string `yaml:"address"`
+	// Sentinel finds the primary through Redis Sentinel (and follows it
+	// through failovers) instead of a fixed Address.
+	Sentinel *RedisSentinel `yaml:"sentinel"`
 	// Username for Redis ACLs. Default: none.
 	Username string `yaml:"username"`
 	// Password; write it as ${ENV_VAR}, never inline. Default: none.
@@ -96,6 +99,19 @@ type RedisConfig struct {
 	// within this interval (the imposing instance enforces it at once).
 	// Default 1s.
 	BlockSync Duration `yaml:"block_sync"`
+}
+
+// RedisSentinel is a Redis Sentinel deployment: the primary of MasterName
+// is asked of Addresses and followed through failovers.
+type RedisSentinel struct {
+	// MasterName is the name the sentinels monitor. Required.
+	MasterName string `yaml:"master_name"`
+	// Addresses are sentinels' host:port. At least one.
+	Addresses []string `yaml:"addresses"`
+	// Username and Password authenticate to the sentinels (write the
+	// password as ${ENV_VAR}). Default: none.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
 }
 
 // RedisTLS is TLS to Redis.
@@ -367,7 +383,23 @@ func validateRateLimitStore(errs *Errors, p string, s *RateLimitStore) {
 		return
 	}
 	rp := Join(p, "redis")
-	validAddress(errs, Join(rp, "address"), r.Address)
+	if sn := r.Sentinel; sn != nil {
+		sp := Join(rp, "sentinel")
+		if r.Address != "" {
+			errs.Add(Join(rp, "address"), "must be empty when sentinel is set (the sentinels name the primary)")
+		}
+		if sn.MasterName == "" {
+			errs.Add(Join(sp, "master_name"), "is required")
+		}
+		if len(sn.Addresses) == 0 {
+			errs.Add(Join(sp, "addresses"), "needs at least one sentinel (host:port)")
+		}
+		for i, a := range sn.Addresses {
+			validAddress(errs, Index(Join(sp, "addresses"), i), a)
+		}
+	} else {
+		validAddress(errs, Join(rp, "address"), r.Address)
+	}
 	if r.DB < 0 || r.DB > 1023 {
 		errs.Add(Join(rp, "db"), "must be between 0 and 1023")
 	}

@@ -98,6 +98,24 @@ rate_limits:
 			"rate_limits.store.redis.key_prefix: must not contain whitespace",
 			"rate_limits.store.redis.block_sync: must be between 10ms and 1m",
 		}},
+		{"redis sentinel", `
+rate_limits:
+  store:
+    type: redis
+    redis:
+      address: "127.0.0.1:6379"
+      sentinel: {addresses: ["127.0.0.1:26379", "nohost"]}
+`, []string{
+			"rate_limits.store.redis.address: must be empty when sentinel is set (the sentinels name the primary)",
+			"rate_limits.store.redis.sentinel.master_name: is required",
+			`rate_limits.store.redis.sentinel.addresses[1]: must be host:port, got "nohost"`,
+		}},
+		{"redis sentinel without sentinels", `
+rate_limits:
+  store:
+    type: redis
+    redis: {sentinel: {master_name: pc}}
+`, []string{"rate_limits.store.redis.sentinel.addresses: needs at least one sentinel (host:port)"}},
 		{"redis block without type", `
 rate_limits:
   store: {redis: {address: "127.0.0.1:6379"}}

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -46,32 +47,13 @@ var _ Store = (*RedisStore)(nil)
 
 // newRedisStore builds the client; it does not connect until first use.
 func newRedisStore(cfg *config.RedisConfig, clock Clock, log *slog.Logger, onChange func(bool)) (*RedisStore, error) {
-	opt := &redis.Options{
-		Addr:         cfg.Address,
-		Username:     cfg.Username,
-		Password:     cfg.Password,
-		DB:           cfg.DB,
-		DialTimeout:  cfg.DialTimeout.D(),
-		ReadTimeout:  cfg.Timeout.D(),
-		WriteTimeout: cfg.Timeout.D(),
-		PoolTimeout:  cfg.Timeout.D(),
-		PoolSize:     cfg.PoolSize,
-		// A retried script could charge twice; the breaker and the
-		// per-policy fallback handle failures instead.
-		MaxRetries:      -1,
-		DialerRetries:   1,
-		Protocol:        2,
-		DisableIdentity: true,
-		MaintNotificationsConfig: &maintnotifications.Config{
-			Mode: maintnotifications.ModeDisabled,
-		},
-	}
+	var tc *tls.Config
 	if t := cfg.TLS; t != nil {
-		tc := tlsconf.NewClientConfig()
+		tc = tlsconf.NewClientConfig()
 		tc.ServerName = t.ServerName
-		if tc.ServerName == "" {
+		if tc.ServerName == "" && cfg.Sentinel == nil {
 			tc.ServerName, _, _ = net.SplitHostPort(cfg.Address)
-		}
+		} // with Sentinel, each connection verifies the host it dials
 		if t.CAFile != "" {
 			pool, err := tlsconf.LoadCertPool(t.CAFile)
 			if err != nil {
@@ -79,13 +61,47 @@ func newRedisStore(cfg *config.RedisConfig, clock Clock, log *slog.Logger, onCha
 			}
 			tc.RootCAs = pool
 		}
-		opt.TLSConfig = tc
+	}
+	var client *redis.Client
+	if sn := cfg.Sentinel; sn != nil {
+		client = redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: sn.MasterName, SentinelAddrs: sn.Addresses,
+			SentinelUsername: sn.Username, SentinelPassword: sn.Password,
+			Username: cfg.Username, Password: cfg.Password, DB: cfg.DB,
+			DialTimeout: cfg.DialTimeout.D(), ReadTimeout: cfg.Timeout.D(), WriteTimeout: cfg.Timeout.D(),
+			PoolTimeout: cfg.Timeout.D(), PoolSize: cfg.PoolSize,
+			MaxRetries: -1, DialerRetries: 1, Protocol: 2, DisableIdentity: true,
+			TLSConfig: tc,
+		})
+	} else {
+		opt := &redis.Options{
+			Addr:         cfg.Address,
+			Username:     cfg.Username,
+			Password:     cfg.Password,
+			DB:           cfg.DB,
+			DialTimeout:  cfg.DialTimeout.D(),
+			ReadTimeout:  cfg.Timeout.D(),
+			WriteTimeout: cfg.Timeout.D(),
+			PoolTimeout:  cfg.Timeout.D(),
+			PoolSize:     cfg.PoolSize,
+			// A retried script could charge twice; the breaker and the
+			// per-policy fallback handle failures instead.
+			MaxRetries:      -1,
+			DialerRetries:   1,
+			Protocol:        2,
+			DisableIdentity: true,
+			MaintNotificationsConfig: &maintnotifications.Config{
+				Mode: maintnotifications.ModeDisabled,
+			},
+			TLSConfig: tc,
+		}
+		client = redis.NewClient(opt)
 	}
 	if onChange == nil {
 		onChange = func(bool) {}
 	}
 	s := &RedisStore{
-		client:  redis.NewClient(opt),
+		client:  client,
 		prefix:  cfg.KeyPrefix,
 		breaker: &breaker{clock: clock, retry: cfg.RetryInterval.D(), log: log, onChange: onChange},
 		check:   redis.NewScript(checkLua),

@@ -72,9 +72,16 @@ func NewStores(cfg config.RateLimitStore, o Options) (*Stores, error) {
 		}
 		r.scriptNow = o.ScriptClock
 		s.redis = r
-		if cfg.Redis.TLS == nil && !config.IsLoopback(cfg.Redis.Address) {
-			o.Log.Warn("rate-limit store: Redis is reached without TLS over the network; its password travels in clear (set rate_limits.store.redis.tls)",
-				"address", cfg.Redis.Address)
+		addrs := []string{cfg.Redis.Address}
+		if sn := cfg.Redis.Sentinel; sn != nil {
+			addrs = sn.Addresses
+		}
+		for _, a := range addrs {
+			if cfg.Redis.TLS == nil && !config.IsLoopback(a) {
+				o.Log.Warn("rate-limit store: Redis is reached without TLS over the network; its password travels in clear (set rate_limits.store.redis.tls)",
+					"address", a)
+				break
+			}
 		}
 	}
 	return s, nil

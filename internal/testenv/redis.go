@@ -17,6 +17,8 @@ import (
 type RedisOptions struct {
 	// Password sets requirepass ("" for none).
 	Password string
+	// ReplicaOf makes the server a replica of this "127.0.0.1:<port>".
+	ReplicaOf string
 }
 
 // Redis is a redis-server started for one test: loopback only, no
@@ -59,6 +61,9 @@ func (r *Redis) Start() {
 	}
 	if r.opts.Password != "" {
 		args = append(args, "--requirepass", r.opts.Password)
+	}
+	if host, port, ok := strings.Cut(r.opts.ReplicaOf, ":"); ok {
+		args = append(args, "--replicaof", host, port)
 	}
 	cmd := exec.Command(r.bin, args...)
 	if err := cmd.Start(); err != nil {
