@@ -38,6 +38,8 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// RateLimits configures throttling, quotas and abuse defence.
 	RateLimits RateLimits `yaml:"rate_limits"`
+	// Tracing configures OpenTelemetry tracing. Default: off.
+	Tracing Tracing `yaml:"tracing"`
 }
 
 // Listener is one public listener.

@@ -88,6 +88,7 @@ func (c *Config) ApplyDefaults() {
 		setInt(&lim.MaxConnections, DefaultMaxConnections)
 	}
 	setStr(&c.Ops.Address, DefaultOpsAddress)
+	c.Tracing.applyDefaults()
 	setStr(&c.ClientIPHeader, DefaultClientIPHeader)
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]

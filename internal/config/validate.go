@@ -35,6 +35,7 @@ func (c *Config) Validate() error {
 	c.validateAuth(&errs)
 	c.validateKeys(&errs)
 	c.validateRateLimits(&errs)
+	c.Tracing.validate(&errs)
 	switch c.Logging.Level {
 	case "debug", "info", "warn", "error":
 	default:

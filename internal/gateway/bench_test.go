@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -69,7 +70,7 @@ rate_limits:
 `, 1)
 }
 
-func benchGateway(b *testing.B, doc string, access bool) http.Handler {
+func benchGateway(b *testing.B, doc string, access bool, sampleRatio float64) http.Handler {
 	b.Helper()
 	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -91,7 +92,25 @@ func benchGateway(b *testing.B, doc string, access bool) http.Handler {
 		}
 		b.Cleanup(func() { al.Close() })
 	}
-	return New(rt, al, observe.NewMetrics(), log).Handler(cfg.Listeners[0])
+	g := New(rt, al, observe.NewMetrics(), log)
+	if sampleRatio > 0 {
+		// Spans exported to a loopback sink that accepts and drops; at
+		// ratio 1 every request is recorded, the worst case.
+		sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/x-protobuf")
+		}))
+		b.Cleanup(sink.Close)
+		cfg.Tracing = config.Tracing{Enabled: true, Endpoint: sink.URL + "/v1/traces", Insecure: true, SampleRatio: &sampleRatio}
+		cfg.Tracing.ApplyDefaults()
+		tr, err := observe.NewTracing(cfg.Tracing)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = tr.Shutdown(context.Background()) })
+		g.SetTracing(tr)
+	}
+	return g.Handler(cfg.Listeners[0])
 }
 
 type discardWriter struct {
@@ -123,14 +142,17 @@ func BenchmarkChain(b *testing.B) {
 		name   string
 		doc    string
 		access bool
+		sample float64 // tracing.sample_ratio; 0: tracing off
 	}{
-		{"plain", benchConfig, false},
-		{"access-log", benchConfig, true},
-		{"jwt-ratelimit", benchJWT(jwksFile), false},
-		{"jwt-ratelimit-access-log", benchJWT(jwksFile), true},
+		{"plain", benchConfig, false, 0},
+		{"access-log", benchConfig, true, 0},
+		{"jwt-ratelimit", benchJWT(jwksFile), false, 0},
+		{"jwt-ratelimit-access-log", benchJWT(jwksFile), true, 0},
+		{"jwt-ratelimit-access-log-tracing-10pct", benchJWT(jwksFile), true, 0.1},
+		{"jwt-ratelimit-access-log-tracing-all", benchJWT(jwksFile), true, 1},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			h := benchGateway(b, tc.doc, tc.access)
+			h := benchGateway(b, tc.doc, tc.access, tc.sample)
 			req := httptest.NewRequest("GET", "http://127.0.0.1/api/echo", nil)
 			req.Header.Set("Authorization", "Bearer "+token)
 			if w := (&discardWriter{h: http.Header{}}); true {

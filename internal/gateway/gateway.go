@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/observe"
@@ -22,6 +24,7 @@ type Gateway struct {
 	current atomic.Pointer[Runtime]
 	access  *observe.AccessLog // nil when the access log is off
 	metrics *observe.Metrics   // nil in tests that do not need it
+	tracing *observe.Tracing   // nil when tracing is off
 	log     *slog.Logger
 }
 
@@ -31,6 +34,9 @@ func New(rt *Runtime, access *observe.AccessLog, metrics *observe.Metrics, log *
 	g.current.Store(rt)
 	return g
 }
+
+// SetTracing makes a span per request from now on (before serving).
+func (g *Gateway) SetTracing(t *observe.Tracing) { g.tracing = t }
 
 // Runtime returns the Runtime new requests are served by.
 func (g *Gateway) Runtime() *Runtime { return g.current.Load() }
@@ -83,7 +89,12 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body = &countingBody{ReadCloser: r.Body}
 		r.Body = body
 	}
-	r = r.WithContext(reqinfo.With(r.Context(), info))
+	ctx := r.Context()
+	var span trace.Span
+	if g.tracing != nil {
+		ctx, span = g.tracing.Start(r)
+	}
+	r = r.WithContext(reqinfo.With(ctx, info))
 
 	err := g.serve(rt, rec, r, info)
 	if err != nil {
@@ -111,6 +122,9 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if g.metrics != nil {
 		g.metrics.Observe(info.Route, r.Method, status, d, info.Upstream, info.UpstreamLatency)
+	}
+	if span != nil {
+		g.tracing.End(span, r.Method, info, status)
 	}
 	if err == errAborted {
 		panic(http.ErrAbortHandler) // after logging: net/http must still abort the stream

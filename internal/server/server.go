@@ -49,6 +49,7 @@ type Server struct {
 	metrics     *observe.Metrics
 	gw          *gateway.Gateway
 	access      *observe.AccessLog
+	tracing     *observe.Tracing // nil when tracing is off
 	readyChecks map[string]func() error
 
 	mu  sync.Mutex // guards cfg and reloads
@@ -101,6 +102,16 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 	}
 	s.gw = gateway.New(rt, s.access, s.metrics, s.log)
+	if cfg.Tracing.Enabled {
+		if s.tracing, err = observe.NewTracing(cfg.Tracing); err != nil {
+			rt.Stop()
+			if s.access != nil {
+				_ = s.access.Close()
+			}
+			return nil, err
+		}
+		s.gw.SetTracing(s.tracing)
+	}
 
 	var errs config.Errors
 	for i, lc := range cfg.Listeners {
@@ -188,6 +199,11 @@ func (s *Server) closeBuilt() {
 	s.gw.Runtime().Stop()
 	if s.access != nil {
 		_ = s.access.Close()
+	}
+	if s.tracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = s.tracing.Shutdown(ctx)
 	}
 }
 
@@ -353,7 +369,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	old := s.gw.Swap(rt)
 	old.Stop()
 	kept := *cfg
-	kept.Listeners, kept.Ops = s.cfg.Listeners, s.cfg.Ops
+	kept.Listeners, kept.Ops, kept.Tracing = s.cfg.Listeners, s.cfg.Ops, s.cfg.Tracing
 	kept.Logging.Access.Enabled, kept.Logging.Access.Output = s.cfg.Logging.Access.Enabled, s.cfg.Logging.Access.Output
 	kept.Logging.Access.BufferSize, kept.Logging.Access.FlushInterval = s.cfg.Logging.Access.BufferSize, s.cfg.Logging.Access.FlushInterval
 	kept.Keys, kept.Admin = s.cfg.Keys, s.cfg.Admin
@@ -374,6 +390,9 @@ func restartOnly(old, new *config.Config) []string {
 	}
 	if !reflect.DeepEqual(old.Ops, new.Ops) {
 		out = append(out, "ops")
+	}
+	if !reflect.DeepEqual(old.Tracing, new.Tracing) {
+		out = append(out, "tracing")
 	}
 	oa, na := old.Logging.Access, new.Logging.Access
 	if !reflect.DeepEqual(oa.Enabled, na.Enabled) || oa.Output != na.Output || oa.BufferSize != na.BufferSize || oa.FlushInterval != na.FlushInterval {
@@ -429,6 +448,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.gw.Runtime().Stop()
 	if s.access != nil {
 		_ = s.access.Close()
+	}
+	if s.tracing != nil {
+		// Queued spans get a few seconds of their own: the drain may have
+		// used up ctx.
+		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.tracing.Shutdown(tctx); err != nil {
+			s.log.Warn("exporting the last spans failed", "error", err.Error())
+		}
+		cancel()
 	}
 	if forced.Load() {
 		return errors.New("drain timeout reached; remaining connections were closed")
