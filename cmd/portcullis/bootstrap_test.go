@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/keys"
-	"github.com/portcullis/portcullis/internal/pki"
 	"github.com/portcullis/portcullis/internal/testenv"
 )
 
@@ -32,36 +29,10 @@ func TestMain(m *testing.M) {
 // which release every caller at once.
 func TestAdminBootstrapRacePostgres(t *testing.T) {
 	dir := t.TempDir()
-	ca, err := pki.NewCA("cli test CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := ca.Issue(pki.LeafOptions{CommonName: "admin", Hosts: []string{"127.0.0.1"}})
-	certFile, keyFile, _ := leaf.WriteFiles(dir, "admin")
-	cfgFile := filepath.Join(dir, "portcullis.yaml")
-	cfgText := `
-listeners:
-  - address: "127.0.0.1:0"
-    tls: {cert_file: "` + certFile + `", key_file: "` + keyFile + `"}
-upstreams:
-  - name: api
-    targets: ["http://127.0.0.1:9"]
-routes:
-  - name: r
-    prefix: /
-    upstream: api
-    auth: {authenticators: [keys]}
-authenticators:
-  - name: keys
-    api_key: {}
-keys:
+	cfgFile, _ := cliConfig(t, dir, `
   store:
     driver: postgres
-    dsn: ${PORTCULLIS_TEST_DSN}
-`
-	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
+    dsn: ${PORTCULLIS_TEST_DSN}`, false)
 	t.Setenv("PORTCULLIS_TEST_DSN", pg.Database(t))
 	t.Setenv("PORTCULLIS_PEPPER", randB64(40))
 	t.Setenv("PORTCULLIS_MASTER_KEY", "v1:"+randB64(32))

@@ -23,20 +23,28 @@ func randB64(n int) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// runCmd runs the CLI in process and returns exit code, stdout, stderr.
-// The control-plane commands against a running admin API, as an operator
-// would use them: bootstrap, consumers, keys, rotation, revocation, rekey.
-func TestControlPlaneCommands(t *testing.T) {
-	dir := t.TempDir()
+// cliConfig writes a TLS certificate (from a new CA) and a config with one
+// api_key route, the given keys block body and, if withAdmin, the admin
+// API to dir.
+func cliConfig(t *testing.T, dir, keysBlock string, withAdmin bool) (cfgFile, caFile string) {
+	t.Helper()
 	ca, err := pki.NewCA("cli test CA", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, _ := ca.Issue(pki.LeafOptions{CommonName: "admin", Hosts: []string{"127.0.0.1"}})
-	certFile, keyFile, _ := leaf.WriteFiles(dir, "admin")
-	caFile := filepath.Join(dir, "ca.crt")
-	_ = ca.WriteFile(caFile)
-	cfgFile := filepath.Join(dir, "portcullis.yaml")
+	leaf, err := ca.Issue(pki.LeafOptions{CommonName: "admin", Hosts: []string{"127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := leaf.WriteFiles(dir, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile = filepath.Join(dir, "ca.crt")
+	if err := ca.WriteFile(caFile); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile = filepath.Join(dir, "portcullis.yaml")
 	cfgText := `
 listeners:
   - address: "127.0.0.1:0"
@@ -52,17 +60,28 @@ routes:
 authenticators:
   - name: keys
     api_key: {}
-keys:
-  store:
-    path: "` + filepath.Join(dir, "keys.db") + `"
-admin:
+keys:` + keysBlock + "\n"
+	if withAdmin {
+		cfgText += `admin:
   enabled: true
   address: "127.0.0.1:0"
   tls: {cert_file: "` + certFile + `", key_file: "` + keyFile + `"}
 `
+	}
 	if err := os.WriteFile(cfgFile, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return cfgFile, caFile
+}
+
+// runCmd runs the CLI in process and returns exit code, stdout, stderr.
+// The control-plane commands against a running admin API, as an operator
+// would use them: bootstrap, consumers, keys, rotation, revocation, rekey.
+func TestControlPlaneCommands(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile, caFile := cliConfig(t, dir, `
+  store:
+    path: "`+filepath.Join(dir, "keys.db")+`"`, true)
 	v1 := "v1:" + randB64(32)
 	t.Setenv("PORTCULLIS_PEPPER", randB64(40))
 	t.Setenv("PORTCULLIS_MASTER_KEY", v1)

@@ -21,6 +21,22 @@ import (
 	"github.com/portcullis/portcullis/internal/server"
 )
 
+// gatewayHead is the start of most test configs: one TLS listener, the ops
+// listener on a free port, and the upstream "api" at {{UP}}.
+const gatewayHead = `
+listeners:
+  - name: public
+    address: "127.0.0.1:0"
+    tls:
+      cert_file: "{{CERT}}"
+      key_file: "{{KEY}}"
+ops:
+  address: "127.0.0.1:0"
+upstreams:
+  - name: api
+    targets: ["{{UP}}"]
+`
+
 // gw is a running gateway for one test.
 type gw struct {
 	t       *testing.T

@@ -30,19 +30,7 @@ func TestReadyzFollowsJWKS(t *testing.T) {
 	is.FailJWKS(http.StatusInternalServerError) // down before the gateway starts
 
 	up := newUpstream(t, nil)
-	doc := `
-listeners:
-  - name: public
-    address: "127.0.0.1:0"
-    tls:
-      cert_file: "{{CERT}}"
-      key_file: "{{KEY}}"
-ops:
-  address: "127.0.0.1:0"
-upstreams:
-  - name: api
-    targets: ["{{UP}}"]
-authenticators:
+	doc := gatewayHead + `authenticators:
   - name: idp
     jwt:
       issuers:

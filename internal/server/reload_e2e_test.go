@@ -14,19 +14,7 @@ import (
 	"time"
 )
 
-const reloadConfig = `
-listeners:
-  - name: public
-    address: "127.0.0.1:0"
-    tls:
-      cert_file: "{{CERT}}"
-      key_file: "{{KEY}}"
-ops:
-  address: "127.0.0.1:0"
-upstreams:
-  - name: api
-    targets: ["{{UP}}"]
-routes:
+const reloadConfig = gatewayHead + `routes:
   - name: accounts
     path: /v1/accounts
     upstream: api

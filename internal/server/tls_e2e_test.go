@@ -138,19 +138,7 @@ func TestCertificateHotReload(t *testing.T) {
 
 func TestOpsEndpoints(t *testing.T) {
 	up := newUpstream(t, nil)
-	doc := `
-listeners:
-  - name: public
-    address: "127.0.0.1:0"
-    tls:
-      cert_file: "{{CERT}}"
-      key_file: "{{KEY}}"
-ops:
-  address: "127.0.0.1:0"
-upstreams:
-  - name: api
-    targets: ["{{UP}}"]
-    health_check:
+	doc := gatewayHead + `    health_check:
       path: /healthz
       interval: 100ms
       timeout: 50ms

@@ -71,19 +71,7 @@ func attrs(s *tracepb.Span) map[string]string {
 	return out
 }
 
-const tracingConfig = `
-listeners:
-  - name: public
-    address: "127.0.0.1:0"
-    tls:
-      cert_file: "{{CERT}}"
-      key_file: "{{KEY}}"
-ops:
-  address: "127.0.0.1:0"
-upstreams:
-  - name: api
-    targets: ["{{UP}}"]
-routes:
+const tracingConfig = gatewayHead + `routes:
   - name: accounts
     path: /v1/accounts/{id}
     upstream: api
