@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,17 +11,10 @@ import (
 
 func checkedUpstream(t *testing.T, targets []string) *Upstream {
 	t.Helper()
-	cfg := config.Config{Upstreams: []config.Upstream{{Name: "u", Targets: targets,
-		// One check per test run: the thresholds (3 failures) would take
-		// hours, so only the first check can change a state here.
-		HealthCheck: &config.HealthCheck{Path: "/", Interval: config.Duration(time.Hour)}}}}
-	cfg.ApplyDefaults()
-	u, err := NewUpstream(cfg.Upstreams[0], slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(u.Close)
-	return u
+	// One check per test run: the thresholds (3 failures) would take
+	// hours, so only the first check can change a state here.
+	return newTestUpstream(t, config.Upstream{Name: "u", Targets: targets,
+		HealthCheck: &config.HealthCheck{Path: "/", Interval: config.Duration(time.Hour)}})
 }
 
 func waitHealthy(t *testing.T, tg *Target, want bool) {

@@ -16,8 +16,14 @@ import (
 
 func upstreamFor(t *testing.T, targets []string, retries, eject int) *Upstream {
 	t.Helper()
-	cfg := config.Config{Upstreams: []config.Upstream{{Name: "u", Targets: targets, Retries: &retries,
-		PassiveEjection: config.PassiveEjection{ConsecutiveFailures: eject}}}}
+	return newTestUpstream(t, config.Upstream{Name: "u", Targets: targets, Retries: &retries,
+		PassiveEjection: config.PassiveEjection{ConsecutiveFailures: eject}})
+}
+
+// newTestUpstream builds uc with defaults applied, closed when t ends.
+func newTestUpstream(t *testing.T, uc config.Upstream) *Upstream {
+	t.Helper()
+	cfg := config.Config{Upstreams: []config.Upstream{uc}}
 	cfg.ApplyDefaults()
 	u, err := NewUpstream(cfg.Upstreams[0], slog.New(slog.DiscardHandler))
 	if err != nil {
