@@ -1,6 +1,6 @@
 // Package observe owns what operators see of the gateway: the application
 // logger, the structured access log with credentials and card numbers
-// redacted, and Prometheus metrics.
+// redacted, Prometheus metrics, and OpenTelemetry traces.
 package observe
 
 import (
