@@ -35,11 +35,13 @@ func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		out.URL.Host = t.URL.Host
 		out.URL.Path = t.basePath + path
 		out.URL.RawPath = ""
+		span := u.startSpan(out, t, attempt)
 		start := time.Now()
 		resp, err := u.transport.RoundTrip(out)
 		if info != nil {
 			info.UpstreamLatency = time.Since(start)
 		}
+		endSpan(span, resp, err)
 		if err == nil {
 			switch resp.StatusCode {
 			case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:

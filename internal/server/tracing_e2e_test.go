@@ -89,9 +89,10 @@ tracing:
     X-Collector-Key: k-123
 `
 
-// One server span per request reaches a real OTLP endpoint with the
-// route, status and ids; the upstream gets the span as its traceparent
-// parent. A client's traceparent is replaced unless trust_incoming.
+// A server span per request and a client span per upstream attempt reach a
+// real OTLP endpoint with the route, status and ids; the upstream gets the
+// attempt's span as its traceparent parent. A client's traceparent is
+// replaced unless trust_incoming.
 func TestTracing(t *testing.T) {
 	const clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
 	clientParent := "00-" + clientTrace + "-00f067aa0ba902b7-01"
@@ -116,12 +117,26 @@ func TestTracing(t *testing.T) {
 			}
 			rc.mu.Lock()
 			defer rc.mu.Unlock()
-			if len(rc.spans) != 1 {
-				t.Fatalf("exported %d spans, want 1", len(rc.spans))
+			var s, client *tracepb.Span
+			for _, sp := range rc.spans {
+				switch sp.Kind {
+				case tracepb.Span_SPAN_KIND_SERVER:
+					s = sp
+				case tracepb.Span_SPAN_KIND_CLIENT:
+					client = sp
+				}
 			}
-			s := rc.spans[0]
-			traceID, spanID := hex.EncodeToString(s.TraceId), hex.EncodeToString(s.SpanId)
-			if want := "00-" + traceID + "-" + spanID + "-01"; gotParent != want {
+			if len(rc.spans) != 2 || s == nil || client == nil {
+				t.Fatalf("exported %d spans, want a server span and an upstream client span", len(rc.spans))
+			}
+			traceID := hex.EncodeToString(s.TraceId)
+			if string(client.TraceId) != string(s.TraceId) || string(client.ParentSpanId) != string(s.SpanId) ||
+				client.Name != "upstream api" || attrs(client)["server.address"] != strings.TrimPrefix(up.URL, "http://") ||
+				attrs(client)["http.response.status_code"] != "200" {
+				t.Errorf("client span %q parent %x attrs %v; want a child of the server span %x", client.Name, client.ParentSpanId, attrs(client), s.SpanId)
+			}
+			// The upstream's parent is the attempt's client span.
+			if want := "00-" + traceID + "-" + hex.EncodeToString(client.SpanId) + "-01"; gotParent != want {
 				t.Errorf("upstream traceparent = %q, want %q", gotParent, want)
 			}
 			if trust != (traceID == clientTrace) {
