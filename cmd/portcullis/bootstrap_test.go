@@ -14,11 +14,7 @@ import (
 
 var pg = testenv.NewPostgres()
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	pg.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.RunStopping(m, pg) }
 
 // Several "admin bootstrap" runs at once against one PostgreSQL, each with
 // its own connections as separate processes would have: exactly one mints

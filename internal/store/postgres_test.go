@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +13,7 @@ import (
 
 var pg = testenv.NewPostgres()
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	pg.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.RunStopping(m, pg) }
 
 func openPostgres(t *testing.T, dsn string) *store.Postgres {
 	t.Helper()

@@ -220,3 +220,11 @@ func (p *Postgres) Stop() {
 		p.dir = ""
 	}
 }
+
+// RunStopping runs a package's tests and then stops pg (if a test started
+// it): the body of TestMain in packages that share one server.
+func RunStopping(m *testing.M, pg *Postgres) {
+	code := m.Run()
+	pg.Stop()
+	os.Exit(code)
+}

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -27,11 +26,7 @@ import (
 
 var pg = testenv.NewPostgres()
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	pg.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.RunStopping(m, pg) }
 
 var (
 	bg = context.Background()
