@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -28,9 +27,9 @@ type crlWatch struct {
 
 	revoked   atomic.Pointer[revokedSet]
 	lastCheck atomic.Int64 // unix ns
-	checking  atomic.Bool
-	mu        sync.Mutex // guards stamps (one check at a time anyway)
-	stamps    map[string]fileStamp
+	// checking admits one check at a time; only that check touches stamps.
+	checking atomic.Bool
+	stamps   map[string]fileStamp
 }
 
 type fileStamp struct {
@@ -84,8 +83,6 @@ func (w *crlWatch) isRevoked(cert *x509.Certificate) bool {
 
 func (w *crlWatch) check() {
 	defer w.checking.Store(false)
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	changed := false
 	for _, f := range w.files {
 		st, err := stampOf(f)
