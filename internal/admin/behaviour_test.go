@@ -180,7 +180,8 @@ func TestPagination(t *testing.T) {
 	}
 	got := map[string]bool{}
 	cursor := ""
-	for pages := 0; pages < 10; pages++ {
+	pages := 0
+	for ; pages < 10; pages++ {
 		path := "/v1/consumers?limit=2"
 		if cursor != "" {
 			path += "&cursor=" + cursor
@@ -192,6 +193,9 @@ func TestPagination(t *testing.T) {
 			NextCursor string `json:"next_cursor"`
 		}
 		e.do("auditor", "GET", path, nil).json(t, &page)
+		if len(page.Data) > 2 {
+			t.Fatalf("page %d holds %d consumers, limit was 2", pages+1, len(page.Data))
+		}
 		for _, c := range page.Data {
 			got[c.ID] = true
 		}
@@ -200,8 +204,8 @@ func TestPagination(t *testing.T) {
 		}
 		cursor = page.NextCursor
 	}
-	if len(got) != 5 {
-		t.Fatalf("paged through %d consumers, want 5", len(got))
+	if len(got) != 5 || pages+1 != 3 {
+		t.Fatalf("paged through %d consumers in %d pages, want 5 in 3", len(got), pages+1)
 	}
 	for id := range want {
 		if !got[id] {

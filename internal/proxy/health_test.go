@@ -13,7 +13,9 @@ func checkedUpstream(t *testing.T, targets []string) *Upstream {
 	t.Helper()
 	// One check per test run: the thresholds (3 failures) would take
 	// hours, so only the first check can change a state here.
-	return newTestUpstream(t, config.Upstream{Name: "u", Targets: targets,
+	// No retries, so a request sent to a dead target fails visibly.
+	zero := 0
+	return newTestUpstream(t, config.Upstream{Name: "u", Targets: targets, Retries: &zero,
 		HealthCheck: &config.HealthCheck{Path: "/", Interval: config.Duration(time.Hour)}})
 }
 
@@ -40,11 +42,21 @@ func TestFirstHealthCheckDecides(t *testing.T) {
 	if !u.Targets[1].healthy.Load() {
 		t.Fatal("the live target was marked unhealthy")
 	}
+	// The live target's own first check is one hit; wait for it.
+	for i := 0; hits.Load() < 1; i++ {
+		if i == 300 {
+			t.Fatal("the live target was never checked")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	// Requests go to the live target only.
 	for range 4 {
 		if code, err := send(u, "GET", nil); err != nil || code != 200 {
 			t.Fatalf("send: %d %v", code, err)
 		}
+	}
+	if n := hits.Load() - 1; n != 4 {
+		t.Fatalf("the live target served %d of 4 requests", n)
 	}
 }
 
