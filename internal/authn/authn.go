@@ -7,8 +7,12 @@
 package authn
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/portcullis/portcullis/internal/principal"
@@ -128,4 +132,25 @@ func BearerToken(r *http.Request, maxLen int) (string, error) {
 		return "", Reject("bearer token too large", "The access token is invalid.")
 	}
 	return tok, nil
+}
+
+// OutboundError is err from an HTTP call to an identity provider (JWKS,
+// introspection) without the request URL net/http puts in its errors: the
+// URL's path or query may carry a secret, and the error travels to logs,
+// /readyz and the access log. The cause stays wrapped for errors.Is/As.
+func OutboundError(what string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// TokenID is a short, non-reversible id of a bearer token ("sha256:" and
+// 16 hex digits): its credential id when it has no jti, and its key for
+// brute-force counting and the log when it is rejected, so a failed and a
+// later accepted use of the same token count as the same credential.
+func TokenID(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return "sha256:" + hex.EncodeToString(sum[:8])
 }

@@ -13,7 +13,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -160,6 +159,9 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 	if !found {
 		v, err, _ := a.flight.Do(string(key[:]), func() (any, error) {
 			p, err := a.introspect(tok)
+			if p != nil && p.CredentialID == "" {
+				p.CredentialID = authn.TokenID(tok) // once, before it is cached
+			}
 			if err == nil || isReject(err) {
 				a.remember(key, p, len(tok))
 			}
@@ -167,7 +169,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 		})
 		if err != nil {
 			if isReject(err) {
-				reqinfo.From(r.Context()).CredentialHint = "introspect:" + tokenHash(tok)
+				reqinfo.From(r.Context()).CredentialHint = authn.TokenID(tok)
 			}
 			return nil, err
 		}
@@ -177,11 +179,8 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 			p = &cp
 		}
 	}
-	if p != nil && p.CredentialID == "" {
-		p.CredentialID = "sha256:" + tokenHash(tok)
-	}
 	if p == nil {
-		reqinfo.From(r.Context()).CredentialHint = "introspect:" + tokenHash(tok)
+		reqinfo.From(r.Context()).CredentialHint = authn.TokenID(tok)
 		return nil, authn.Reject("token inactive or rejected (cached)", descInvalid)
 	}
 	authn.StripBearer(r, a.sources)
@@ -233,8 +232,9 @@ func (a *Authenticator) introspect(tok string) (*principal.Principal, error) {
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
+		err = authn.OutboundError("introspection", err)
 		a.log.Warn("introspection call failed", "error", err.Error())
-		return nil, fmt.Errorf("introspection: %w", err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
@@ -311,8 +311,3 @@ func numericDate(s claims.Set, name string) (time.Time, bool, error) {
 	return time.Unix(int64(f), 0), true, nil
 }
 
-// tokenHash is a short, non-reversible id of a token.
-func tokenHash(tok string) string {
-	sum := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(sum[:8])
-}

@@ -17,13 +17,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/tlsconf"
 )
 
@@ -223,10 +223,10 @@ func (rm *Remote) Ready() error {
 	case s == nil && lastErr == nil:
 		return errors.New("keys not loaded yet")
 	case s == nil:
-		return fmt.Errorf("keys never loaded: %s", redactURL(lastErr))
+		return fmt.Errorf("keys never loaded: %s", lastErr.Error())
 	case lastErr != nil:
 		return &DegradedError{fmt.Sprintf("refresh failed, serving the %d keys fetched at %s: %s",
-			s.Len(), s.FetchedAt.UTC().Format(time.RFC3339), redactURL(lastErr))}
+			s.Len(), s.FetchedAt.UTC().Format(time.RFC3339), lastErr.Error())}
 	}
 	return nil
 }
@@ -241,15 +241,6 @@ func (e *DegradedError) Error() string { return e.msg }
 // Degraded marks the error as a warning for /readyz.
 func (e *DegradedError) Degraded() bool { return true }
 
-// redactURL is err's text without the request URL the HTTP client puts in
-// its errors (the path or query may carry a secret).
-func redactURL(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return "fetching jwks: " + ue.Err.Error()
-	}
-	return err.Error()
-}
 
 // Loaded reports whether a key set is available.
 func (rm *Remote) Loaded() bool { return rm.cur.Load() != nil }
@@ -307,8 +298,9 @@ func (rm *Remote) fetch(ctx context.Context) error {
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	resp, err := rm.client.Do(req)
 	if err != nil {
-		rm.log.Warn("jwks fetch failed; keeping the current keys", "error", redactURL(err))
-		return fmt.Errorf("fetching jwks: %w", err)
+		err = authn.OutboundError("fetching jwks", err)
+		rm.log.Warn("jwks fetch failed; keeping the current keys", "error", err.Error())
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

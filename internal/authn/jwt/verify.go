@@ -1,8 +1,6 @@
 package jwt
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,7 +84,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 	if err != nil {
 		var ue *authn.Unauthenticated
 		if errors.As(err, &ue) {
-			reqinfo.From(r.Context()).CredentialHint = hint(tok)
+			reqinfo.From(r.Context()).CredentialHint = authn.TokenID(tok)
 		}
 		return nil, err
 	}
@@ -191,7 +189,7 @@ func (a *Authenticator) verify(r *http.Request, tok string) (*principal.Principa
 	p.Expiry = std.Expiry.Time()
 	p.CredentialID = std.ID
 	if p.CredentialID == "" {
-		p.CredentialID = tokenHash(tok)
+		p.CredentialID = authn.TokenID(tok)
 	}
 	return p, nil
 }
@@ -200,22 +198,3 @@ func reject(format string, args ...any) *authn.Unauthenticated {
 	return authn.Reject(fmt.Sprintf(format, args...), descInvalid)
 }
 
-// hint identifies a rejected token for brute-force counting and the log
-// without revealing it: its unverified subject when it has one, else a
-// hash prefix.
-func hint(tok string) string {
-	if _, rest, ok := strings.Cut(tok, "."); ok {
-		if payload, _, ok := strings.Cut(rest, "."); ok && len(payload) < 8192 {
-			if sub := unverifiedSub(payload); sub != "" {
-				return "jwt-sub:" + sub
-			}
-		}
-	}
-	return "jwt:" + tokenHash(tok)
-}
-
-// tokenHash is a short, non-reversible id of a token ("sha256:" and 16 hex).
-func tokenHash(tok string) string {
-	sum := sha256.Sum256([]byte(tok))
-	return "sha256:" + hex.EncodeToString(sum[:8])
-}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/testissuer"
 	"github.com/portcullis/portcullis/internal/tokencache"
 )
@@ -275,5 +276,23 @@ func TestIssuerChosenByIss(t *testing.T) {
 				t.Fatalf("got %+v, %v", p, err)
 			}
 		})
+	}
+}
+
+// A rejected token is counted and logged by its own hash, never by the
+// subject it claims: anyone can forge "sub": "alice", and that must not
+// feed alice's brute-force counter.
+func TestRejectedTokenHint(t *testing.T) {
+	l := newLocal(t, false)
+	tok := l.token(l.is.KidFor("RS256"), time.Minute)
+	forged := tok[:len(tok)-4] + "AAAA" // signature broken, claims intact
+	r := request(forged)
+	info := &reqinfo.Info{}
+	r = r.WithContext(reqinfo.With(r.Context(), info))
+	if _, err := l.a.Authenticate(r); err == nil {
+		t.Fatal("a token with a broken signature was accepted")
+	}
+	if info.CredentialHint != authn.TokenID(forged) || strings.Contains(info.CredentialHint, "alice") {
+		t.Fatalf("CredentialHint = %q, want %q", info.CredentialHint, authn.TokenID(forged))
 	}
 }
