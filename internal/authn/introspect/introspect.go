@@ -310,4 +310,3 @@ func numericDate(s claims.Set, name string) (time.Time, bool, error) {
 	}
 	return time.Unix(int64(f), 0), true, nil
 }
-

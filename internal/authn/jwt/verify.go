@@ -197,4 +197,3 @@ func (a *Authenticator) verify(r *http.Request, tok string) (*principal.Principa
 func reject(format string, args ...any) *authn.Unauthenticated {
 	return authn.Reject(fmt.Sprintf(format, args...), descInvalid)
 }
-
