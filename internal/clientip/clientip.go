@@ -60,18 +60,13 @@ func Peer(remoteAddr string) netip.Addr {
 	return a.Unmap()
 }
 
-// ClientIP returns the client's address for r and whether the peer was a
-// trusted proxy (so its forwarding headers may be extended rather than
-// replaced). The forwarding header is read right to left and the first
-// address that is not a trusted proxy is the client; a malformed entry (or,
-// in Forwarded, a node that is not an address: "unknown", "_hidden", an
-// element without for=) stops the walk at the last trusted hop, so garbage
-// cannot choose the client IP.
-func (r *Resolver) ClientIP(req *http.Request) (client netip.Addr, viaTrusted bool) {
-	return r.ClientIPFrom(Peer(req.RemoteAddr), req.Header)
-}
-
-// ClientIPFrom is ClientIP for a peer address already parsed.
+// ClientIPFrom returns the client's address for a request from peer with
+// headers h, and whether the peer was a trusted proxy (so its forwarding
+// headers may be extended rather than replaced). The forwarding header is
+// read right to left and the first address that is not a trusted proxy is
+// the client; a malformed entry (or, in Forwarded, a node that is not an
+// address: "unknown", "_hidden", an element without for=) stops the walk
+// at the last trusted hop, so garbage cannot choose the client IP.
 func (r *Resolver) ClientIPFrom(peer netip.Addr, h http.Header) (client netip.Addr, viaTrusted bool) {
 	if len(r.trusted) == 0 || !r.Trusted(peer) {
 		return peer, false

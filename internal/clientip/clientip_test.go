@@ -35,7 +35,7 @@ func TestClientIP(t *testing.T) {
 				req.Header.Add("X-Forwarded-For", v)
 			}
 			req.Header.Add("Forwarded", "for=192.0.2.99") // not the configured header: ignored
-			got, trusted := r.ClientIP(req)
+			got, trusted := r.ClientIPFrom(Peer(req.RemoteAddr), req.Header)
 			if got.String() != tt.want || trusted != tt.trusted {
 				t.Fatalf("got %s, %v; want %s, %v", got, trusted, tt.want, tt.trusted)
 			}
@@ -103,7 +103,7 @@ func TestClientIPForwarded(t *testing.T) {
 				req.Header.Add("Forwarded", v)
 			}
 			req.Header.Add("X-Forwarded-For", "192.0.2.99") // not the configured header: ignored
-			got, trusted := r.ClientIP(req)
+			got, trusted := r.ClientIPFrom(Peer(req.RemoteAddr), req.Header)
 			if got.String() != tt.want || trusted != tt.trusted {
 				t.Fatalf("got %s, %v; want %s, %v", got, trusted, tt.want, tt.trusted)
 			}

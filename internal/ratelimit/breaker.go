@@ -69,5 +69,3 @@ func (b *breaker) done(probe bool, err error) {
 	}
 }
 
-// up reports whether Redis is considered reachable.
-func (b *breaker) up() bool { return !b.down.Load() }

@@ -139,10 +139,6 @@ func (s *RedisStore) Close() error { return s.client.Close() }
 // Ping checks that Redis answers.
 func (s *RedisStore) Ping(ctx context.Context) error { return s.client.Ping(ctx).Err() }
 
-// Up reports whether Redis is considered reachable (false between a failure
-// and a successful probe).
-func (s *RedisStore) Up() bool { return s.breaker.up() }
-
 // run calls fn unless the breaker is open, and records its outcome.
 func (s *RedisStore) run(ctx context.Context, fn func(context.Context) error) error {
 	ok, probe := s.breaker.enter()

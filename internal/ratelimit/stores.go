@@ -111,12 +111,6 @@ func (s *Stores) Memory() *MemoryStore { return s.memory }
 // Redis is the Redis store, or nil.
 func (s *Stores) Redis() *RedisStore { return s.redis }
 
-// Shared reports whether state is shared through Redis.
-func (s *Stores) Shared() bool { return s.redis != nil }
-
-// Clock is the stores' time source.
-func (s *Stores) Clock() Clock { return s.clock }
-
 // Ping checks Redis (nil for the memory store), for readiness checks.
 func (s *Stores) Ping(ctx context.Context) error {
 	if s.redis == nil {

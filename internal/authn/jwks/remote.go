@@ -241,9 +241,6 @@ func (e *DegradedError) Error() string { return e.msg }
 // Degraded marks the error as a warning for /readyz.
 func (e *DegradedError) Degraded() bool { return true }
 
-// Loaded reports whether a key set is available.
-func (rm *Remote) Loaded() bool { return rm.cur.Load() != nil }
-
 // Fetches counts fetch attempts.
 func (rm *Remote) Fetches() int64 { return rm.fetches.Load() }
 

@@ -43,8 +43,6 @@ type Deps struct {
 // keySource yields the keys that may verify a token.
 type keySource interface {
 	Candidates(ctx context.Context, kid, alg string) ([]jwks.Key, error)
-	// Removals changes whenever a key the source had is withdrawn.
-	Removals() uint64
 }
 
 type staticKeys struct{ set *jwks.Set }
@@ -52,8 +50,6 @@ type staticKeys struct{ set *jwks.Set }
 func (s staticKeys) Candidates(_ context.Context, kid, alg string) ([]jwks.Key, error) {
 	return s.set.Candidates(kid, alg)
 }
-
-func (staticKeys) Removals() uint64 { return 0 }
 
 type issuer struct {
 	iss       string
@@ -67,7 +63,7 @@ type issuer struct {
 type Authenticator struct {
 	name      string
 	issuers   map[string]*issuer
-	remotes   []keySource // the issuers' remote key sets, for keyGeneration
+	remotes   []*jwks.Remote // the issuers' remote key sets, for keyGeneration
 	algs      []jose.SignatureAlgorithm
 	leeway    time.Duration
 	maxBytes  int
@@ -170,8 +166,8 @@ func New(name string, cfg config.JWTAuth, deps Deps) (*Authenticator, error) {
 // tokens are keyed on it, so none outlives the key that signed it.
 func (a *Authenticator) keyGeneration() uint64 {
 	var g uint64
-	for _, ks := range a.remotes {
-		g += ks.Removals()
+	for _, rm := range a.remotes {
+		g += rm.Removals()
 	}
 	return g
 }
