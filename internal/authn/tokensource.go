@@ -82,10 +82,7 @@ func StripBearer(r *http.Request, src TokenSources) {
 		r.Header.Del("Authorization")
 	}
 	if src.Query && strings.Contains(r.URL.RawQuery, QueryParam) {
-		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil && q.Has(QueryParam) {
-			q.Del(QueryParam)
-			r.URL.RawQuery = q.Encode()
-		}
+		_, r.URL.RawQuery = TakeQueryParam(r.URL.RawQuery, QueryParam)
 	}
 	if src.Cookie != "" && len(r.CookiesNamed(src.Cookie)) > 0 {
 		stripCookie(r, src.Cookie)
@@ -104,4 +101,24 @@ func stripCookie(r *http.Request, name string) {
 	if len(keep) > 0 {
 		r.Header.Set("Cookie", strings.Join(keep, "; "))
 	}
+}
+
+// TakeQueryParam returns the values of query parameter name in raw and raw
+// without them, every other parameter kept byte for byte and in order (re-encoding
+// the query would reorder it and break signed URLs).
+func TakeQueryParam(raw, name string) (vals []string, rest string) {
+	kept := make([]string, 0, 4)
+	for _, part := range strings.Split(raw, "&") {
+		k, v, _ := strings.Cut(part, "=")
+		if uk, err := url.QueryUnescape(k); err == nil && uk == name {
+			if uv, err := url.QueryUnescape(v); err == nil {
+				vals = append(vals, uv)
+			} else {
+				vals = append(vals, "")
+			}
+			continue
+		}
+		kept = append(kept, part)
+	}
+	return vals, strings.Join(kept, "&")
 }

@@ -68,4 +68,3 @@ func (b *breaker) done(probe bool, err error) {
 		b.onChange(false)
 	}
 }
-

@@ -11,8 +11,6 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
-	"net/url"
-	"strings"
 
 	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/config"
@@ -89,7 +87,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 	var fromQuery []string
 	rest := ""
 	if a.query != "" && r.URL.RawQuery != "" {
-		fromQuery, rest = takeParam(r.URL.RawQuery, a.query)
+		fromQuery, rest = authn.TakeQueryParam(r.URL.RawQuery, a.query)
 	}
 	n := len(vals) + len(fromQuery)
 	switch {
@@ -131,23 +129,4 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 		Tier:          v.Tier,
 		Expiry:        v.ExpiresAt,
 	}, nil
-}
-
-// takeParam returns the values of query parameter name in raw and raw
-// without them, every other parameter kept byte for byte and in order.
-func takeParam(raw, name string) (vals []string, rest string) {
-	kept := make([]string, 0, 4)
-	for _, part := range strings.Split(raw, "&") {
-		k, v, _ := strings.Cut(part, "=")
-		if uk, err := url.QueryUnescape(k); err == nil && uk == name {
-			if uv, err := url.QueryUnescape(v); err == nil {
-				vals = append(vals, uv)
-			} else {
-				vals = append(vals, "")
-			}
-			continue
-		}
-		kept = append(kept, part)
-	}
-	return vals, strings.Join(kept, "&")
 }

@@ -1,12 +1,13 @@
-package apikey
+package authn
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 )
 
-func TestTakeParam(t *testing.T) {
+func TestTakeQueryParam(t *testing.T) {
 	tests := []struct {
 		name, raw, rest string
 		vals            []string
@@ -22,20 +23,20 @@ func TestTakeParam(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			vals, rest := takeParam(tc.raw, "api_key")
+			vals, rest := TakeQueryParam(tc.raw, "api_key")
 			if rest != tc.rest || strings.Join(vals, ",") != strings.Join(tc.vals, ",") || len(vals) != len(tc.vals) {
-				t.Fatalf("takeParam(%q) = %q, %q; want %q, %q", tc.raw, vals, rest, tc.vals, tc.rest)
+				t.Fatalf("TakeQueryParam(%q) = %q, %q; want %q, %q", tc.raw, vals, rest, tc.vals, tc.rest)
 			}
 		})
 	}
 }
 
-func FuzzTakeParam(f *testing.F) {
+func FuzzTakeQueryParam(f *testing.F) {
 	for _, s := range []string{"api_key=abc", "a=1&api_key=x&b=2", "api%5Fkey=1", "&&=&api_key", "%zz=1&api_key=%"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		vals, rest := takeParam(raw, "api_key")
+		vals, rest := TakeQueryParam(raw, "api_key")
 		// Nothing named api_key survives, nothing is invented, and what is
 		// kept is the input's own text.
 		if rest != "" {
@@ -53,4 +54,14 @@ func FuzzTakeParam(f *testing.F) {
 			t.Fatalf("%q: %d values from %d parts", raw, len(vals), strings.Count(raw, "&")+1)
 		}
 	})
+}
+
+// StripBearer removes only the token from the query: the rest reaches the
+// upstream byte for byte and in order (a signed URL stays valid).
+func TestStripBearerKeepsTheQuery(t *testing.T) {
+	r, _ := http.NewRequest("GET", "https://gw.example/x?z=1&access_token=T&a=%2f&b", nil)
+	StripBearer(r, TokenSources{Query: true})
+	if r.URL.RawQuery != "z=1&a=%2f&b" {
+		t.Fatalf("query = %q", r.URL.RawQuery)
+	}
 }
