@@ -87,8 +87,10 @@ func (g *Guard) Outer() pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			info := reqinfo.From(r.Context())
+			var ik string // built at most once: an IP string and a digest
 			if g.ipThr > 0 && g.stores.MayBlock() {
-				if d := g.stores.Blocked(r.Context(), []string{ipKey(info)}); d > 0 {
+				ik = ipKey(info)
+				if d := g.stores.Blocked(r.Context(), []string{ik}); d > 0 {
 					g.stores.Metrics().BlockRejected("ip")
 					return Blocked(d, "client ip")
 				}
@@ -97,7 +99,10 @@ func (g *Guard) Outer() pipeline.Middleware {
 			if err == nil || statusOf(err) != http.StatusUnauthorized {
 				return err
 			}
-			if d := g.failed(r.Context(), info); d > 0 {
+			if ik == "" {
+				ik = ipKey(info)
+			}
+			if d := g.failed(r.Context(), info, ik); d > 0 {
 				g.stores.Metrics().BlockRejected("credential")
 				return Blocked(d, "credential")
 			}
@@ -108,8 +113,8 @@ func (g *Guard) Outer() pipeline.Middleware {
 
 // failed records a failure and returns how long the presented credential
 // is now blocked (0 when it is not).
-func (g *Guard) failed(ctx context.Context, info *reqinfo.Info) time.Duration {
-	fs := []ratelimit.Failure{{Key: ipKey(info), Threshold: g.ipThr}}
+func (g *Guard) failed(ctx context.Context, info *reqinfo.Info, ipKey string) time.Duration {
+	fs := []ratelimit.Failure{{Key: ipKey, Threshold: g.ipThr}}
 	hint := info.CredentialHint
 	if hint != "" {
 		fs = append(fs, ratelimit.Failure{Key: credKey(hint), Threshold: g.credThr})

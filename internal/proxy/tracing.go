@@ -21,8 +21,7 @@ func (u *Upstream) startSpan(out *http.Request, t *Target, attempt int) trace.Sp
 		// traceparent (already in the headers) is what the upstream gets.
 		return nil
 	}
-	ctx, span := parent.TracerProvider().Tracer("github.com/portcullis/portcullis/proxy").Start(out.Context(),
-		"upstream "+u.Name, trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := u.tracer(parent).Start(out.Context(), u.spanName, trace.WithSpanKind(trace.SpanKindClient))
 	if span.IsRecording() {
 		span.SetAttributes(
 			attribute.String("portcullis.upstream", u.Name),
@@ -32,6 +31,23 @@ func (u *Upstream) startSpan(out *http.Request, t *Target, attempt int) trace.Sp
 	}
 	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(out.Header))
 	return span
+}
+
+// tracer is the tracer of parent's provider, looked up once per provider:
+// the SDK's lookup takes a lock every process-wide request would share.
+func (u *Upstream) tracer(parent trace.Span) trace.Tracer {
+	tp := parent.TracerProvider()
+	if c := u.tracerCache.Load(); c != nil && c.provider == tp {
+		return c.tracer
+	}
+	c := &cachedTracer{provider: tp, tracer: tp.Tracer("github.com/portcullis/portcullis/proxy")}
+	u.tracerCache.Store(c)
+	return c.tracer
+}
+
+type cachedTracer struct {
+	provider trace.TracerProvider
+	tracer   trace.Tracer
 }
 
 // endSpan records the attempt's outcome: the status, or the error's kind

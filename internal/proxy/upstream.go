@@ -31,6 +31,9 @@ type Upstream struct {
 	Name    string
 	Targets []*Target
 
+	spanName    string // "upstream <Name>", for client spans
+	tracerCache atomic.Pointer[cachedTracer]
+
 	next         atomic.Uint64
 	retries      int
 	preserveHost bool
@@ -48,6 +51,7 @@ type Upstream struct {
 func NewUpstream(cfg config.Upstream, log *slog.Logger) (*Upstream, error) {
 	u := &Upstream{
 		Name:         cfg.Name,
+		spanName:     "upstream " + cfg.Name,
 		retries:      *cfg.Retries,
 		preserveHost: cfg.PreserveHost,
 		ejectMax:     cfg.PassiveEjection.ConsecutiveFailures,
