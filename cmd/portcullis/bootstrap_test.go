@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/keys"
@@ -82,7 +83,7 @@ func TestAdminBootstrapRacePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer svc.Close()
-	if c, err := svc.Store().CountAdminTokens(context.Background()); err != nil || c != 1 {
+	if c, err := svc.Store().CountAdminTokens(context.Background(), time.Now()); err != nil || c != 1 {
 		t.Fatalf("admin tokens = %d, %v; want 1", c, err)
 	}
 	evs, err := svc.ListAudit(context.Background(), 0, 100)

@@ -396,7 +396,7 @@ func (s *sqlStore) BootstrapAdminToken(ctx context.Context, t *AdminToken, a *Au
 			}
 		}
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM admin_tokens WHERE revoked_at = 0`).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, s.d.bind(usableTokensSQL), micros(t.CreatedAt)).Scan(&n); err != nil {
 			return nil, err
 		}
 		if n > 0 {
@@ -458,12 +458,17 @@ func (s *sqlStore) RevokeAdminToken(ctx context.Context, id string, at time.Time
 	})
 }
 
+// usableTokensSQL counts admin tokens neither revoked nor expired at ?: an
+// expired token must not stop a bootstrap, or expiry could lock everyone
+// out of the admin API.
+const usableTokensSQL = `SELECT COUNT(*) FROM admin_tokens WHERE revoked_at = 0 AND (expires_at = 0 OR expires_at > ?)`
+
 // CountAdminTokens implements Store.
-func (s *sqlStore) CountAdminTokens(ctx context.Context) (int, error) {
+func (s *sqlStore) CountAdminTokens(ctx context.Context, at time.Time) (int, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM admin_tokens WHERE revoked_at = 0`).Scan(&n)
+	err := s.db.QueryRowContext(ctx, s.d.bind(usableTokensSQL), micros(at)).Scan(&n)
 	return n, err
 }
 

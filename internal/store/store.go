@@ -203,8 +203,8 @@ type Store interface {
 	// RevokeAdminToken revokes a token; revoking twice changes nothing
 	// (its event, if any, is still written).
 	RevokeAdminToken(ctx context.Context, id string, at time.Time, a *Audit) error
-	// CountAdminTokens counts tokens that are not revoked.
-	CountAdminTokens(ctx context.Context) (int, error)
+	// CountAdminTokens counts tokens neither revoked nor expired at at.
+	CountAdminTokens(ctx context.Context, at time.Time) (int, error)
 	// BootstrapAdminToken stores t only if no unrevoked admin token exists,
 	// atomically: of concurrent calls at most one succeeds, the others get
 	// ErrConflict.

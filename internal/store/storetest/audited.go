@@ -283,8 +283,23 @@ func testBootstrapAdminToken(t *testing.T, h Harness) {
 	if err := s.RevokeAdminToken(ctx(), "tok000000001", t0, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.BootstrapAdminToken(ctx(), tok("tok000000003"), nil); err != nil {
+	expiring := tok("tok000000003")
+	expiring.ExpiresAt = t0.Add(time.Hour)
+	if err := s.BootstrapAdminToken(ctx(), expiring, nil); err != nil {
 		t.Fatalf("bootstrap after revoking every token: %v", err)
+	}
+	// An expired token does not count either: expiry cannot lock everyone
+	// out of the admin API.
+	later := tok("tok000000004")
+	later.CreatedAt = t0.Add(2 * time.Hour)
+	if n, err := s.CountAdminTokens(ctx(), later.CreatedAt); err != nil || n != 0 {
+		t.Fatalf("usable tokens after the only one expired: %d, %v", n, err)
+	}
+	if err := s.BootstrapAdminToken(ctx(), later, nil); err != nil {
+		t.Fatalf("bootstrap after every token expired: %v", err)
+	}
+	if err := s.BootstrapAdminToken(ctx(), tok("tok000000005"), nil); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("bootstrap while a token is usable: %v, want ErrConflict", err)
 	}
 	if n, err := c.Verify(ctx(), s); err != nil || n != 1 {
 		t.Fatalf("verify = %d, %v; want 1 (the first bootstrap)", n, err)
@@ -327,7 +342,7 @@ func testBootstrapRace(t *testing.T, h Harness) {
 			t.Errorf("bootstrap %d: %v, want ErrConflict", i, err)
 		}
 	}
-	if cnt, err := s.CountAdminTokens(ctx()); won != 1 || err != nil || cnt != 1 {
+	if cnt, err := s.CountAdminTokens(ctx(), t0); won != 1 || err != nil || cnt != 1 {
 		t.Fatalf("%d bootstraps succeeded and %d tokens exist (%v); want exactly 1 and 1", won, cnt, err)
 	}
 	if v, err := c.Verify(ctx(), s); err != nil || v != 1 {

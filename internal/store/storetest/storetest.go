@@ -365,7 +365,7 @@ func testUsage(t *testing.T, h Harness) {
 
 func testAdminTokens(t *testing.T, h Harness) {
 	s := h.Open(t)
-	if n, err := s.CountAdminTokens(ctx()); err != nil || n != 0 {
+	if n, err := s.CountAdminTokens(ctx(), t0); err != nil || n != 0 {
 		t.Fatalf("count on empty = %d, %v", n, err)
 	}
 	for i, role := range []string{"admin", "operator", "auditor"} {
@@ -392,7 +392,7 @@ func testAdminTokens(t *testing.T, h Harness) {
 	if !got.RevokedAt.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("revoked_at = %v", got.RevokedAt)
 	}
-	if n, _ := s.CountAdminTokens(ctx()); n != 2 {
+	if n, _ := s.CountAdminTokens(ctx(), t0); n != 2 {
 		t.Fatalf("count after revoke = %d, want 2", n)
 	}
 	if err := s.RevokeAdminToken(ctx(), "missing", t0, nil); !errors.Is(err, store.ErrNotFound) {
