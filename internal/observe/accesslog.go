@@ -31,10 +31,16 @@ type AccessLog struct {
 }
 
 // accessView is what a reload may change: which headers are logged and
-// which are redacted. The output and its buffering need a restart.
+// which of them are redacted, decided once per configuration. The output
+// and its buffering need a restart.
 type accessView struct {
-	redactor *Redactor
-	headers  []string
+	headers []loggedHeader
+}
+
+type loggedHeader struct {
+	name   string // canonical, for a direct map lookup
+	attr   string // "header." + name
+	redact bool
 }
 
 const maxLoggedLen = 1024
@@ -54,9 +60,11 @@ func NewAccessLog(cfg config.AccessLog) (*AccessLog, error) {
 // Configure swaps in cfg's logged and redacted headers (on reload). Lines
 // being written keep the set they started with.
 func (a *AccessLog) Configure(cfg config.AccessLog) {
-	v := &accessView{redactor: NewRedactor(cfg.RedactHeaders)}
+	red := NewRedactor(cfg.RedactHeaders)
+	v := &accessView{}
 	for _, name := range cfg.Headers {
-		v.headers = append(v.headers, http.CanonicalHeaderKey(name))
+		name = http.CanonicalHeaderKey(name)
+		v.headers = append(v.headers, loggedHeader{name: name, attr: "header." + name, redact: red.Sensitive(name)})
 	}
 	a.view.Store(v)
 }
@@ -118,10 +126,13 @@ func (a *AccessLog) Log(r *http.Request, info *reqinfo.Info, e Entry) {
 	if info.CredentialHint != "" {
 		attrs = append(attrs, slog.String("credential_hint", clip(info.CredentialHint)))
 	}
-	view := a.view.Load()
-	for _, name := range view.headers {
-		if v := r.Header.Get(name); v != "" {
-			attrs = append(attrs, slog.String("header."+name, clip(view.redactor.HeaderValue(name, v))))
+	for _, h := range a.view.Load().headers {
+		if vs := r.Header[h.name]; len(vs) > 0 && vs[0] != "" {
+			v := Redacted
+			if !h.redact {
+				v = clip(RedactPAN(vs[0]))
+			}
+			attrs = append(attrs, slog.String(h.attr, v))
 		}
 	}
 	if info.Err != nil {
