@@ -7,6 +7,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/principal"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 )
@@ -78,35 +79,37 @@ func Unauthorized(c Challenge, ue *Unauthenticated) *problem.Error {
 // removes any incoming header with those names, on every route (auth: none
 // included), so a client can never forge them.
 func Identity(h config.IdentityHeaders) pipeline.Middleware {
-	names := []string{}
-	for _, n := range []string{h.ConsumerID, h.Subject, h.Scopes, h.Roles, h.Method, h.CredentialID} {
-		if n != "" {
-			names = append(names, http.CanonicalHeaderKey(n))
+	type field struct {
+		name  string // canonical, resolved once here
+		value func(*principal.Principal) string
+	}
+	var fields []field
+	add := func(name string, value func(*principal.Principal) string) {
+		if name != "" {
+			fields = append(fields, field{http.CanonicalHeaderKey(name), value})
 		}
 	}
+	add(h.ConsumerID, func(p *principal.Principal) string { return p.ConsumerID })
+	add(h.Subject, func(p *principal.Principal) string { return p.Subject })
+	add(h.Scopes, func(p *principal.Principal) string { return strings.Join(p.Scopes, " ") })
+	add(h.Roles, func(p *principal.Principal) string { return strings.Join(p.Roles, " ") })
+	add(h.Method, func(p *principal.Principal) string { return string(p.Method) })
+	add(h.CredentialID, func(p *principal.Principal) string { return p.CredentialID })
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			for _, n := range names {
-				delete(r.Header, n)
+			for _, f := range fields {
+				delete(r.Header, f.name)
 			}
 			if p := reqinfo.From(r.Context()).Principal; p != nil {
-				set(r.Header, h.ConsumerID, p.ConsumerID)
-				set(r.Header, h.Subject, p.Subject)
-				set(r.Header, h.Scopes, strings.Join(p.Scopes, " "))
-				set(r.Header, h.Roles, strings.Join(p.Roles, " "))
-				set(r.Header, h.Method, string(p.Method))
-				set(r.Header, h.CredentialID, p.CredentialID)
+				for _, f := range fields {
+					if v := f.value(p); v != "" {
+						r.Header[f.name] = []string{sanitize(v)}
+					}
+				}
 			}
 			return next.ServeHTTP(w, r)
 		})
 	}
-}
-
-func set(h http.Header, name, v string) {
-	if name == "" || v == "" {
-		return
-	}
-	h[http.CanonicalHeaderKey(name)] = []string{sanitize(v)}
 }
 
 // sanitize drops bytes that are not allowed in a header value, so claim
