@@ -206,10 +206,10 @@ func storeCost(redisAddr string) {
 			}
 		})
 	}))
-	cfg := config.RateLimitStore{Type: "redis", MaxKeys: 1000, Redis: &config.RedisConfig{
+	cfg := config.WithDefaults(config.RateLimitStore{Type: "redis", MaxKeys: 1000, Redis: &config.RedisConfig{
 		Address: redisAddr, KeyPrefix: "bench-cost:", DialTimeout: config.Duration(time.Second),
 		Timeout: config.Duration(time.Second), RetryInterval: config.Duration(time.Second),
-	}}
+	}})
 	stores, err := ratelimit.NewStores(cfg, ratelimit.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -49,8 +49,7 @@ func bruteForceConfig(ip, cred int) config.BruteForce {
 	c.RateLimits.BruteForce.IPThreshold = &ip
 	c.RateLimits.BruteForce.CredentialThreshold = &cred
 	c.RateLimits.BruteForce.Block = []config.Duration{config.Duration(time.Minute), config.Duration(5 * time.Minute)}
-	c.ApplyDefaults()
-	return c.RateLimits.BruteForce
+	return config.WithDefaults(c).RateLimits.BruteForce
 }
 
 // serve runs the gateway's order (guard, auth, guard after auth, upstream)
@@ -99,10 +98,10 @@ func call(t *testing.T, srv *httptest.Server, ip, key string) reply {
 const blockedBody = `{"type":"https://portcullis.dev/problems/blocked","title":"Too Many Requests","status":429,"detail":"Too many failed authentication attempts; try again later.","request_id":"rid"}` + "\n"
 
 func redisStores(t testing.TB, addr, prefix string, clock ratelimit.Clock) *ratelimit.Stores {
-	st, err := ratelimit.NewStores(config.RateLimitStore{Type: "redis", MaxKeys: 10000, Redis: &config.RedisConfig{
+	st, err := ratelimit.NewStores(config.WithDefaults(config.RateLimitStore{Type: "redis", MaxKeys: 10000, Redis: &config.RedisConfig{
 		Address: addr, KeyPrefix: prefix, DialTimeout: config.Duration(time.Second),
 		Timeout: config.Duration(time.Second), RetryInterval: config.Duration(time.Second),
-	}}, ratelimit.Options{Clock: clock})
+	}}), ratelimit.Options{Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +110,7 @@ func redisStores(t testing.TB, addr, prefix string, clock ratelimit.Clock) *rate
 }
 
 func memStores(t *testing.T, clock *testenv.Clock) *ratelimit.Stores {
-	s, err := ratelimit.NewStores(config.RateLimitStore{Type: "memory", MaxKeys: 10000}, ratelimit.Options{Clock: clock.Now})
+	s, err := ratelimit.NewStores(config.WithDefaults(config.RateLimitStore{Type: "memory", MaxKeys: 10000}), ratelimit.Options{Clock: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

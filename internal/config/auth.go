@@ -125,8 +125,8 @@ func (a *RouteAuth) UnmarshalYAML(n *yaml.Node) error {
 
 // IdentityHeaders name the headers that carry the verified identity
 // upstream. Incoming headers with these names are always removed first, on
-// every route, so a client can never forge them. Empty means the default
-// name: identity headers can be renamed, not turned off.
+// every route, so a client can never forge them. Identity headers can be
+// renamed, not turned off: an explicit empty name is refused.
 type IdentityHeaders struct {
 	// ConsumerID default X-Consumer-Id.
 	ConsumerID string `yaml:"consumer_id"`
@@ -142,31 +142,10 @@ type IdentityHeaders struct {
 	CredentialID string `yaml:"credential_id"`
 }
 
-func (c *Config) defaultAuth() {
-	h := &c.IdentityHeaders
-	setStr(&h.ConsumerID, "X-Consumer-Id")
-	setStr(&h.Subject, "X-Consumer-Subject")
-	setStr(&h.Scopes, "X-Scopes")
-	setStr(&h.Roles, "X-Roles")
-	setStr(&h.Method, "X-Auth-Method")
-	setStr(&h.CredentialID, "X-Credential-Id")
-	for i := range c.Authenticators {
-		c.Authenticators[i].applyDefaults()
-	}
-}
-
-func (a *Authenticator) applyDefaults() {
-	if a.JWT != nil {
-		a.JWT.applyDefaults()
-	}
-	if a.Introspection != nil {
-		a.Introspection.applyDefaults()
-	}
-	if a.MTLS != nil {
-		a.MTLS.applyDefaults()
-	}
-	if a.APIKey != nil {
-		a.APIKey.applyDefaults()
+func (IdentityHeaders) defaults() any {
+	return IdentityHeaders{
+		ConsumerID: "X-Consumer-Id", Subject: "X-Consumer-Subject", Scopes: "X-Scopes",
+		Roles: "X-Roles", Method: "X-Auth-Method", CredentialID: "X-Credential-Id",
 	}
 }
 
@@ -208,9 +187,9 @@ func (c *Config) validateAuth(errs *Errors) {
 		{"scopes", c.IdentityHeaders.Scopes}, {"roles", c.IdentityHeaders.Roles},
 		{"method", c.IdentityHeaders.Method}, {"credential_id", c.IdentityHeaders.CredentialID},
 	} {
-		if h.val != "" {
-			validHeaderName(errs, Join("identity_headers", h.key), h.val)
-		}
+		// An empty name would neither set nor strip the header: the
+		// client's copy would reach the upstream.
+		validHeaderName(errs, Join("identity_headers", h.key), h.val)
 	}
 	for i, r := range c.Routes {
 		if r.Auth == nil || r.Auth.None {

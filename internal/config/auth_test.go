@@ -51,6 +51,25 @@ routes:
 			"authenticators[0].jwt.issuers[1].audiences[0]: must not be empty",
 			"authenticators[0].jwt.issuers[1]: one of jwks_url or jwks_file is required",
 		}},
+		{"jwt: no issuer, duplicates, exclusive sources, bounds", `
+authenticators:
+  - name: none
+    jwt: {}
+  - name: j
+    jwt:
+      max_token_bytes: 1MiB
+      issuers:
+        - {issuer: "https://a", audiences: [x], jwks_url: "https://a/jwks", algorithms: [none]}
+        - {issuer: "https://a", audiences: [x], jwks_url: "https://a/jwks", jwks_file: k.pem}
+routes:
+  - {name: r, path: /, upstream: up, auth: {authenticators: [j, none]}}
+`, []string{
+			"authenticators[0].jwt.issuers: at least one issuer is required",
+			"authenticators[1].jwt.max_token_bytes: must be between 512B and 64KiB",
+			`authenticators[1].jwt.issuers[0].algorithms[0]: unsupported algorithm "none"`,
+			`authenticators[1].jwt.issuers[1].issuer: duplicate issuer "https://a"`,
+			"authenticators[1].jwt.issuers[1]: jwks_url and jwks_file are mutually exclusive",
+		}},
 		{"introspection problems", `
 authenticators:
   - name: i

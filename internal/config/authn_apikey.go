@@ -16,9 +16,7 @@ type APIKeyAuth struct {
 
 var queryParamRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
-func (a *APIKeyAuth) applyDefaults() {
-	setStr(&a.Header, DefaultAPIKeyHeader)
-}
+func (APIKeyAuth) defaults() any { return APIKeyAuth{Header: DefaultAPIKeyHeader} }
 
 func (a *APIKeyAuth) validate(errs *Errors, path string, _ *Config) {
 	validHeaderName(errs, Join(path, "header"), a.Header)

@@ -37,11 +37,8 @@ const (
 	DefaultGroupsClaim   = "groups"
 )
 
-func (m *ClaimMapping) applyDefaults() {
-	setStr(&m.Consumer, DefaultConsumerClaim)
-	setStr(&m.Scopes, DefaultScopesClaim)
-	setStr(&m.Roles, DefaultRolesClaim)
-	setStr(&m.Groups, DefaultGroupsClaim)
+func (ClaimMapping) defaults() any {
+	return ClaimMapping{Consumer: DefaultConsumerClaim, Scopes: DefaultScopesClaim, Roles: DefaultRolesClaim, Groups: DefaultGroupsClaim}
 }
 
 func (m *ClaimMapping) validate(errs *Errors, path string) {

@@ -39,7 +39,8 @@ type IntrospectionAuth struct {
 	Audiences []string `yaml:"audiences"`
 	// ClientIDs, when set, are the only "client_id" values accepted.
 	ClientIDs []string `yaml:"client_ids"`
-	// Leeway is the clock skew allowed when checking exp and nbf. Default 30s.
+	// Leeway is the clock skew allowed when checking exp and nbf. Default
+	// 30s; 0 allows none.
 	Leeway Duration `yaml:"leeway"`
 	// MaxTokenBytes caps the token size. Default 4KiB; at most 64KiB.
 	MaxTokenBytes ByteSize `yaml:"max_token_bytes"`
@@ -60,16 +61,15 @@ const (
 	DefaultIntrospectionMaxToken    = 4 << 10
 )
 
-func (a *IntrospectionAuth) applyDefaults() {
-	setStr(&a.AuthMethod, DefaultIntrospectionAuthMethod)
-	setDur(&a.Timeout, DefaultIntrospectionTimeout)
-	setDur(&a.CacheTTL, DefaultIntrospectionCacheTTL)
-	setDur(&a.NegativeCacheTTL, DefaultIntrospectionNegativeTTL)
-	setDur(&a.Leeway, DefaultJWTLeeway)
-	if a.MaxTokenBytes == 0 {
-		a.MaxTokenBytes = DefaultIntrospectionMaxToken
+func (IntrospectionAuth) defaults() any {
+	return IntrospectionAuth{
+		AuthMethod:       DefaultIntrospectionAuthMethod,
+		Timeout:          Duration(DefaultIntrospectionTimeout),
+		CacheTTL:         Duration(DefaultIntrospectionCacheTTL),
+		NegativeCacheTTL: Duration(DefaultIntrospectionNegativeTTL),
+		Leeway:           Duration(DefaultJWTLeeway),
+		MaxTokenBytes:    DefaultIntrospectionMaxToken,
 	}
-	a.Claims.applyDefaults()
 }
 
 func (a *IntrospectionAuth) validate(errs *Errors, path string) {

@@ -13,7 +13,7 @@ type JWTAuth struct {
 	// its exact "iss". At least one.
 	Issuers []JWTIssuer `yaml:"issuers"`
 	// Leeway is the clock skew allowed when checking exp, nbf and iat.
-	// Default 30s; at most 5m.
+	// Default 30s; at most 5m; 0 allows none.
 	Leeway Duration `yaml:"leeway"`
 	// MaxTokenBytes caps the size of a token; larger tokens are rejected
 	// before any parsing. Default 8KiB; at most 64KiB.
@@ -86,21 +86,16 @@ var AsymmetricAlgorithms = map[string]bool{
 	"EdDSA": true,
 }
 
-func (a *JWTAuth) applyDefaults() {
-	setDur(&a.Leeway, DefaultJWTLeeway)
-	if a.MaxTokenBytes == 0 {
-		a.MaxTokenBytes = DefaultJWTMaxTokenBytes
-	}
-	setDur(&a.CacheTTL, DefaultJWTCacheTTL)
-	a.Claims.applyDefaults()
-	for i := range a.Issuers {
-		is := &a.Issuers[i]
-		if len(is.Algorithms) == 0 {
-			is.Algorithms = append([]string(nil), DefaultJWTAlgorithms...)
-		}
-		setDur(&is.RefreshInterval, DefaultJWKSRefreshInterval)
-		setDur(&is.MinRefreshInterval, DefaultJWKSMinRefresh)
-		setDur(&is.FetchTimeout, DefaultJWKSFetchTimeout)
+func (JWTAuth) defaults() any {
+	return JWTAuth{Leeway: Duration(DefaultJWTLeeway), MaxTokenBytes: DefaultJWTMaxTokenBytes, CacheTTL: Duration(DefaultJWTCacheTTL)}
+}
+
+func (JWTIssuer) defaults() any {
+	return JWTIssuer{
+		Algorithms:         DefaultJWTAlgorithms,
+		RefreshInterval:    Duration(DefaultJWKSRefreshInterval),
+		MinRefreshInterval: Duration(DefaultJWKSMinRefresh),
+		FetchTimeout:       Duration(DefaultJWKSFetchTimeout),
 	}
 }
 
@@ -144,6 +139,9 @@ func (a *JWTAuth) validate(errs *Errors, path string) {
 		}
 		if is.CAFile != "" && is.JWKSURL == "" {
 			errs.Add(Join(p, "ca_file"), "only applies to jwks_url")
+		}
+		if len(is.Algorithms) == 0 {
+			errs.Add(Join(p, "algorithms"), "needs at least one algorithm (leave it out for RS256, PS256, ES256, EdDSA)")
 		}
 		for j, alg := range is.Algorithms {
 			if !AsymmetricAlgorithms[alg] {

@@ -51,9 +51,8 @@ const DefaultCRLCheckInterval = 30 * time.Second
 // DefaultConsumerFrom is the default mtls consumer id source.
 const DefaultConsumerFrom = "common_name"
 
-func (a *MTLSAuth) applyDefaults() {
-	setStr(&a.ConsumerFrom, DefaultConsumerFrom)
-	setDur(&a.CRLCheckInterval, DefaultCRLCheckInterval)
+func (MTLSAuth) defaults() any {
+	return MTLSAuth{ConsumerFrom: DefaultConsumerFrom, CRLCheckInterval: Duration(DefaultCRLCheckInterval)}
 }
 
 // matchers reports whether any allow-list is set.

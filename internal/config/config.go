@@ -83,8 +83,8 @@ type ListenerTLS struct {
 
 // HSTS configures the Strict-Transport-Security header.
 type HSTS struct {
-	// MaxAge is the max-age. Default 365d (unset or 0 means the default:
-	// HSTS cannot be turned off on an HTTPS listener).
+	// MaxAge is the max-age. Default 365d; at least 1s (HSTS cannot be
+	// turned off on an HTTPS listener).
 	MaxAge Duration `yaml:"max_age"`
 	// IncludeSubdomains adds includeSubDomains. Default true.
 	IncludeSubdomains *bool `yaml:"include_subdomains"`
@@ -94,13 +94,17 @@ type HSTS struct {
 
 // ServerLimits bound what one client can hold of the server.
 type ServerLimits struct {
-	// ReadHeaderTimeout bounds reading request headers (slowloris). Default 5s.
+	// ReadHeaderTimeout bounds reading request headers (slowloris). Default
+	// 5s; at least 1ms.
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
-	// ReadTimeout bounds reading the whole request. Default 30s.
+	// ReadTimeout bounds reading the whole request. Default 30s; 0 means no
+	// limit.
 	ReadTimeout Duration `yaml:"read_timeout"`
-	// WriteTimeout bounds writing the response. Default 60s.
+	// WriteTimeout bounds writing the response. Default 60s; 0 means no
+	// limit.
 	WriteTimeout Duration `yaml:"write_timeout"`
-	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	// IdleTimeout closes idle keep-alive connections. Default 120s; at least
+	// 1ms.
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// MaxHeaderBytes bounds the request line and headers. Default 32KiB.
 	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
@@ -135,9 +139,11 @@ type Upstream struct {
 	// ResponseHeaderTimeout bounds waiting for response headers after the
 	// request is sent. Default 30s. Exceeding it gives 504.
 	ResponseHeaderTimeout Duration `yaml:"response_header_timeout"`
-	// IdleConnTimeout closes idle pooled connections. Default 90s.
+	// IdleConnTimeout closes idle pooled connections. Default 90s; 0 keeps
+	// them until the upstream closes them.
 	IdleConnTimeout Duration `yaml:"idle_conn_timeout"`
-	// MaxIdleConnsPerTarget is the keep-alive pool size per target. Default 256.
+	// MaxIdleConnsPerTarget is the keep-alive pool size per target. Default
+	// 256; at least 1.
 	MaxIdleConnsPerTarget int `yaml:"max_idle_conns_per_target"`
 	// MaxConnsPerTarget bounds connections per target; 0 (default) is unlimited.
 	MaxConnsPerTarget int `yaml:"max_conns_per_target"`
@@ -209,7 +215,8 @@ type Route struct {
 	// Auth is required: "none" or an auth block. A route without it is an
 	// error so that no route is open by accident.
 	Auth *RouteAuth `yaml:"auth"`
-	// MaxBodyBytes bounds the request body; larger gets 413. Default 1MiB.
+	// MaxBodyBytes bounds the request body; larger gets 413. Default 1MiB;
+	// 0 accepts no body.
 	MaxBodyBytes *ByteSize `yaml:"max_body_bytes"`
 	// Timeout bounds the whole upstream exchange. Default 60s; exceeding it
 	// gives 504.
@@ -254,7 +261,8 @@ type AccessLog struct {
 
 // Shutdown configures graceful shutdown on SIGTERM/SIGINT.
 type Shutdown struct {
-	// DrainTimeout is how long in-flight requests may finish. Default 30s.
+	// DrainTimeout is how long in-flight requests may finish. Default 30s; 0
+	// closes connections at once.
 	DrainTimeout Duration `yaml:"drain_timeout"`
 }
 

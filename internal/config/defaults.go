@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"reflect"
+	"strings"
 	"time"
 )
 
@@ -41,96 +43,229 @@ const (
 	DefaultReloadInterval        = 2 * time.Second
 )
 
-func setDur(d *Duration, def time.Duration) {
-	if *d == 0 {
-		*d = Duration(def)
+// defaulter is implemented by every configuration type that has documented
+// defaults. defaults returns a value of the type (not a pointer) whose
+// fields hold those defaults; fields of struct type take their defaults
+// from their own type, not from the parent's.
+//
+// A key absent from the file takes its default. A key that is present
+// keeps its value, even an explicit 0, "" or []: where zero means
+// something it is honoured, and where it is invalid Validate refuses it
+// with its path. Nothing is silently replaced.
+type defaulter interface{ defaults() any }
+
+// fillDefaults gives every field of v (a pointer to a configuration value)
+// that isSet reports as not set its type's default, depth first. isSet is
+// called with the field's config path and its current value.
+func fillDefaults(v any, isSet func(path string, field reflect.Value) bool) {
+	fill(reflect.ValueOf(v).Elem(), "", isSet)
+}
+
+func fill(v reflect.Value, path string, isSet func(string, reflect.Value) bool) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			fill(v.Elem(), path, isSet)
+		}
+	case reflect.Slice:
+		if !holdsStructs(v.Type().Elem()) {
+			return
+		}
+		for i := range v.Len() {
+			fill(v.Index(i), Index(path, i), isSet)
+		}
+	case reflect.Map:
+		if !holdsStructs(v.Type().Elem()) {
+			return
+		}
+		iter := v.MapRange()
+		for iter.Next() {
+			e := reflect.New(v.Type().Elem()).Elem()
+			e.Set(iter.Value())
+			fill(e, Join(path, fmt.Sprint(iter.Key().Interface())), isSet)
+			v.SetMapIndex(iter.Key(), e)
+		}
+	case reflect.Struct:
+		var def reflect.Value
+		if d, ok := v.Interface().(defaulter); ok {
+			def = reflect.ValueOf(d.defaults())
+		}
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, inline, ok := yamlName(f)
+			if !ok {
+				continue
+			}
+			fp := Join(path, name)
+			if inline {
+				fp = path
+			} else if def.IsValid() && !def.Field(i).IsZero() && !isSet(fp, v.Field(i)) {
+				v.Field(i).Set(deepCopy(def.Field(i)))
+			}
+			fill(v.Field(i), fp, isSet)
+		}
 	}
 }
 
-func setInt(i *int, def int) {
-	if *i == 0 {
-		*i = def
+// holdsStructs reports whether values of t may contain structs with
+// defaults.
+func holdsStructs(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+		t = t.Elem()
 	}
+	return t.Kind() == reflect.Struct
 }
 
-func setStr(s *string, def string) {
-	if *s == "" {
-		*s = def
+// deepCopy copies pointers and slices of a default so that no two
+// configurations share (and could mutate) one default value.
+func deepCopy(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.New(v.Type().Elem())
+		c.Elem().Set(deepCopy(v.Elem()))
+		return c
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			c.Index(i).Set(deepCopy(v.Index(i)))
+		}
+		return c
 	}
+	return v
 }
 
-func boolPtr(b bool) *bool { return &b }
+// yamlName returns a struct field's key, whether it is inlined, and false
+// for fields that are not configuration keys.
+func yamlName(f reflect.StructField) (name string, inline, ok bool) {
+	if !f.IsExported() {
+		return "", false, false
+	}
+	tag := f.Tag.Get("yaml")
+	name, opts, _ := strings.Cut(tag, ",")
+	if name == "-" {
+		return "", false, false
+	}
+	if strings.Contains(opts, "inline") {
+		return "", true, true
+	}
+	if name == "" {
+		name = strings.ToLower(f.Name)
+	}
+	return name, false, true
+}
 
-// ApplyDefaults fills every unset field with its documented default.
-func (c *Config) ApplyDefaults() {
+// ptr returns a pointer to v, for defaults of optional scalars.
+func ptr[T any](v T) *T { return &v }
+
+// WithDefaults returns v (a configuration value such as a Config or a
+// JWTAuth block) with every zero field at its documented default. It is
+// for values built in Go (tests, tools), which cannot tell an explicit zero
+// from an absent one; files go through Parse, which can and never replaces
+// a zero that was written.
+func WithDefaults[T any](v T) T {
+	fillDefaults(&v, func(_ string, f reflect.Value) bool { return !f.IsZero() })
+	if c, ok := any(&v).(*Config); ok {
+		c.contextDefaults(func(string) bool { return false })
+	}
+	return v
+}
+
+// contextDefaults fills the defaults that depend on other values (a list
+// index, a sibling field). set reports whether a key was written.
+func (c *Config) contextDefaults(set func(path string) bool) {
 	for i := range c.Listeners {
-		l := &c.Listeners[i]
-		if l.Name == "" {
+		if l := &c.Listeners[i]; l.Name == "" && !set(Join(Index("listeners", i), "name")) {
 			l.Name = fmt.Sprintf("listener%d", i)
 		}
-		if l.TLS != nil {
-			setStr(&l.TLS.MinVersion, DefaultMinTLSVersion)
-			setStr(&l.TLS.ClientAuth, DefaultClientAuth)
-			setDur(&l.TLS.ReloadInterval, DefaultCertReloadInterval)
-		}
-		if l.HSTS.IncludeSubdomains == nil {
-			l.HSTS.IncludeSubdomains = boolPtr(true)
-		}
-		setDur(&l.HSTS.MaxAge, DefaultHSTSMaxAge)
-		lim := &l.Limits
-		setDur(&lim.ReadHeaderTimeout, DefaultReadHeaderTimeout)
-		setDur(&lim.ReadTimeout, DefaultReadTimeout)
-		setDur(&lim.WriteTimeout, DefaultWriteTimeout)
-		setDur(&lim.IdleTimeout, DefaultIdleTimeout)
-		if lim.MaxHeaderBytes == 0 {
-			lim.MaxHeaderBytes = DefaultMaxHeaderBytes
-		}
-		setInt(&lim.MaxConnections, DefaultMaxConnections)
 	}
-	setStr(&c.Ops.Address, DefaultOpsAddress)
-	c.Tracing.applyDefaults()
-	setStr(&c.ClientIPHeader, DefaultClientIPHeader)
-	for i := range c.Upstreams {
-		u := &c.Upstreams[i]
-		setDur(&u.ConnectTimeout, DefaultConnectTimeout)
-		setDur(&u.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
-		setDur(&u.IdleConnTimeout, DefaultIdleConnTimeout)
-		setInt(&u.MaxIdleConnsPerTarget, DefaultMaxIdleConnsPerTarget)
-		if u.Retries == nil {
-			r := DefaultRetries
-			u.Retries = &r
+	for i := range c.RateLimits.Policies {
+		p := &c.RateLimits.Policies[i]
+		if p.Rate != nil && !set(Join(Index("rate_limits.policies", i), "rate.burst")) && p.Rate.Burst == 0 {
+			p.Rate.Burst = p.Rate.Limit
 		}
-		if h := u.HealthCheck; h != nil {
-			setStr(&h.Path, DefaultHealthPath)
-			setDur(&h.Interval, DefaultHealthInterval)
-			setDur(&h.Timeout, DefaultHealthTimeout)
-			setInt(&h.HealthyThreshold, DefaultHealthyThreshold)
-			setInt(&h.UnhealthyThreshold, DefaultUnhealthyThreshold)
-		}
-		setInt(&u.PassiveEjection.ConsecutiveFailures, DefaultEjectFailures)
-		setDur(&u.PassiveEjection.EjectFor, DefaultEjectFor)
 	}
-	for i := range c.Routes {
-		r := &c.Routes[i]
-		if r.MaxBodyBytes == nil {
-			b := ByteSize(DefaultMaxBodyBytes)
-			r.MaxBodyBytes = &b
-		}
-		setDur(&r.Timeout, DefaultRouteTimeout)
+	k := &c.Keys
+	if k.Pepper.File == "" && !set("keys.pepper.env") {
+		k.Pepper.Env = DefaultPepperEnv
 	}
-	setStr(&c.Logging.Level, DefaultLogLevel)
-	a := &c.Logging.Access
-	if a.Enabled == nil {
-		a.Enabled = boolPtr(true)
+	if k.MasterKey.File == "" && !set("keys.master_key.env") {
+		k.MasterKey.Env = DefaultMasterKeyEnv
 	}
-	setStr(&a.Output, DefaultAccessOutput)
-	if a.BufferSize == 0 {
-		a.BufferSize = DefaultAccessBuffer
-	}
-	setDur(&a.FlushInterval, DefaultAccessFlush)
-	setDur(&c.Shutdown.DrainTimeout, DefaultDrainTimeout)
-	setDur(&c.Reload.Interval, DefaultReloadInterval)
-	c.defaultAuth()
-	c.defaultKeys()
-	c.defaultRateLimits()
 }
+
+func (Listener) defaults() any { return Listener{} }
+
+func (ListenerTLS) defaults() any {
+	return ListenerTLS{MinVersion: DefaultMinTLSVersion, ClientAuth: DefaultClientAuth, ReloadInterval: Duration(DefaultCertReloadInterval)}
+}
+
+func (HSTS) defaults() any {
+	return HSTS{MaxAge: Duration(DefaultHSTSMaxAge), IncludeSubdomains: ptr(true)}
+}
+
+func (ServerLimits) defaults() any {
+	return ServerLimits{
+		ReadHeaderTimeout: Duration(DefaultReadHeaderTimeout),
+		ReadTimeout:       Duration(DefaultReadTimeout),
+		WriteTimeout:      Duration(DefaultWriteTimeout),
+		IdleTimeout:       Duration(DefaultIdleTimeout),
+		MaxHeaderBytes:    DefaultMaxHeaderBytes,
+		MaxConnections:    DefaultMaxConnections,
+	}
+}
+
+func (Config) defaults() any {
+	return Config{ClientIPHeader: DefaultClientIPHeader}
+}
+
+func (Ops) defaults() any { return Ops{Address: DefaultOpsAddress} }
+
+func (Upstream) defaults() any {
+	return Upstream{
+		ConnectTimeout:        Duration(DefaultConnectTimeout),
+		ResponseHeaderTimeout: Duration(DefaultResponseHeaderTimeout),
+		IdleConnTimeout:       Duration(DefaultIdleConnTimeout),
+		MaxIdleConnsPerTarget: DefaultMaxIdleConnsPerTarget,
+		Retries:               ptr(DefaultRetries),
+	}
+}
+
+func (HealthCheck) defaults() any {
+	return HealthCheck{
+		Path:               DefaultHealthPath,
+		Interval:           Duration(DefaultHealthInterval),
+		Timeout:            Duration(DefaultHealthTimeout),
+		HealthyThreshold:   DefaultHealthyThreshold,
+		UnhealthyThreshold: DefaultUnhealthyThreshold,
+	}
+}
+
+func (PassiveEjection) defaults() any {
+	return PassiveEjection{ConsecutiveFailures: DefaultEjectFailures, EjectFor: Duration(DefaultEjectFor)}
+}
+
+func (Route) defaults() any {
+	return Route{MaxBodyBytes: ptr(ByteSize(DefaultMaxBodyBytes)), Timeout: Duration(DefaultRouteTimeout)}
+}
+
+func (Logging) defaults() any { return Logging{Level: DefaultLogLevel} }
+
+func (AccessLog) defaults() any {
+	return AccessLog{
+		Enabled:       ptr(true),
+		Output:        DefaultAccessOutput,
+		BufferSize:    DefaultAccessBuffer,
+		FlushInterval: Duration(DefaultAccessFlush),
+	}
+}
+
+func (Shutdown) defaults() any { return Shutdown{DrainTimeout: Duration(DefaultDrainTimeout)} }
+
+func (Reload) defaults() any { return Reload{Interval: Duration(DefaultReloadInterval)} }

@@ -28,7 +28,7 @@ type Keys struct {
 	MasterKey SecretRef `yaml:"master_key"`
 	// RotationGrace is how long a rotated key keeps working after its
 	// successor is issued, unless a rotation asks for another grace. Default
-	// 24h; at most 30d.
+	// 24h; at most 30d; 0 stops the old key at once.
 	RotationGrace Duration `yaml:"rotation_grace"`
 	// Cache keeps verified keys in memory so requests do not wait on the
 	// store.
@@ -77,7 +77,8 @@ type KeyCache struct {
 	// made-up keys do not reach the database. Default 10s.
 	NegativeTTL Duration `yaml:"negative_ttl"`
 	// StaleIfError is how long after its TTL a cached key keeps working while
-	// the store is unreachable. Default 15m; at most 24h.
+	// the store is unreachable. Default 15m; at most 24h; 0 never serves a
+	// key past its TTL.
 	StaleIfError Duration `yaml:"stale_if_error"`
 }
 
@@ -175,34 +176,30 @@ func (c *Config) KeysInUse() bool {
 	return false
 }
 
-func (c *Config) defaultKeys() {
-	k := &c.Keys
-	setStr(&k.Store.Driver, DefaultKeyStoreDriver)
-	setInt(&k.Store.MaxConns, DefaultKeyStoreMaxConns)
-	setDur(&k.Store.Timeout, DefaultKeyStoreTimeout)
-	setStr(&k.Environment, DefaultKeyEnvironment)
-	if k.Pepper.File == "" {
-		setStr(&k.Pepper.Env, DefaultPepperEnv)
-	}
-	if k.MasterKey.File == "" {
-		setStr(&k.MasterKey.Env, DefaultMasterKeyEnv)
-	}
-	setDur(&k.RotationGrace, DefaultRotationGrace)
-	setInt(&k.Cache.Size, DefaultKeyCacheSize)
-	setDur(&k.Cache.TTL, DefaultKeyCacheTTL)
-	setDur(&k.Cache.NegativeTTL, DefaultKeyNegativeTTL)
-	setDur(&k.Cache.StaleIfError, DefaultKeyStaleIfError)
-	setDur(&k.Usage.FlushInterval, DefaultUsageFlush)
+func (Keys) defaults() any {
+	return Keys{Environment: DefaultKeyEnvironment, RotationGrace: Duration(DefaultRotationGrace)}
+}
 
-	a := &c.Admin
-	setStr(&a.Address, DefaultAdminAddress)
-	setStr(&a.TLS.MinVersion, DefaultAdminMinTLS)
-	setInt(&a.MaxPageSize, DefaultAdminMaxPageSize)
-	if a.AuthFailureThreshold == nil {
-		n := DefaultAdminAuthFailures
-		a.AuthFailureThreshold = &n
+func (KeyStore) defaults() any {
+	return KeyStore{Driver: DefaultKeyStoreDriver, MaxConns: DefaultKeyStoreMaxConns, Timeout: Duration(DefaultKeyStoreTimeout)}
+}
+
+func (KeyCache) defaults() any {
+	return KeyCache{
+		Size:         DefaultKeyCacheSize,
+		TTL:          Duration(DefaultKeyCacheTTL),
+		NegativeTTL:  Duration(DefaultKeyNegativeTTL),
+		StaleIfError: Duration(DefaultKeyStaleIfError),
 	}
 }
+
+func (KeyUsage) defaults() any { return KeyUsage{FlushInterval: Duration(DefaultUsageFlush)} }
+
+func (Admin) defaults() any {
+	return Admin{Address: DefaultAdminAddress, MaxPageSize: DefaultAdminMaxPageSize, AuthFailureThreshold: ptr(DefaultAdminAuthFailures)}
+}
+
+func (AdminTLS) defaults() any { return AdminTLS{MinVersion: DefaultAdminMinTLS} }
 
 var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -273,6 +270,8 @@ func (s SecretRef) validate(errs *Errors, p string) {
 	switch {
 	case s.Env != "" && s.File != "":
 		errs.Add(p, "set env or file, not both")
+	case s.Env == "" && s.File == "":
+		errs.Add(p, "set env or file")
 	case s.Env != "" && !envNameRe.MatchString(s.Env):
 		errs.Add(Join(p, "env"), "must be an environment variable name, got %q", s.Env)
 	}

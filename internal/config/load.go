@@ -92,7 +92,7 @@ func Parse(data []byte, env LookupEnv) (*Config, error) {
 	}
 
 	var errs Errors
-	w := walker{errs: &errs, lines: map[int]string{}, secretLines: map[int]bool{}, env: env}
+	w := walker{errs: &errs, lines: map[int]string{}, secretLines: map[int]bool{}, env: env, set: map[string]bool{}}
 	w.walk(doc, reflect.TypeOf(Config{}), "")
 	if len(errs) > 0 {
 		return nil, errs
@@ -103,7 +103,10 @@ func Parse(data []byte, env LookupEnv) (*Config, error) {
 		errs = append(errs, w.translate(err)...)
 		return nil, errs
 	}
-	cfg.ApplyDefaults()
+	// Defaults go only where a key was not written: an explicit zero is
+	// kept (and refused by Validate where it is invalid).
+	fillDefaults(cfg, func(path string, _ reflect.Value) bool { return w.set[path] })
+	cfg.contextDefaults(func(path string) bool { return w.set[path] })
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -124,6 +127,8 @@ type walker struct {
 	lines       map[int]string
 	secretLines map[int]bool
 	env         LookupEnv
+	// set holds the path of every key written with a non-null value.
+	set map[string]bool
 }
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
@@ -203,6 +208,9 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 					w.errs.Add(p, "unknown field")
 					continue
 				}
+				if !isNull(v) {
+					w.set[p] = true
+				}
 				w.walk(v, ft, p)
 			}
 		case reflect.Map:
@@ -215,6 +223,9 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 					continue
 				}
 				seen[k.Value] = true
+				if !isNull(v) {
+					w.set[p] = true
+				}
 				w.walk(v, t.Elem(), p)
 			}
 		default:
@@ -229,6 +240,15 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			w.walk(c, t.Elem(), Index(path, i))
 		}
 	}
+}
+
+// isNull reports whether n is a YAML null ("key:", "key: ~"), which counts
+// as not written: the key takes its default.
+func isNull(n *yaml.Node) bool {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
 // expand replaces ${VAR} in a scalar. An unset variable is an error; the
@@ -340,24 +360,16 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		tag := f.Tag.Get("yaml")
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "-" {
-			continue
-		}
-		if strings.Contains(opts, "inline") {
+		name, inline, ok := yamlName(f)
+		switch {
+		case !ok:
+		case inline:
 			for k, v := range yamlFields(f.Type) {
 				out[k] = v
 			}
-			continue
+		default:
+			out[name] = f.Type
 		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		out[name] = f.Type
 	}
 	return out
 }

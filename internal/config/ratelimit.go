@@ -2,6 +2,7 @@ package config
 
 import (
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -240,49 +241,40 @@ func DefaultBruteForceBlock() []Duration {
 	return []Duration{Duration(time.Minute), Duration(5 * time.Minute), Duration(time.Hour)}
 }
 
-func (c *Config) defaultRateLimits() {
-	rl := &c.RateLimits
-	setStr(&rl.Store.Type, DefaultRateLimitStore)
-	setInt(&rl.Store.MaxKeys, DefaultRateLimitMaxKeys)
-	if r := rl.Store.Redis; r != nil {
-		setStr(&r.KeyPrefix, DefaultRedisKeyPrefix)
-		setDur(&r.DialTimeout, DefaultRedisDialTimeout)
-		setDur(&r.Timeout, DefaultRedisTimeout)
-		setDur(&r.RetryInterval, DefaultRedisRetryInterval)
-		setDur(&r.BlockSync, DefaultRedisBlockSync)
+func (RateLimits) defaults() any {
+	return RateLimits{Instances: DefaultRateLimitInstances, TimeZone: DefaultRateLimitTimeZone}
+}
+
+func (RateLimitStore) defaults() any {
+	return RateLimitStore{Type: DefaultRateLimitStore, MaxKeys: DefaultRateLimitMaxKeys}
+}
+
+func (RedisConfig) defaults() any {
+	return RedisConfig{
+		KeyPrefix:     DefaultRedisKeyPrefix,
+		DialTimeout:   Duration(DefaultRedisDialTimeout),
+		Timeout:       Duration(DefaultRedisTimeout),
+		RetryInterval: Duration(DefaultRedisRetryInterval),
+		BlockSync:     Duration(DefaultRedisBlockSync),
+		PoolSize:      10 * runtime.GOMAXPROCS(0),
 	}
-	setInt(&rl.Instances, DefaultRateLimitInstances)
-	setStr(&rl.TimeZone, DefaultRateLimitTimeZone)
-	for i := range rl.Policies {
-		p := &rl.Policies[i]
-		if len(p.Key) == 0 {
-			p.Key = []string{"consumer"}
-		}
-		setStr(&p.OnMissingKey, DefaultOnMissingKey)
-		setStr(&p.OnStoreError, DefaultOnStoreError)
-		if p.Rate != nil && p.Rate.Burst == 0 {
-			p.Rate.Burst = p.Rate.Limit
-		}
+}
+
+func (RateLimitPolicy) defaults() any {
+	return RateLimitPolicy{Key: []string{"consumer"}, OnMissingKey: DefaultOnMissingKey, OnStoreError: DefaultOnStoreError}
+}
+
+// BruteForce thresholds of 0 mean "off", so only an absent key takes the
+// default.
+func (BruteForce) defaults() any {
+	return BruteForce{
+		Enabled:             ptr(true),
+		Window:              Duration(DefaultBruteForceWindow),
+		IPThreshold:         ptr(DefaultBruteForceIP),
+		CredentialThreshold: ptr(DefaultBruteForceCredential),
+		Block:               DefaultBruteForceBlock(),
+		ForgetAfter:         Duration(DefaultBruteForceForget),
 	}
-	bf := &rl.BruteForce
-	if bf.Enabled == nil {
-		bf.Enabled = boolPtr(true)
-	}
-	setDur(&bf.Window, DefaultBruteForceWindow)
-	// 0 means "off" for the thresholds, so only an absent key takes the
-	// default.
-	if bf.IPThreshold == nil {
-		n := DefaultBruteForceIP
-		bf.IPThreshold = &n
-	}
-	if bf.CredentialThreshold == nil {
-		n := DefaultBruteForceCredential
-		bf.CredentialThreshold = &n
-	}
-	if len(bf.Block) == 0 {
-		bf.Block = DefaultBruteForceBlock()
-	}
-	setDur(&bf.ForgetAfter, DefaultBruteForceForget)
 }
 
 // quotaPeriods are the calendar periods a quota may use (read-only).
@@ -295,7 +287,8 @@ func (c *Config) validateRateLimits(errs *Errors) {
 	if rl.Instances < 1 || rl.Instances > 1000 {
 		errs.Add(Join(base, "instances"), "must be between 1 and 1000")
 	}
-	if _, err := time.LoadLocation(rl.TimeZone); err != nil || rl.TimeZone == "Local" {
+	// LoadLocation reads "" as UTC: an empty zone is refused, not guessed.
+	if _, err := time.LoadLocation(rl.TimeZone); err != nil || rl.TimeZone == "Local" || rl.TimeZone == "" {
 		errs.Add(Join(base, "time_zone"), "unknown time zone %q (use an IANA name such as Europe/Berlin)", rl.TimeZone)
 	}
 
@@ -403,8 +396,8 @@ func validateRateLimitStore(errs *Errors, p string, s *RateLimitStore) {
 	if r.DB < 0 || r.DB > 1023 {
 		errs.Add(Join(rp, "db"), "must be between 0 and 1023")
 	}
-	if r.PoolSize < 0 || r.PoolSize > 10000 {
-		errs.Add(Join(rp, "pool_size"), "must be between 0 (default) and 10000")
+	if r.PoolSize < 1 || r.PoolSize > 10000 {
+		errs.Add(Join(rp, "pool_size"), "must be between 1 and 10000")
 	}
 	if strings.ContainsAny(r.KeyPrefix, " \t\r\n") {
 		errs.Add(Join(rp, "key_prefix"), "must not contain whitespace")
@@ -426,6 +419,9 @@ func validateRateLimitStore(errs *Errors, p string, s *RateLimitStore) {
 func (p *RateLimitPolicy) validate(errs *Errors, pp string, routes map[string]bool) {
 	if p.Rate == nil && p.Quota == nil && p.Concurrency == 0 {
 		errs.Add(pp, "needs at least one of rate, quota, concurrency")
+	}
+	if len(p.Key) == 0 {
+		errs.Add(Join(pp, "key"), "needs at least one part (leave it out for [consumer])")
 	}
 	seen := map[string]bool{}
 	for j, k := range p.Key {
@@ -528,6 +524,9 @@ func validateBruteForce(errs *Errors, p string, bf *BruteForce) {
 			errs.Add(Index(Join(p, "block"), i), "must not be shorter than the step before it")
 		}
 		longest = max(longest, d)
+	}
+	if len(bf.Block) == 0 {
+		errs.Add(Join(p, "block"), "needs at least one step (leave it out for [1m, 5m, 1h])")
 	}
 	if len(bf.Block) > 32 {
 		errs.Add(Join(p, "block"), "must have at most 32 steps")

@@ -96,6 +96,8 @@ rate_limits:
 			`rate_limits.store.redis.address: must be host:port, got "nohost"`,
 			"rate_limits.store.redis.db: must be between 0 and 1023",
 			"rate_limits.store.redis.key_prefix: must not contain whitespace",
+			// An explicit 0s is kept (never replaced by the default) and refused.
+			"rate_limits.store.redis.timeout: must be at least 1ms",
 			"rate_limits.store.redis.block_sync: must be between 10ms and 1m",
 		}},
 		{"redis sentinel", `

@@ -42,17 +42,8 @@ const (
 	DefaultTracingExportTimeout = 10 * time.Second
 )
 
-// ApplyDefaults fills in the defaults (for code that builds a Tracing
-// without a file).
-func (t *Tracing) ApplyDefaults() { t.applyDefaults() }
-
-func (t *Tracing) applyDefaults() {
-	setStr(&t.ServiceName, DefaultTracingServiceName)
-	setDur(&t.ExportTimeout, DefaultTracingExportTimeout)
-	if t.SampleRatio == nil {
-		one := 1.0
-		t.SampleRatio = &one
-	}
+func (Tracing) defaults() any {
+	return Tracing{ServiceName: DefaultTracingServiceName, ExportTimeout: Duration(DefaultTracingExportTimeout), SampleRatio: ptr(1.0)}
 }
 
 func (t *Tracing) validate(errs *Errors) {
@@ -74,6 +65,9 @@ func (t *Tracing) validate(errs *Errors) {
 	}
 	if r := t.SampleRatio; r != nil && (*r < 0 || *r > 1) {
 		errs.Add("tracing.sample_ratio", "must be between 0 and 1")
+	}
+	if t.ServiceName == "" {
+		errs.Add("tracing.service_name", "must not be empty")
 	}
 	if d := t.ExportTimeout.D(); d < 100*time.Millisecond || d > time.Minute {
 		errs.Add("tracing.export_timeout", "must be between 100ms and 1m")

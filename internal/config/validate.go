@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 )
 
 var (
@@ -41,6 +42,11 @@ func (c *Config) Validate() error {
 	default:
 		errs.Add("logging.level", "must be one of debug, info, warn, error; got %q", c.Logging.Level)
 	}
+	if c.Logging.Access.Output == "" {
+		errs.Add("logging.access.output", "must be stdout, stderr or a file path")
+	}
+	atLeast(&errs, "logging.access.flush_interval", c.Logging.Access.FlushInterval, time.Millisecond)
+	atLeast(&errs, "reload.interval", c.Reload.Interval, 100*time.Millisecond)
 	if c.Logging.Access.BufferSize < 4<<10 || c.Logging.Access.BufferSize > 64<<20 {
 		errs.Add("logging.access.buffer_size", "must be between 4KiB and 64MiB")
 	}
@@ -51,6 +57,14 @@ func (c *Config) Validate() error {
 		validHeaderName(&errs, Index("logging.access.redact_headers", i), h)
 	}
 	return errs.Err()
+}
+
+// atLeast refuses a duration below min (an explicit 0 included: it is
+// never replaced by a default).
+func atLeast(errs *Errors, path string, d Duration, min time.Duration) {
+	if d.D() < min {
+		errs.Add(path, "must be at least %s", min)
+	}
 }
 
 // ParsePrefix parses a CIDR or a single IP address (as a /32 or /128).
@@ -134,6 +148,9 @@ func (c *Config) validateListeners(errs *Errors) {
 	addrs := map[string]string{}
 	for i, l := range c.Listeners {
 		p := Index("listeners", i)
+		if l.Name == "" {
+			errs.Add(Join(p, "name"), "must not be empty (leave it out for listener%d)", i)
+		}
 		if names[l.Name] {
 			errs.Add(Join(p, "name"), "duplicate listener name %q", l.Name)
 		}
@@ -161,7 +178,14 @@ func (c *Config) validateListeners(errs *Errors) {
 			}
 			addrs[l.HTTPRedirect] = Join(p, "http_redirect")
 		}
+		if l.HSTS.MaxAge.D() < time.Second {
+			errs.Add(Join(p, "hsts.max_age"), "must be at least 1s: HSTS cannot be turned off on an HTTPS listener")
+		}
 		lp := Join(p, "limits")
+		// 0 would mean "no timeout" to net/http (and for idle_timeout,
+		// "use read_timeout"): a slowloris opening, never a default.
+		atLeast(errs, Join(lp, "read_header_timeout"), l.Limits.ReadHeaderTimeout, time.Millisecond)
+		atLeast(errs, Join(lp, "idle_timeout"), l.Limits.IdleTimeout, time.Millisecond)
 		if l.Limits.MaxConnections < 1 {
 			errs.Add(Join(lp, "max_connections"), "must be at least 1")
 		}
@@ -238,9 +262,11 @@ func (c *Config) validateUpstreams(errs *Errors) {
 		if *u.Retries < 0 || *u.Retries > 5 {
 			errs.Add(Join(p, "retries"), "must be between 0 and 5")
 		}
-		if u.MaxIdleConnsPerTarget < 0 {
-			errs.Add(Join(p, "max_idle_conns_per_target"), "must not be negative")
+		// net/http would read 0 as its own default of 2.
+		if u.MaxIdleConnsPerTarget < 1 {
+			errs.Add(Join(p, "max_idle_conns_per_target"), "must be at least 1")
 		}
+		atLeast(errs, Join(p, "connect_timeout"), u.ConnectTimeout, time.Millisecond)
 		if u.MaxConnsPerTarget < 0 {
 			errs.Add(Join(p, "max_conns_per_target"), "must not be negative")
 		}
@@ -249,6 +275,7 @@ func (c *Config) validateUpstreams(errs *Errors) {
 			if !strings.HasPrefix(h.Path, "/") {
 				errs.Add(Join(hp, "path"), "must start with /")
 			}
+			atLeast(errs, Join(hp, "timeout"), h.Timeout, time.Millisecond)
 			if h.Timeout >= h.Interval {
 				errs.Add(Join(hp, "timeout"), "must be shorter than interval")
 			}
@@ -341,6 +368,7 @@ func (c *Config) validateRoutes(errs *Errors) {
 		if r.Auth == nil {
 			errs.Add(Join(p, "auth"), "is required: name authenticators, or write \"auth: none\" to make the route public on purpose")
 		}
+		atLeast(errs, Join(p, "timeout"), r.Timeout, time.Millisecond)
 		if *r.MaxBodyBytes > 1<<30 {
 			errs.Add(Join(p, "max_body_bytes"), "must be at most 1GiB")
 		}

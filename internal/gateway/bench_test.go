@@ -101,8 +101,7 @@ func benchGateway(b *testing.B, doc string, access bool, sampleRatio float64) ht
 			w.Header().Set("Content-Type", "application/x-protobuf")
 		}))
 		b.Cleanup(sink.Close)
-		cfg.Tracing = config.Tracing{Enabled: true, Endpoint: sink.URL + "/v1/traces", Insecure: true, SampleRatio: &sampleRatio}
-		cfg.Tracing.ApplyDefaults()
+		cfg.Tracing = config.WithDefaults(config.Tracing{Enabled: true, Endpoint: sink.URL + "/v1/traces", Insecure: true, SampleRatio: &sampleRatio})
 		tr, err := observe.NewTracing(cfg.Tracing)
 		if err != nil {
 			b.Fatal(err)

@@ -151,7 +151,7 @@ func TestGatewayRateLimitsAndIPLists(t *testing.T) {
 }
 
 func TestGatewayLimitsSurviveReload(t *testing.T) {
-	stores, err := ratelimit.NewStores(config.RateLimitStore{Type: "memory", MaxKeys: 10000}, ratelimit.Options{})
+	stores, err := ratelimit.NewStores(config.WithDefaults(config.RateLimitStore{Type: "memory", MaxKeys: 10000}), ratelimit.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

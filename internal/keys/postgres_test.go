@@ -140,3 +140,37 @@ func TestBootstrapRacePostgres(t *testing.T) {
 		t.Fatalf("audit trail: %d events, %v; want the one bootstrap", v, err)
 	}
 }
+
+// stale_if_error: 0s means a cached key is never used past its ttl while
+// the store is unreachable: it fails closed at once (it was once replaced
+// by the 15m default).
+func TestStaleIfErrorZeroPostgres(t *testing.T) {
+	dsn := pg.Database(t)
+	keystest.Postgres(t, dsn)
+	proxy := testenv.NewProxy(t, testenv.Addr(pg.Port()))
+	st := keystest.Postgres(t, strings.Replace(dsn, testenv.Addr(pg.Port()), proxy.Addr(), 1))
+	clock := testenv.NewClock(t0)
+	o := keys.DefaultOptions()
+	o.Store, o.Secrets, o.Clock = st, keystest.NewSecrets(t).Secrets, clock
+	o.CacheTTL, o.StaleIfError = 10*time.Second, 0
+	svc, err := keys.NewService(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Start()
+	t.Cleanup(func() { _ = svc.Close() })
+	c := keystest.Consumer(t, svc, "acme")
+	k := keystest.Key(t, svc, c.ID)
+	if r := reason(t, svc, k.Secret, clientIP); r != "" {
+		t.Fatal(r)
+	}
+	proxy.Cut()
+	clock.Advance(11 * time.Second)
+	var rej *keys.Rejection
+	if _, err := svc.Verify(bg, k.Secret, clientIP); err == nil || errors.As(err, &rej) {
+		t.Fatalf("cached key past its ttl with stale_if_error 0: %v, want a technical error", err)
+	}
+	if n := svc.Stats().Stale.Load(); n != 0 {
+		t.Fatalf("stale serves = %d, want 0", n)
+	}
+}

@@ -53,6 +53,10 @@ func OptionsFromConfig(k config.Keys) Options {
 	}
 }
 
+// DefaultOptions are the options of a keys block that sets nothing (the
+// documented defaults), for callers without a configuration file.
+func DefaultOptions() Options { return OptionsFromConfig(config.WithDefaults(config.Keys{})) }
+
 // Service is the key lifecycle and the verifier. It is long-lived: built
 // once per process and shared by every runtime across reloads.
 type Service struct {
@@ -109,19 +113,11 @@ func NewService(o Options) (*Service, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
+	// The options come from a validated config (OptionsFromConfig); a
+	// zero TTL, grace or stale window is meant and kept.
+	if o.CacheSize < 1 || o.UsageFlush <= 0 {
+		return nil, errors.New("keys: cache size and usage flush interval must be positive (see DefaultOptions)")
 	}
-	if o.CacheSize <= 0 {
-		o.CacheSize = config.DefaultKeyCacheSize
-	}
-	def(&o.CacheTTL, config.DefaultKeyCacheTTL)
-	def(&o.NegativeTTL, config.DefaultKeyNegativeTTL)
-	def(&o.StaleIfError, config.DefaultKeyStaleIfError)
-	def(&o.RotationGrace, config.DefaultRotationGrace)
-	def(&o.UsageFlush, config.DefaultUsageFlush)
 	return &Service{
 		o: o, st: o.Store, sec: o.Secrets, clock: o.Clock, log: o.Log,
 		cache: newCache(o.CacheSize), flights: map[string]*flight{},

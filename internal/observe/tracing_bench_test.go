@@ -27,8 +27,7 @@ func BenchmarkTracing(b *testing.B) {
 	})
 	for _, ratio := range []float64{0, 1} {
 		b.Run(map[float64]string{0: "unsampled", 1: "sampled"}[ratio], func(b *testing.B) {
-			cfg := config.Tracing{Enabled: true, Endpoint: sink.URL + "/v1/traces", Insecure: true, SampleRatio: &ratio}
-			cfg.ApplyDefaults()
+			cfg := config.WithDefaults(config.Tracing{Enabled: true, Endpoint: sink.URL + "/v1/traces", Insecure: true, SampleRatio: &ratio})
 			tr, err := NewTracing(cfg)
 			if err != nil {
 				b.Fatal(err)

@@ -23,8 +23,7 @@ func upstreamFor(t *testing.T, targets []string, retries, eject int) *Upstream {
 // newTestUpstream builds uc with defaults applied, closed when t ends.
 func newTestUpstream(t *testing.T, uc config.Upstream) *Upstream {
 	t.Helper()
-	cfg := config.Config{Upstreams: []config.Upstream{uc}}
-	cfg.ApplyDefaults()
+	cfg := config.WithDefaults(config.Config{Upstreams: []config.Upstream{uc}})
 	u, err := NewUpstream(cfg.Upstreams[0], slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

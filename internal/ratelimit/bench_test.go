@@ -35,7 +35,7 @@ func BenchmarkLimiterMiddleware(b *testing.B) {
 			Rate:  &config.RateSpec{Limit: 1_000_000, Period: config.Duration(time.Second), Burst: 1_000_000_000},
 			Quota: &config.QuotaSpec{Limit: 1_000_000_000_000, Period: "month"}}},
 	}}
-	stores, err := NewStores(config.RateLimitStore{Type: "memory", MaxKeys: 1_000_000}, Options{})
+	stores, err := NewStores(config.WithDefaults(config.RateLimitStore{Type: "memory", MaxKeys: 1_000_000}), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -151,7 +151,7 @@ func (h *harness) do(t *testing.T, method, path string, hdr map[string]string) r
 
 func memoryStores(t *testing.T, clock *testenv.Clock) *Stores {
 	t.Helper()
-	s, err := NewStores(config.RateLimitStore{Type: "memory", MaxKeys: 10000}, Options{Clock: clock.Now, Log: slog.New(slog.DiscardHandler)})
+	s, err := NewStores(config.WithDefaults(config.RateLimitStore{Type: "memory", MaxKeys: 10000}), Options{Clock: clock.Now, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

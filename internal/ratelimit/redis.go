@@ -108,11 +108,7 @@ func newRedisStore(cfg *config.RedisConfig, clock Clock, log *slog.Logger, onCha
 		penalty: redis.NewScript(penaltyLua),
 		blocked: redis.NewScript(blockedLua),
 	}
-	interval := cfg.BlockSync.D()
-	if interval <= 0 {
-		interval = config.DefaultRedisBlockSync
-	}
-	s.horizon = &blockHorizon{interval: interval, clock: clock, timeout: max(cfg.Timeout.D(), time.Millisecond), read: s.readHorizon}
+	s.horizon = &blockHorizon{interval: cfg.BlockSync.D(), clock: clock, timeout: max(cfg.Timeout.D(), time.Millisecond), read: s.readHorizon}
 	return s, nil
 }
 

@@ -47,11 +47,11 @@ func TestRedisSentinelFailover(t *testing.T) {
 	})
 
 	clock := testenv.NewClock(time.Now())
-	stores, err := NewStores(config.RateLimitStore{Type: "redis", MaxKeys: 10000, Redis: &config.RedisConfig{
+	stores, err := NewStores(config.WithDefaults(config.RateLimitStore{Type: "redis", MaxKeys: 10000, Redis: &config.RedisConfig{
 		Sentinel:  &config.RedisSentinel{MasterName: "pc", Addresses: []string{sentinel.Addr()}},
 		KeyPrefix: "sentinel:", DialTimeout: config.Duration(500 * time.Millisecond),
 		Timeout: config.Duration(500 * time.Millisecond), RetryInterval: config.Duration(100 * time.Millisecond),
-	}}, Options{Clock: clock.Now, Log: slog.New(slog.DiscardHandler)})
+	}}), Options{Clock: clock.Now, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -140,10 +140,10 @@ func TestMemoryStoreScenarios(t *testing.T) {
 
 func redisStores(t *testing.T, addr, password, prefix string, clock *testenv.Clock, scriptClock Clock) *Stores {
 	t.Helper()
-	cfg := config.RateLimitStore{Type: "redis", MaxKeys: 10000, Redis: &config.RedisConfig{
+	cfg := config.WithDefaults(config.RateLimitStore{Type: "redis", MaxKeys: 10000, Redis: &config.RedisConfig{
 		Address: addr, Password: password, KeyPrefix: prefix,
 		DialTimeout: config.Duration(time.Second), Timeout: config.Duration(time.Second), RetryInterval: config.Duration(time.Second),
-	}}
+	}})
 	s, err := NewStores(cfg, Options{Clock: clock.Now, ScriptClock: scriptClock, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

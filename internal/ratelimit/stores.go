@@ -52,9 +52,6 @@ func NewStores(cfg config.RateLimitStore, o Options) (*Stores, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.MaxKeys == 0 {
-		cfg.MaxKeys = config.DefaultRateLimitMaxKeys
-	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	s := &Stores{cfg: cfg, clock: o.Clock, log: o.Log, memory: NewMemoryStore(cfg.MaxKeys, o.Clock), tokenPrefix: hex.EncodeToString(rnd[:]) + "-"}

@@ -51,9 +51,6 @@ func New(name string, cfg config.APIKeyAuth, deps Deps) (*Authenticator, error) 
 	if deps.Keys == nil {
 		return nil, config.FieldError{Message: "needs the key store: configure the keys block"}
 	}
-	if cfg.Header == "" {
-		cfg.Header = config.DefaultAPIKeyHeader
-	}
 	var errs config.Errors
 	for i := 0; i < len(cfg.Header); i++ {
 		c := cfg.Header[i]

@@ -70,14 +70,11 @@ var (
 	_ authn.BearerAuthenticator = (*Authenticator)(nil)
 )
 
-// New builds the authenticator named name: defaults, validation, and the
-// HTTP client (CA bundle, client certificate) are prepared here. Errors
-// carry config paths relative to the introspection block.
+// New builds the authenticator named name from its block, already
+// defaulted and validated by config.Parse (config.WithDefaults for a block
+// built in Go), and prepares its HTTP client (CA bundle, client
+// certificate). Errors carry config paths relative to the block.
 func New(name string, cfg config.IntrospectionAuth, deps Deps) (*Authenticator, error) {
-	cfg, err := cfg.Prepared()
-	if err != nil {
-		return nil, err
-	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}

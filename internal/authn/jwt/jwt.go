@@ -82,15 +82,12 @@ var (
 	_ authn.BearerAuthenticator = (*Authenticator)(nil)
 )
 
-// New builds the authenticator named name: it applies defaults, validates,
-// reads key files and registers remote JWKS (fetched later, not here, so
-// validating a configuration needs no network). Errors carry config paths
-// relative to the jwt block.
+// New builds the authenticator named name from its block, already
+// defaulted and validated by config.Parse (config.WithDefaults for a block
+// built in Go): it reads key files and registers remote JWKS (fetched
+// later, not here, so validating a configuration needs no network). Errors
+// carry config paths relative to the jwt block.
 func New(name string, cfg config.JWTAuth, deps Deps) (*Authenticator, error) {
-	cfg, err := cfg.Prepared()
-	if err != nil {
-		return nil, err
-	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}

@@ -40,7 +40,7 @@ func newLocal(tb testing.TB, disableCache bool) *local {
 		Issuers:      []config.JWTIssuer{{Issuer: is.URL(), Audiences: []string{"api"}, JWKSFile: file}},
 		DisableCache: disableCache,
 	}
-	a, err := New("local", cfg, Deps{Now: func() time.Time { return l.now }, Cache: tokencache.New(0, func() time.Time { return l.now })})
+	a, err := New("local", config.WithDefaults(cfg), Deps{Now: func() time.Time { return l.now }, Cache: tokencache.New(0, func() time.Time { return l.now })})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestPEMKeyFile(t *testing.T) {
 	if err := os.WriteFile(file, is.PublicKeyPEM(is.KidFor("RS256")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a, err := New("pem", config.JWTAuth{Issuers: []config.JWTIssuer{{Issuer: is.URL(), Audiences: []string{"api"}, JWKSFile: file}}}, Deps{})
+	a, err := New("pem", config.WithDefaults(config.JWTAuth{Issuers: []config.JWTIssuer{{Issuer: is.URL(), Audiences: []string{"api"}, JWKSFile: file}}}), Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,28 +147,14 @@ func TestNewErrors(t *testing.T) {
 		cfg  config.JWTAuth
 		want []string
 	}{
-		{"no issuers", config.JWTAuth{}, []string{"issuers: at least one issuer is required"}},
-		{"every problem reported", config.JWTAuth{Issuers: []config.JWTIssuer{
-			{Issuer: "https://a", JWKSURL: "http://a/jwks", Algorithms: []string{"HS256", "none"}},
-			{Issuer: "https://a", JWKSFile: bad, JWKSURL: "https://x", Audiences: []string{"x"}},
-		}}, []string{
-			"issuers[0].audiences: at least one audience is required",
-			"issuers[0].jwks_url: must be an https URL",
-			`issuers[0].algorithms[0]: unsupported algorithm "HS256"`,
-			`issuers[0].algorithms[1]: unsupported algorithm "none"`,
-			`issuers[1].issuer: duplicate issuer "https://a"`,
-			"issuers[1]: jwks_url and jwks_file are mutually exclusive",
-		}},
 		{"unreadable key file", config.JWTAuth{Issuers: []config.JWTIssuer{{Issuer: "i", Audiences: []string{"a"}, JWKSFile: bad}}},
 			[]string{`issuers[0].jwks_file: PEM block 0: unsupported type "PRIVATE KEY"`}},
 		{"missing CA file", config.JWTAuth{Issuers: []config.JWTIssuer{{Issuer: "i", Audiences: []string{"a"}, JWKSURL: "https://idp/jwks", CAFile: filepath.Join(dir, "nope")}}},
 			[]string{"issuers[0].ca_file: reading ca_file"}},
-		{"leeway and size bounds", config.JWTAuth{Leeway: config.Duration(time.Hour), MaxTokenBytes: 1 << 20, Issuers: []config.JWTIssuer{{Issuer: "i", Audiences: []string{"a"}, JWKSURL: "https://idp/jwks"}}},
-			[]string{"leeway: must be at most 5m", "max_token_bytes: must be between 512B and 64KiB"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New("x", tt.cfg, Deps{})
+			_, err := New("x", config.WithDefaults(tt.cfg), Deps{})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -243,10 +229,10 @@ func TestIssuerChosenByIss(t *testing.T) {
 	fa, fb := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
 	_ = os.WriteFile(fa, a1.JWKS(), 0o600)
 	_ = os.WriteFile(fb, b1.JWKS(), 0o600)
-	a, err := New("multi", config.JWTAuth{Issuers: []config.JWTIssuer{
+	a, err := New("multi", config.WithDefaults(config.JWTAuth{Issuers: []config.JWTIssuer{
 		{Issuer: a1.URL(), Audiences: []string{"api"}, JWKSFile: fa},
 		{Issuer: b1.URL(), Audiences: []string{"other-api"}, JWKSFile: fb, Algorithms: []string{"ES256"}},
-	}}, Deps{})
+	}}), Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

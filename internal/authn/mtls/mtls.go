@@ -51,13 +51,10 @@ type Authenticator struct {
 
 var _ authn.Authenticator = (*Authenticator)(nil)
 
-// New builds the authenticator named name. Errors carry config paths
-// relative to the mtls block.
+// New builds the authenticator named name from its block, already
+// defaulted and validated by config.Parse (config.WithDefaults for a block
+// built in Go). Errors carry config paths relative to the mtls block.
 func New(name string, cfg config.MTLSAuth, deps Deps) (*Authenticator, error) {
-	cfg, err := cfg.Prepared()
-	if err != nil {
-		return nil, err
-	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Secrets are a pepper and master key for one test, with their raw values
@@ -64,6 +65,20 @@ func Postgres(t testing.TB, dsn string) store.Store {
 func Service(t testing.TB, st store.Store, sec *Secrets, o keys.Options) *keys.Service {
 	t.Helper()
 	o.Store, o.Secrets = st, sec.Secrets
+	def := keys.DefaultOptions()
+	// Tests set only what they care about; the rest takes the defaults.
+	for _, f := range []struct {
+		v *time.Duration
+		d time.Duration
+	}{{&o.CacheTTL, def.CacheTTL}, {&o.NegativeTTL, def.NegativeTTL}, {&o.StaleIfError, def.StaleIfError},
+		{&o.RotationGrace, def.RotationGrace}, {&o.UsageFlush, def.UsageFlush}} {
+		if *f.v == 0 {
+			*f.v = f.d
+		}
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = def.CacheSize
+	}
 	s, err := keys.NewService(o)
 	if err != nil {
 		t.Fatal(err)
