@@ -149,8 +149,9 @@ type Upstream struct {
 	PreserveHost bool `yaml:"preserve_host"`
 	// HealthCheck enables active health checks. Default: off.
 	HealthCheck *HealthCheck `yaml:"health_check"`
-	// PassiveEjection takes a target out of rotation after consecutive
-	// failures. Always on; these are its settings.
+	// PassiveEjection takes a target out of rotation when too large a share
+	// of its requests fail (outlier detection). Always on; these are its
+	// settings.
 	PassiveEjection PassiveEjection `yaml:"passive_ejection"`
 }
 
@@ -181,13 +182,30 @@ type HealthCheck struct {
 	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
 }
 
-// PassiveEjection configures taking failing targets out of rotation.
+// PassiveEjection configures outlier detection: a target is taken out of
+// rotation when, within one window, it served at least MinRequests and at
+// least FailureRatio of them failed. A failure is one the target caused
+// (connect error, reset, timeout, protocol error, a 502/503/504 answer),
+// never one the client caused. The last available target of an upstream
+// is never ejected, and a passing active health check ends an ejection.
 type PassiveEjection struct {
-	// ConsecutiveFailures (connection errors, 502/503/504 answers) eject a
-	// target. Default 5.
-	ConsecutiveFailures int `yaml:"consecutive_failures"`
-	// EjectFor is how long an ejected target stays out. Default 30s.
+	// FailureRatio is the share of failed requests in a window that ejects
+	// a target, above 0 and at most 1. Default 0.5.
+	FailureRatio float64 `yaml:"failure_ratio"`
+	// MinRequests is how many requests a target must have served in the
+	// window before its ratio is judged, at least 2 (never a single
+	// event). Default 20.
+	MinRequests int `yaml:"min_requests"`
+	// Window is the span over which requests and failures are counted
+	// (fixed windows), 100ms to 10m. Default 10s.
+	Window Duration `yaml:"window"`
+	// EjectFor is how long an ejected target stays out, at least 100ms.
+	// Default 30s.
 	EjectFor Duration `yaml:"eject_for"`
+	// MaxEjectionPercent bounds the share of an upstream's targets that
+	// may be ejected at once, rounded down (1 to 100). Default 50: one of
+	// two targets, none of one.
+	MaxEjectionPercent int `yaml:"max_ejection_percent"`
 }
 
 // Route maps matching requests to an upstream through a chain of checks.

@@ -29,8 +29,11 @@ const (
 	DefaultHealthTimeout         = 2 * time.Second
 	DefaultHealthyThreshold      = 2
 	DefaultUnhealthyThreshold    = 3
-	DefaultEjectFailures         = 5
+	DefaultEjectFailureRatio     = 0.5
+	DefaultEjectMinRequests      = 20
+	DefaultEjectWindow           = 10 * time.Second
 	DefaultEjectFor              = 30 * time.Second
+	DefaultMaxEjectionPercent    = 50
 	DefaultMaxBodyBytes          = 1 << 20
 	DefaultRouteTimeout          = 60 * time.Second
 	DefaultLogLevel              = "info"
@@ -107,8 +110,14 @@ func (c *Config) ApplyDefaults() {
 			setInt(&h.HealthyThreshold, DefaultHealthyThreshold)
 			setInt(&h.UnhealthyThreshold, DefaultUnhealthyThreshold)
 		}
-		setInt(&u.PassiveEjection.ConsecutiveFailures, DefaultEjectFailures)
-		setDur(&u.PassiveEjection.EjectFor, DefaultEjectFor)
+		pe := &u.PassiveEjection
+		if pe.FailureRatio == 0 {
+			pe.FailureRatio = DefaultEjectFailureRatio
+		}
+		setInt(&pe.MinRequests, DefaultEjectMinRequests)
+		setDur(&pe.Window, DefaultEjectWindow)
+		setDur(&pe.EjectFor, DefaultEjectFor)
+		setInt(&pe.MaxEjectionPercent, DefaultMaxEjectionPercent)
 	}
 	for i := range c.Routes {
 		r := &c.Routes[i]

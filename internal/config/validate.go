@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 )
 
 var (
@@ -259,9 +260,7 @@ func (c *Config) validateUpstreams(errs *Errors) {
 				errs.Add(Join(hp, "unhealthy_threshold"), "must be at least 1")
 			}
 		}
-		if u.PassiveEjection.ConsecutiveFailures < 1 {
-			errs.Add(Join(p, "passive_ejection.consecutive_failures"), "must be at least 1")
-		}
+		validatePassiveEjection(errs, Join(p, "passive_ejection"), u.PassiveEjection)
 	}
 }
 
@@ -344,5 +343,23 @@ func (c *Config) validateRoutes(errs *Errors) {
 		if *r.MaxBodyBytes > 1<<30 {
 			errs.Add(Join(p, "max_body_bytes"), "must be at most 1GiB")
 		}
+	}
+}
+
+func validatePassiveEjection(errs *Errors, p string, pe PassiveEjection) {
+	if !(pe.FailureRatio > 0 && pe.FailureRatio <= 1) {
+		errs.Add(Join(p, "failure_ratio"), "must be above 0 and at most 1")
+	}
+	if pe.MinRequests < 2 {
+		errs.Add(Join(p, "min_requests"), "must be at least 2: a single failure never ejects a target")
+	}
+	if pe.Window.D() < 100*time.Millisecond || pe.Window.D() > 10*time.Minute {
+		errs.Add(Join(p, "window"), "must be between 100ms and 10m")
+	}
+	if pe.EjectFor.D() < 100*time.Millisecond {
+		errs.Add(Join(p, "eject_for"), "must be at least 100ms")
+	}
+	if pe.MaxEjectionPercent < 1 || pe.MaxEjectionPercent > 100 {
+		errs.Add(Join(p, "max_ejection_percent"), "must be between 1 and 100")
 	}
 }

@@ -63,8 +63,8 @@ func NewForwarder(up *Upstream, timeout time.Duration, resolver *clientip.Resolv
 	return f
 }
 
-// ServeHTTP proxies r. Failures are returned as problems (502, 503, 504,
-// 413), never written here.
+// ServeHTTP proxies r. Failures are returned as problems (400, 413, 502,
+// 503, 504), never written here.
 func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
 	defer cancel()
@@ -158,11 +158,17 @@ func (e clientGoneError) StatusCode() int { return 499 }
 func classify(clientCtx context.Context, err error) error {
 	var mbe *http.MaxBytesError
 	var ne net.Error
+	var cbe clientBodyError
+	var ire invalidRequestError
 	switch {
 	case errors.As(err, &mbe):
 		return problem.PayloadTooLarge(mbe.Limit).WithCause(err)
 	case clientCtx.Err() != nil:
 		return clientGoneError{err}
+	case errors.As(err, &cbe):
+		return problem.BadRequest("unreadable-body", "The request body could not be read.").WithCause(err)
+	case errors.As(err, &ire):
+		return problem.BadRequest("invalid-request", "The request's method or a header field cannot be forwarded.").WithCause(err)
 	case errors.Is(err, ErrNoHealthyTarget):
 		return problem.Unavailable("no-healthy-upstream", "No healthy upstream target is available.", err).WithHeader("Retry-After", "5")
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
