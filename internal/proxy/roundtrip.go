@@ -27,10 +27,17 @@ func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = body
 	}
 	var tried *Target
+	var lastErr error
 	for attempt := 0; ; attempt++ {
 		now := u.now()
 		t := u.pick(now, tried)
 		if t == nil {
+			if lastErr != nil {
+				// A retry found no other target: the client is answered
+				// with why the one tried failed (502, cause logged), not
+				// that none was left (503).
+				return nil, lastErr
+			}
 			return nil, ErrNoHealthyTarget
 		}
 		out := req
@@ -68,7 +75,7 @@ func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !retryable || attempt >= u.retries || !connectFailure(err) {
 			return nil, err
 		}
-		tried = t
+		tried, lastErr = t, err
 	}
 }
 

@@ -121,6 +121,16 @@ func TestPassiveEjection(t *testing.T) {
 	}
 }
 
+// A retry that finds no other target returns the cause of the failure it
+// retried (502 with the cause logged), not ErrNoHealthyTarget (503).
+func TestRetryWithoutAnotherTarget(t *testing.T) {
+	u := upstreamFor(t, []string{deadAddr(t)}, 1, 0)
+	_, err := send(u, "GET", nil)
+	if !connectFailure(err) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v, want the connect error", err)
+	}
+}
+
 // The only target of an upstream is never ejected: requests keep reaching
 // it and the upstream stays ready.
 func TestOnlyTargetNeverEjected(t *testing.T) {

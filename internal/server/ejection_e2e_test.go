@@ -310,3 +310,38 @@ logging:
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// The first request to a dead backend is answered 502 bad-gateway (the
+// retry found no other target) with the cause in the access log, not 503
+// no-healthy-upstream without one.
+func TestDeadBackendIsBadGatewayWithCause(t *testing.T) {
+	g := startGateway(t, gatewayHead+`routes:
+  - name: all
+    prefix: /
+    upstream: api
+    auth: none
+logging:
+  access:
+    output: "{{ACCESS}}"
+    flush_interval: 50ms
+`, map[string]string{"UP": "http://" + closedPort(t)})
+	for _, p := range protocols(g) {
+		t.Run(p.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", g.base+"/v1/x", nil)
+			resp, err := p.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 502 || problemType(t, string(b)) != "bad-gateway" || resp.Header.Get("Retry-After") != "" {
+				t.Fatalf("got %d %s (Retry-After %q), want 502 bad-gateway", resp.StatusCode, b, resp.Header.Get("Retry-After"))
+			}
+			rid := resp.Header.Get("X-Request-Id")
+			line := g.waitAccessLine(func(m map[string]any) bool { return m["request_id"] == rid })
+			if line["status"] != float64(502) || !strings.Contains(line["error"].(string), "connection refused") {
+				t.Fatalf("access log: status %v, error %q; want 502 with the connect error", line["status"], line["error"])
+			}
+		})
+	}
+}
