@@ -241,6 +241,18 @@ type Route struct {
 	// IPDeny rejects client IPs in these CIDRs on this route with 403.
 	// Default: empty.
 	IPDeny []string `yaml:"ip_deny"`
+	// WebSocket forwards WebSocket upgrades (an HTTP/1.1 GET with
+	// "Upgrade: websocket") on this route and tunnels the connection after
+	// the upstream's 101. Default false: an Upgrade header is removed and
+	// the request is forwarded as an ordinary one. h2c is never forwarded.
+	WebSocket bool `yaml:"websocket"`
+	// WebSocketIdleTimeout closes a tunnel after this long without a byte
+	// in either direction. Default 5m; only with websocket: true.
+	WebSocketIdleTimeout Duration `yaml:"websocket_idle_timeout"`
+	// WebSocketMaxLifetime closes a tunnel this long after it opened,
+	// however busy. Default 1h; only with websocket: true. A tunnel also
+	// closes when the credential that opened it expires.
+	WebSocketMaxLifetime Duration `yaml:"websocket_max_lifetime"`
 }
 
 // Logging configures the application and access logs.

@@ -87,6 +87,8 @@ func TestDefaults(t *testing.T) {
 		{"window", cfg.Upstreams[0].PassiveEjection.Window.D(), 10 * time.Second},
 		{"eject for", cfg.Upstreams[0].PassiveEjection.EjectFor.D(), 30 * time.Second},
 		{"max ejection percent", cfg.Upstreams[0].PassiveEjection.MaxEjectionPercent, 50},
+		{"websocket", cfg.Routes[0].WebSocket, false},
+		{"no tunnel limits without websocket", cfg.Routes[0].WebSocketIdleTimeout, Duration(0)},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -222,9 +224,12 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-func TestPassiveEjectionSettings(t *testing.T) {
+func TestUpstreamAndTunnelSettings(t *testing.T) {
 	upstream := func(extra string) string {
 		return strings.Replace(minimal, `    targets: ["http://127.0.0.1:9000"]`, `    targets: ["http://127.0.0.1:9000"]`+extra, 1)
+	}
+	route := func(extra string) string {
+		return strings.Replace(minimal, "    auth: none", "    auth: none"+extra, 1)
 	}
 	tests := []struct {
 		name, doc, wantErr string
@@ -249,6 +254,22 @@ func TestPassiveEjectionSettings(t *testing.T) {
 				"upstreams[0].passive_ejection.window: must be between 100ms and 10m\n" +
 				"upstreams[0].passive_ejection.eject_for: must be at least 100ms\n" +
 				"upstreams[0].passive_ejection.max_ejection_percent: must be between 1 and 100"},
+		{name: "websocket gets tunnel limits by default",
+			doc: route("\n    websocket: true"),
+			check: func(c *Config) string {
+				if r := c.Routes[0]; r.WebSocketIdleTimeout.D() != 5*time.Minute || r.WebSocketMaxLifetime.D() != time.Hour {
+					return fmt.Sprintf("idle %v, lifetime %v", r.WebSocketIdleTimeout, r.WebSocketMaxLifetime)
+				}
+				return ""
+			}},
+		{name: "tunnel limits without websocket are refused",
+			doc: route("\n    websocket_idle_timeout: 1m\n    websocket_max_lifetime: 2h"),
+			wantErr: "routes[0].websocket_idle_timeout: needs websocket: true\n" +
+				"routes[0].websocket_max_lifetime: needs websocket: true"},
+		{name: "tunnel limits out of range",
+			doc: route("\n    websocket: true\n    websocket_idle_timeout: 10ms\n    websocket_max_lifetime: 2d"),
+			wantErr: "routes[0].websocket_idle_timeout: must be at least 100ms\n" +
+				"routes[0].websocket_max_lifetime: must be between 100ms and 24h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

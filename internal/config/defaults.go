@@ -36,6 +36,8 @@ const (
 	DefaultMaxEjectionPercent    = 50
 	DefaultMaxBodyBytes          = 1 << 20
 	DefaultRouteTimeout          = 60 * time.Second
+	DefaultWebSocketIdleTimeout  = 5 * time.Minute
+	DefaultWebSocketMaxLifetime  = time.Hour
 	DefaultLogLevel              = "info"
 	DefaultAccessOutput          = "stdout"
 	DefaultAccessBuffer          = 64 << 10
@@ -126,6 +128,10 @@ func (c *Config) ApplyDefaults() {
 			r.MaxBodyBytes = &b
 		}
 		setDur(&r.Timeout, DefaultRouteTimeout)
+		if r.WebSocket {
+			setDur(&r.WebSocketIdleTimeout, DefaultWebSocketIdleTimeout)
+			setDur(&r.WebSocketMaxLifetime, DefaultWebSocketMaxLifetime)
+		}
 	}
 	setStr(&c.Logging.Level, DefaultLogLevel)
 	a := &c.Logging.Access

@@ -343,6 +343,7 @@ func (c *Config) validateRoutes(errs *Errors) {
 		if *r.MaxBodyBytes > 1<<30 {
 			errs.Add(Join(p, "max_body_bytes"), "must be at most 1GiB")
 		}
+		validateWebSocket(errs, p, r)
 	}
 }
 
@@ -361,5 +362,25 @@ func validatePassiveEjection(errs *Errors, p string, pe PassiveEjection) {
 	}
 	if pe.MaxEjectionPercent < 1 || pe.MaxEjectionPercent > 100 {
 		errs.Add(Join(p, "max_ejection_percent"), "must be between 1 and 100")
+	}
+}
+
+// validateWebSocket refuses tunnel limits on a route that does not tunnel:
+// they would suggest a protection that is not there.
+func validateWebSocket(errs *Errors, p string, r Route) {
+	if !r.WebSocket {
+		if r.WebSocketIdleTimeout != 0 {
+			errs.Add(Join(p, "websocket_idle_timeout"), "needs websocket: true")
+		}
+		if r.WebSocketMaxLifetime != 0 {
+			errs.Add(Join(p, "websocket_max_lifetime"), "needs websocket: true")
+		}
+		return
+	}
+	if r.WebSocketIdleTimeout.D() < 100*time.Millisecond {
+		errs.Add(Join(p, "websocket_idle_timeout"), "must be at least 100ms")
+	}
+	if d := r.WebSocketMaxLifetime.D(); d < 100*time.Millisecond || d > 24*time.Hour {
+		errs.Add(Join(p, "websocket_max_lifetime"), "must be between 100ms and 24h")
 	}
 }

@@ -37,6 +37,7 @@ type Forwarder struct {
 	rp       *httputil.ReverseProxy
 	timeout  time.Duration
 	resolver *clientip.Resolver
+	tunnel   *TunnelLimits // nil: the route forwards no upgrade
 }
 
 var _ pipeline.Handler = (*Forwarder)(nil)
@@ -66,10 +67,13 @@ func NewForwarder(up *Upstream, timeout time.Duration, resolver *clientip.Resolv
 // ServeHTTP proxies r. Failures are returned as problems (400, 413, 502,
 // 503, 504), never written here.
 func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	info := reqinfo.From(r.Context())
+	info.Upstream = f.up.Name
+	if f.tunnel != nil && isWebSocketUpgrade(r) {
+		return f.serveUpgrade(w, r, info)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
 	defer cancel()
-	info := reqinfo.From(ctx)
-	info.Upstream = f.up.Name
 	f.rp.ServeHTTP(w, r.WithContext(ctx))
 	if err := info.UpstreamErr; err != nil {
 		return classify(r.Context(), err)
@@ -104,6 +108,10 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	h["X-Forwarded-Host"] = []string{in.Host}
 	h["Forwarded"] = []string{forwarded(info, in.Host, proto)}
 	h[requestid.Header] = []string{info.ID}
+	if _, upgrade := h["Upgrade"]; upgrade && (f.tunnel == nil || !isWebSocketUpgrade(in)) {
+		dropUpgrade(h)
+	}
+	delete(h, "Http2-Settings") // only meaningful with an h2c upgrade, never forwarded
 	if !f.up.preserveHost {
 		out.Host = "" // the transport then sends the target's host
 	}
@@ -139,7 +147,14 @@ func validForwardedHost(h string) bool {
 	return true
 }
 
+// errUnrequestedSwitch is an upstream switching protocols on a request that
+// asked for no upgrade (the gateway removed it): no tunnel is opened.
+var errUnrequestedSwitch = errors.New("upstream switched protocols although no upgrade was forwarded")
+
 func modifyResponse(resp *http.Response) error {
+	if resp.StatusCode == http.StatusSwitchingProtocols && resp.Request != nil && resp.Request.Header.Get("Upgrade") == "" {
+		return errUnrequestedSwitch
+	}
 	for _, k := range strippedResponseHeaders {
 		delete(resp.Header, k)
 	}
