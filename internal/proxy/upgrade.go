@@ -44,7 +44,7 @@ func (f *Forwarder) AllowWebSocket(limits TunnelLimits) {
 // smuggle h2c).
 func isWebSocketUpgrade(r *http.Request) bool {
 	up := r.Header["Upgrade"]
-	return r.Method == http.MethodGet && r.ProtoMajor == 1 &&
+	return r.Method == http.MethodGet && r.ProtoMajor == 1 && r.ProtoMinor >= 1 &&
 		(r.Body == nil || r.Body == http.NoBody) &&
 		len(up) == 1 && strings.EqualFold(strings.TrimSpace(up[0]), "websocket") &&
 		httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade")
@@ -107,10 +107,10 @@ func (tw *tunnelWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return tw.conn, brw, nil
 }
 
-// TunnelClosedError says why the gateway closed a tunnel.
-type TunnelClosedError struct{ Reason string }
+// tunnelClosedError says why the gateway closed a tunnel (for the log).
+type tunnelClosedError struct{ Reason string }
 
-func (e *TunnelClosedError) Error() string { return "tunnel closed by the gateway: " + e.Reason }
+func (e *tunnelClosedError) Error() string { return "tunnel closed by the gateway: " + e.Reason }
 
 // tunnelConn is the client side of a tunnel. It closes itself when no byte
 // has passed either way for the idle timeout, at the maximum lifetime, or
@@ -122,7 +122,7 @@ type tunnelConn struct {
 	lastActive atomic.Int64 // unix nanoseconds
 	idleTimer  *time.Timer
 	endTimer   *time.Timer
-	reason     atomic.Pointer[TunnelClosedError]
+	reason     atomic.Pointer[tunnelClosedError]
 	closeOnce  sync.Once
 }
 
@@ -151,7 +151,7 @@ func (c *tunnelConn) checkIdle() {
 }
 
 func (c *tunnelConn) shut(reason string) {
-	c.reason.CompareAndSwap(nil, &TunnelClosedError{Reason: reason})
+	c.reason.CompareAndSwap(nil, &tunnelClosedError{Reason: reason})
 	_ = c.Close()
 }
 
