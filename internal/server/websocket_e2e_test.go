@@ -172,6 +172,18 @@ func TestUpgradeOnlyWhereAllowed(t *testing.T) {
 	}
 }
 
+// HTTP/2 has no Upgrade (RFC 9113 §8.2.2): a request that carries one is
+// malformed, and net/http answers 400 itself before the gateway sees it.
+func TestHTTP2UpgradeIsRefused(t *testing.T) {
+	g, _, _ := startWSGateway(t)
+	c := dialH2(t, g)
+	st, body := c.request([][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "127.0.0.1"},
+		{":path", "/ws"}, {"connection", "upgrade"}, {"upgrade", "websocket"}}, nil)
+	if st != 400 || body != "request header \"Connection\" is not valid in HTTP/2\n" {
+		t.Fatalf("got %d %q; want net/http's own 400", st, body)
+	}
+}
+
 // On a websocket route the tunnel works, and the access log records it as
 // 101 with the bytes tunnelled each way.
 func TestWebSocketTunnelIsLogged(t *testing.T) {
