@@ -155,8 +155,9 @@ type Upstream struct {
 	PreserveHost bool `yaml:"preserve_host"`
 	// HealthCheck enables active health checks. Default: off.
 	HealthCheck *HealthCheck `yaml:"health_check"`
-	// PassiveEjection takes a target out of rotation after consecutive
-	// failures. Always on; these are its settings.
+	// PassiveEjection takes a target out of rotation when too large a share
+	// of its requests fail (outlier detection). Always on; these are its
+	// settings.
 	PassiveEjection PassiveEjection `yaml:"passive_ejection"`
 }
 
@@ -187,13 +188,30 @@ type HealthCheck struct {
 	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
 }
 
-// PassiveEjection configures taking failing targets out of rotation.
+// PassiveEjection configures outlier detection: a target is taken out of
+// rotation when, within one window, it served at least MinRequests and at
+// least FailureRatio of them failed. A failure is one the target caused
+// (connect error, reset, timeout, protocol error, a 502/503/504 answer),
+// never one the client caused. The last available target of an upstream
+// is never ejected, and a passing active health check ends an ejection.
 type PassiveEjection struct {
-	// ConsecutiveFailures (connection errors, 502/503/504 answers) eject a
-	// target. Default 5.
-	ConsecutiveFailures int `yaml:"consecutive_failures"`
-	// EjectFor is how long an ejected target stays out. Default 30s.
+	// FailureRatio is the share of failed requests in a window that ejects
+	// a target, above 0 and at most 1. Default 0.5.
+	FailureRatio float64 `yaml:"failure_ratio"`
+	// MinRequests is how many requests a target must have served in the
+	// window before its ratio is judged, at least 2 (never a single
+	// event). Default 20.
+	MinRequests int `yaml:"min_requests"`
+	// Window is the span over which requests and failures are counted
+	// (fixed windows), 100ms to 10m. Default 10s.
+	Window Duration `yaml:"window"`
+	// EjectFor is how long an ejected target stays out, at least 100ms.
+	// Default 30s.
 	EjectFor Duration `yaml:"eject_for"`
+	// MaxEjectionPercent bounds the share of an upstream's targets that
+	// may be ejected at once, rounded down (1 to 100). Default 50: one of
+	// two targets, none of one.
+	MaxEjectionPercent int `yaml:"max_ejection_percent"`
 }
 
 // Route maps matching requests to an upstream through a chain of checks.
@@ -230,6 +248,18 @@ type Route struct {
 	// IPDeny rejects client IPs in these CIDRs on this route with 403.
 	// Default: empty.
 	IPDeny []string `yaml:"ip_deny"`
+	// WebSocket forwards WebSocket upgrades (an HTTP/1.1 GET with
+	// "Upgrade: websocket") on this route and tunnels the connection after
+	// the upstream's 101. Default false: an Upgrade header is removed and
+	// the request is forwarded as an ordinary one. h2c is never forwarded.
+	WebSocket bool `yaml:"websocket"`
+	// WebSocketIdleTimeout closes a tunnel after this long without a byte
+	// in either direction. Default 5m; only with websocket: true.
+	WebSocketIdleTimeout Duration `yaml:"websocket_idle_timeout"`
+	// WebSocketMaxLifetime closes a tunnel this long after it opened,
+	// however busy. Default 1h; only with websocket: true. A tunnel also
+	// closes when the credential that opened it expires.
+	WebSocketMaxLifetime Duration `yaml:"websocket_max_lifetime"`
 }
 
 // Logging configures the application and access logs.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,6 +82,13 @@ func TestDefaults(t *testing.T) {
 		{"access log on", *cfg.Logging.Access.Enabled, true},
 		{"drain", cfg.Shutdown.DrainTimeout.D(), 30 * time.Second},
 		{"identity header", cfg.IdentityHeaders.ConsumerID, "X-Consumer-Id"},
+		{"failure ratio", cfg.Upstreams[0].PassiveEjection.FailureRatio, 0.5},
+		{"min requests", cfg.Upstreams[0].PassiveEjection.MinRequests, 20},
+		{"window", cfg.Upstreams[0].PassiveEjection.Window.D(), 10 * time.Second},
+		{"eject for", cfg.Upstreams[0].PassiveEjection.EjectFor.D(), 30 * time.Second},
+		{"max ejection percent", cfg.Upstreams[0].PassiveEjection.MaxEjectionPercent, 50},
+		{"websocket", cfg.Routes[0].WebSocket, false},
+		{"no tunnel limits without websocket", cfg.Routes[0].WebSocketIdleTimeout, Duration(0)},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -214,4 +222,70 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("parsed config fails Validate: %v", err)
 		}
 	})
+}
+
+func TestUpstreamAndTunnelSettings(t *testing.T) {
+	upstream := func(extra string) string {
+		return strings.Replace(minimal, `    targets: ["http://127.0.0.1:9000"]`, `    targets: ["http://127.0.0.1:9000"]`+extra, 1)
+	}
+	route := func(extra string) string {
+		return strings.Replace(minimal, "    auth: none", "    auth: none"+extra, 1)
+	}
+	tests := []struct {
+		name, doc, wantErr string
+		check              func(*Config) string
+	}{
+		{name: "removed consecutive_failures names its replacement",
+			doc:     upstream("\n    passive_ejection:\n      consecutive_failures: 3"),
+			wantErr: "upstreams[0].passive_ejection.consecutive_failures: was removed: a target is now ejected when failure_ratio of at least min_requests requests in one window fail; set those instead"},
+		{name: "outlier detection settings",
+			doc: upstream("\n    passive_ejection:\n      failure_ratio: 0.25\n      min_requests: 50\n      window: 30s\n      eject_for: 1m\n      max_ejection_percent: 34"),
+			check: func(c *Config) string {
+				if pe := c.Upstreams[0].PassiveEjection; pe != (PassiveEjection{FailureRatio: 0.25, MinRequests: 50,
+					Window: Duration(30 * time.Second), EjectFor: Duration(time.Minute), MaxEjectionPercent: 34}) {
+					return fmt.Sprintf("got %+v", pe)
+				}
+				return ""
+			}},
+		{name: "invalid outlier detection settings",
+			doc: upstream("\n    passive_ejection:\n      failure_ratio: 1.5\n      min_requests: 1\n      window: 50ms\n      eject_for: 10ms\n      max_ejection_percent: 101"),
+			wantErr: "upstreams[0].passive_ejection.failure_ratio: must be above 0 and at most 1\n" +
+				"upstreams[0].passive_ejection.min_requests: must be at least 2: a single failure never ejects a target\n" +
+				"upstreams[0].passive_ejection.window: must be between 100ms and 10m\n" +
+				"upstreams[0].passive_ejection.eject_for: must be at least 100ms\n" +
+				"upstreams[0].passive_ejection.max_ejection_percent: must be between 1 and 100"},
+		{name: "websocket gets tunnel limits by default",
+			doc: route("\n    websocket: true"),
+			check: func(c *Config) string {
+				if r := c.Routes[0]; r.WebSocketIdleTimeout.D() != 5*time.Minute || r.WebSocketMaxLifetime.D() != time.Hour {
+					return fmt.Sprintf("idle %v, lifetime %v", r.WebSocketIdleTimeout, r.WebSocketMaxLifetime)
+				}
+				return ""
+			}},
+		{name: "tunnel limits without websocket are refused",
+			doc: route("\n    websocket_idle_timeout: 1m\n    websocket_max_lifetime: 2h"),
+			wantErr: "routes[0].websocket_idle_timeout: needs websocket: true\n" +
+				"routes[0].websocket_max_lifetime: needs websocket: true"},
+		{name: "tunnel limits out of range",
+			doc: route("\n    websocket: true\n    websocket_idle_timeout: 10ms\n    websocket_max_lifetime: 2d"),
+			wantErr: "routes[0].websocket_idle_timeout: must be at least 100ms\n" +
+				"routes[0].websocket_max_lifetime: must be between 100ms and 24h"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tt.doc), noEnv)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := tt.check(cfg); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
 }

@@ -31,10 +31,15 @@ const (
 	DefaultHealthTimeout         = 2 * time.Second
 	DefaultHealthyThreshold      = 2
 	DefaultUnhealthyThreshold    = 3
-	DefaultEjectFailures         = 5
+	DefaultEjectFailureRatio     = 0.5
+	DefaultEjectMinRequests      = 20
+	DefaultEjectWindow           = 10 * time.Second
 	DefaultEjectFor              = 30 * time.Second
+	DefaultMaxEjectionPercent    = 50
 	DefaultMaxBodyBytes          = 1 << 20
 	DefaultRouteTimeout          = 60 * time.Second
+	DefaultWebSocketIdleTimeout  = 5 * time.Minute
+	DefaultWebSocketMaxLifetime  = time.Hour
 	DefaultLogLevel              = "info"
 	DefaultAccessOutput          = "stdout"
 	DefaultAccessBuffer          = 64 << 10
@@ -191,6 +196,17 @@ func (c *Config) contextDefaults(set func(path string) bool) {
 			p.Rate.Burst = p.Rate.Limit
 		}
 	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		p := Index("routes", i)
+		// Tunnel limits exist only on routes that tunnel.
+		if r.WebSocket && !set(Join(p, "websocket_idle_timeout")) {
+			r.WebSocketIdleTimeout = Duration(DefaultWebSocketIdleTimeout)
+		}
+		if r.WebSocket && !set(Join(p, "websocket_max_lifetime")) {
+			r.WebSocketMaxLifetime = Duration(DefaultWebSocketMaxLifetime)
+		}
+	}
 	k := &c.Keys
 	if k.Pepper.File == "" && !set("keys.pepper.env") {
 		k.Pepper.Env = DefaultPepperEnv
@@ -248,7 +264,13 @@ func (HealthCheck) defaults() any {
 }
 
 func (PassiveEjection) defaults() any {
-	return PassiveEjection{ConsecutiveFailures: DefaultEjectFailures, EjectFor: Duration(DefaultEjectFor)}
+	return PassiveEjection{
+		FailureRatio:       DefaultEjectFailureRatio,
+		MinRequests:        DefaultEjectMinRequests,
+		Window:             Duration(DefaultEjectWindow),
+		EjectFor:           Duration(DefaultEjectFor),
+		MaxEjectionPercent: DefaultMaxEjectionPercent,
+	}
 }
 
 func (Route) defaults() any {

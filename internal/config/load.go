@@ -205,6 +205,10 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 				seen[k.Value] = true
 				ft, ok := fields[k.Value]
 				if !ok {
+					if msg, removed := removedKey(t, k.Value); removed {
+						w.errs.Add(p, "%s", msg)
+						continue
+					}
 					w.errs.Add(p, "unknown field")
 					continue
 				}

@@ -286,9 +286,7 @@ func (c *Config) validateUpstreams(errs *Errors) {
 				errs.Add(Join(hp, "unhealthy_threshold"), "must be at least 1")
 			}
 		}
-		if u.PassiveEjection.ConsecutiveFailures < 1 {
-			errs.Add(Join(p, "passive_ejection.consecutive_failures"), "must be at least 1")
-		}
+		validatePassiveEjection(errs, Join(p, "passive_ejection"), u.PassiveEjection)
 	}
 }
 
@@ -372,5 +370,44 @@ func (c *Config) validateRoutes(errs *Errors) {
 		if *r.MaxBodyBytes > 1<<30 {
 			errs.Add(Join(p, "max_body_bytes"), "must be at most 1GiB")
 		}
+		validateWebSocket(errs, p, r)
+	}
+}
+
+func validatePassiveEjection(errs *Errors, p string, pe PassiveEjection) {
+	if !(pe.FailureRatio > 0 && pe.FailureRatio <= 1) {
+		errs.Add(Join(p, "failure_ratio"), "must be above 0 and at most 1")
+	}
+	if pe.MinRequests < 2 {
+		errs.Add(Join(p, "min_requests"), "must be at least 2: a single failure never ejects a target")
+	}
+	if pe.Window.D() < 100*time.Millisecond || pe.Window.D() > 10*time.Minute {
+		errs.Add(Join(p, "window"), "must be between 100ms and 10m")
+	}
+	if pe.EjectFor.D() < 100*time.Millisecond {
+		errs.Add(Join(p, "eject_for"), "must be at least 100ms")
+	}
+	if pe.MaxEjectionPercent < 1 || pe.MaxEjectionPercent > 100 {
+		errs.Add(Join(p, "max_ejection_percent"), "must be between 1 and 100")
+	}
+}
+
+// validateWebSocket refuses tunnel limits on a route that does not tunnel:
+// they would suggest a protection that is not there.
+func validateWebSocket(errs *Errors, p string, r Route) {
+	if !r.WebSocket {
+		if r.WebSocketIdleTimeout != 0 {
+			errs.Add(Join(p, "websocket_idle_timeout"), "needs websocket: true")
+		}
+		if r.WebSocketMaxLifetime != 0 {
+			errs.Add(Join(p, "websocket_max_lifetime"), "needs websocket: true")
+		}
+		return
+	}
+	if r.WebSocketIdleTimeout.D() < 100*time.Millisecond {
+		errs.Add(Join(p, "websocket_idle_timeout"), "must be at least 100ms")
+	}
+	if d := r.WebSocketMaxLifetime.D(); d < 100*time.Millisecond || d > 24*time.Hour {
+		errs.Add(Join(p, "websocket_max_lifetime"), "must be between 100ms and 24h")
 	}
 }

@@ -74,7 +74,11 @@ func buildChain(rc config.Route, path string, up *proxy.Upstream, env chainEnv) 
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return pipeline.Chain(proxy.NewForwarder(up, rc.Timeout.D(), env.resolver, env.deps.Log), mws...), nil
+	fwd := proxy.NewForwarder(up, rc.Timeout.D(), env.resolver, env.deps.Log)
+	if rc.WebSocket {
+		fwd.AllowWebSocket(proxy.TunnelLimits{Idle: rc.WebSocketIdleTimeout.D(), MaxLifetime: rc.WebSocketMaxLifetime.D()})
+	}
+	return pipeline.Chain(fwd, mws...), nil
 }
 
 // chainEnv is what every route's chain is built from.

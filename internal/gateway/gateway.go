@@ -118,7 +118,11 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if body != nil {
 			in = body.n
 		}
-		g.access.Log(r, info, observe.Entry{Status: status, BytesIn: in, BytesOut: rec.bytes, Duration: d})
+		out := rec.bytes
+		if t := rec.tunnel; t != nil {
+			in, out = in+t.in.Load(), out+t.out.Load()
+		}
+		g.access.Log(r, info, observe.Entry{Status: status, BytesIn: in, BytesOut: out, Duration: d})
 	}
 	if g.metrics != nil {
 		g.metrics.Observe(info.Route, r.Method, status, d, info.Upstream, info.UpstreamLatency)

@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
+	"sync/atomic"
 )
 
 // recorder captures the status and size of a response for the access log
@@ -12,6 +15,7 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	tunnel *countingConn // the hijacked connection of a protocol switch
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -39,6 +43,41 @@ func (r *recorder) Flush() {
 		r.status = http.StatusOK
 	}
 	_ = http.NewResponseController(r.ResponseWriter).Flush()
+}
+
+// Hijack hands the connection over for a protocol switch, which the proxy
+// only does for a WebSocket upgrade its route allows, after the upstream's
+// 101: that is the status logged, and the bytes tunnelled each way are
+// counted for the log (the 101 itself is written to the connection's
+// buffer, not through the recorder).
+func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(r.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	r.status = http.StatusSwitchingProtocols
+	r.tunnel = &countingConn{Conn: conn}
+	return r.tunnel, brw, nil
+}
+
+// countingConn counts the bytes of a tunnel: read from the client (in) and
+// written to it (out). Two copy goroutines update it, and one of them may
+// still run when the handler returns, hence the atomics.
+type countingConn struct {
+	net.Conn
+	in, out atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.in.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.out.Add(int64(n))
+	return n, err
 }
 
 // countingBody counts request body bytes read.

@@ -37,6 +37,7 @@ type Forwarder struct {
 	rp       *httputil.ReverseProxy
 	timeout  time.Duration
 	resolver *clientip.Resolver
+	tunnel   *TunnelLimits // nil: the route forwards no upgrade
 }
 
 var _ pipeline.Handler = (*Forwarder)(nil)
@@ -63,13 +64,16 @@ func NewForwarder(up *Upstream, timeout time.Duration, resolver *clientip.Resolv
 	return f
 }
 
-// ServeHTTP proxies r. Failures are returned as problems (502, 503, 504,
-// 413), never written here.
+// ServeHTTP proxies r. Failures are returned as problems (400, 413, 502,
+// 503, 504), never written here.
 func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	info := reqinfo.From(r.Context())
+	info.Upstream = f.up.Name
+	if f.tunnel != nil && isWebSocketUpgrade(r) {
+		return f.serveUpgrade(w, r, info)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
 	defer cancel()
-	info := reqinfo.From(ctx)
-	info.Upstream = f.up.Name
 	f.rp.ServeHTTP(w, r.WithContext(ctx))
 	if err := info.UpstreamErr; err != nil {
 		return classify(r.Context(), err)
@@ -104,6 +108,10 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	h["X-Forwarded-Host"] = []string{in.Host}
 	h["Forwarded"] = []string{forwarded(info, in.Host, proto)}
 	h[requestid.Header] = []string{info.ID}
+	if _, upgrade := h["Upgrade"]; upgrade && (f.tunnel == nil || !isWebSocketUpgrade(in)) {
+		dropUpgrade(h)
+	}
+	delete(h, "Http2-Settings") // only meaningful with an h2c upgrade, never forwarded
 	if !f.up.preserveHost {
 		out.Host = "" // the transport then sends the target's host
 	}
@@ -139,7 +147,14 @@ func validForwardedHost(h string) bool {
 	return true
 }
 
+// errUnrequestedSwitch is an upstream switching protocols on a request that
+// asked for no upgrade (the gateway removed it): no tunnel is opened.
+var errUnrequestedSwitch = errors.New("upstream switched protocols although no upgrade was forwarded")
+
 func modifyResponse(resp *http.Response) error {
+	if resp.StatusCode == http.StatusSwitchingProtocols && resp.Request != nil && resp.Request.Header.Get("Upgrade") == "" {
+		return errUnrequestedSwitch
+	}
 	for _, k := range strippedResponseHeaders {
 		delete(resp.Header, k)
 	}
@@ -158,11 +173,17 @@ func (e clientGoneError) StatusCode() int { return 499 }
 func classify(clientCtx context.Context, err error) error {
 	var mbe *http.MaxBytesError
 	var ne net.Error
+	var cbe clientBodyError
+	var ire invalidRequestError
 	switch {
 	case errors.As(err, &mbe):
 		return problem.PayloadTooLarge(mbe.Limit).WithCause(err)
 	case clientCtx.Err() != nil:
 		return clientGoneError{err}
+	case errors.As(err, &cbe):
+		return problem.BadRequest("unreadable-body", "The request body could not be read.").WithCause(err)
+	case errors.As(err, &ire):
+		return problem.BadRequest("invalid-request", "The request's method or a header field cannot be forwarded.").WithCause(err)
 	case errors.Is(err, ErrNoHealthyTarget):
 		return problem.Unavailable("no-healthy-upstream", "No healthy upstream target is available.", err).WithHeader("Retry-After", "5")
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():

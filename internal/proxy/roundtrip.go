@@ -11,8 +11,9 @@ import (
 
 // RoundTrip sends the outbound request to a target chosen round-robin,
 // retrying another target when connecting fails (idempotent methods without
-// a body only), and feeds passive ejection. It sets the URL's scheme, host
-// and path per attempt, so targets may differ in scheme and base path.
+// a body only), and feeds outlier detection with the outcomes the target
+// caused (see upstreamFault). It sets the URL's scheme, host and path per
+// attempt, so targets may differ in scheme and base path.
 func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 	info, _ := reqinfo.Lookup(req.Context())
 	path := req.URL.Path
@@ -20,11 +21,23 @@ func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		path = info.Path
 	}
 	retryable := idempotent(req.Method) && (req.Body == nil || req.Body == http.NoBody)
+	var body *clientBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = newClientBody(req.Body, req.ContentLength)
+		req.Body = body
+	}
 	var tried *Target
+	var lastErr error
 	for attempt := 0; ; attempt++ {
 		now := u.now()
 		t := u.pick(now, tried)
 		if t == nil {
+			if lastErr != nil {
+				// A retry found no other target: the client is answered
+				// with why the one tried failed (502, cause logged), not
+				// that none was left (503).
+				return nil, lastErr
+			}
 			return nil, ErrNoHealthyTarget
 		}
 		out := req
@@ -45,25 +58,24 @@ func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			switch resp.StatusCode {
 			case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-				u.failed(t, now)
+				u.record(t, now, true)
 			default:
-				t.recordSuccess()
+				u.record(t, now, false)
 			}
 			return resp, nil
 		}
-		if req.Context().Err() == nil {
-			u.failed(t, now)
+		if invalid := validOutbound(out); invalid != nil {
+			// The transport refused to send the request at all: no target
+			// was involved. Checked only now, the request path pays nothing.
+			return nil, invalid
+		}
+		if upstreamFault(req.Context(), err, body) {
+			u.record(t, now, true)
 		}
 		if !retryable || attempt >= u.retries || !connectFailure(err) {
 			return nil, err
 		}
-		tried = t
-	}
-}
-
-func (u *Upstream) failed(t *Target, now time.Time) {
-	if t.recordFailure(now, u.ejectMax, u.ejectFor) {
-		u.log.Warn("upstream target ejected", "upstream", u.Name, "target", t.URL.Host, "for", u.ejectFor.String())
+		tried, lastErr = t, err
 	}
 }
 

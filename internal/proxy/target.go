@@ -17,8 +17,11 @@ type Target struct {
 	healthy atomic.Bool
 	// ejectedUntil is when passive ejection ends (unix nanoseconds, 0 if not ejected).
 	ejectedUntil atomic.Int64
-	// failures counts consecutive passive failures.
-	failures atomic.Int32
+	// outcomes counts this window's requests and the failures the target caused.
+	outcomes outcomeWindow
+	// spared is the window (plus one) in which the target crossed the
+	// failure ratio but was kept in rotation, so that is logged once per window.
+	spared atomic.Uint64
 }
 
 func newTarget(u *url.URL) *Target {
@@ -32,20 +35,7 @@ func (t *Target) Available(now time.Time) bool {
 	return t.healthy.Load() && t.ejectedUntil.Load() <= now.UnixNano()
 }
 
-// recordSuccess resets the passive failure count.
-func (t *Target) recordSuccess() {
-	if t.failures.Load() != 0 {
-		t.failures.Store(0)
-	}
-}
-
-// recordFailure counts a failure and ejects the target after max in a row.
-// It reports whether this failure ejected it.
-func (t *Target) recordFailure(now time.Time, max int, ejectFor time.Duration) bool {
-	if int(t.failures.Add(1)) < max {
-		return false
-	}
-	t.failures.Store(0)
-	t.ejectedUntil.Store(now.Add(ejectFor).UnixNano())
-	return true
+// Ejected reports whether passive ejection keeps the target out at now.
+func (t *Target) Ejected(now time.Time) bool {
+	return t.ejectedUntil.Load() > now.UnixNano()
 }

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,8 +38,8 @@ type Upstream struct {
 	next         atomic.Uint64
 	retries      int
 	preserveHost bool
-	ejectMax     int
-	ejectFor     time.Duration
+	outlier      outlierDetection
+	ejectMu      sync.Mutex // serialises ejection decisions
 	transport    http.RoundTripper
 	closeIdle    func()
 	health       *config.HealthCheck
@@ -54,8 +55,6 @@ func NewUpstream(cfg config.Upstream, log *slog.Logger) (*Upstream, error) {
 		spanName:     "upstream " + cfg.Name,
 		retries:      *cfg.Retries,
 		preserveHost: cfg.PreserveHost,
-		ejectMax:     cfg.PassiveEjection.ConsecutiveFailures,
-		ejectFor:     cfg.PassiveEjection.EjectFor.D(),
 		health:       cfg.HealthCheck,
 		log:          log,
 		now:          time.Now,
@@ -69,6 +68,7 @@ func NewUpstream(cfg config.Upstream, log *slog.Logger) (*Upstream, error) {
 		anyTLS = anyTLS || tu.Scheme == "https"
 		u.Targets = append(u.Targets, newTarget(tu))
 	}
+	u.outlier = newOutlierDetection(cfg.PassiveEjection, len(u.Targets))
 	var tlsCfg *tls.Config
 	if anyTLS || cfg.TLS.CAFile != "" || cfg.TLS.CertFile != "" {
 		c, err := tlsconf.ClientConfig(cfg.TLS.CAFile, cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ServerName)
@@ -181,6 +181,9 @@ func (u *Upstream) checkLoop(ctx context.Context, t *Target) {
 		healthy := u.probe(ctx, client, checkURL.String())
 		if ctx.Err() != nil {
 			return
+		}
+		if healthy {
+			u.endEjection(t)
 		}
 		switch {
 		case first && !healthy && t.healthy.Load():

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -14,10 +15,12 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 )
 
-func upstreamFor(t *testing.T, targets []string, retries, eject int) *Upstream {
+// upstreamFor builds an upstream whose targets are ejected when half of
+// at least minRequests requests in a window fail (0: the defaults).
+func upstreamFor(t *testing.T, targets []string, retries, minRequests int) *Upstream {
 	t.Helper()
 	return newTestUpstream(t, config.Upstream{Name: "u", Targets: targets, Retries: &retries,
-		PassiveEjection: config.PassiveEjection{ConsecutiveFailures: eject}})
+		PassiveEjection: config.PassiveEjection{MinRequests: minRequests}})
 }
 
 // newTestUpstream builds uc with defaults applied, closed when t ends.
@@ -94,19 +97,19 @@ func TestRetriesOnlyIdempotentWithoutBody(t *testing.T) {
 func TestPassiveEjection(t *testing.T) {
 	var hits atomic.Int64
 	dead, live := deadAddr(t), okServer(t, &hits)
-	u := upstreamFor(t, []string{dead, live}, 0, 2)
+	u := upstreamFor(t, []string{dead, live}, 0, 4)
 	now := time.Unix(1000, 0)
 	u.now = func() time.Time { return now }
 	failures := 0
-	for i := 0; i < 10; i++ {
+	for i := 0; i < 20; i++ {
 		if _, err := send(u, "POST", nil); err != nil {
 			failures++
 		}
 	}
-	// Two consecutive failures eject the dead target; everything after goes
-	// to the live one.
-	if failures != 2 || hits.Load() != 8 {
-		t.Fatalf("failures=%d live hits=%d; want 2 and 8", failures, hits.Load())
+	// The dead target served 4 requests, all failed: ratio 1 over the
+	// minimum of 4 ejects it; everything after goes to the live one.
+	if failures != 4 || hits.Load() != 16 {
+		t.Fatalf("failures=%d live hits=%d; want 4 and 16", failures, hits.Load())
 	}
 	if u.Targets[0].Available(now) {
 		t.Fatal("dead target still available")
@@ -117,15 +120,28 @@ func TestPassiveEjection(t *testing.T) {
 	}
 }
 
-func TestNoHealthyTarget(t *testing.T) {
-	u := upstreamFor(t, []string{deadAddr(t)}, 0, 1)
+// A retry that finds no other target returns the cause of the failure it
+// retried (502 with the cause logged), not ErrNoHealthyTarget (503).
+func TestRetryWithoutAnotherTarget(t *testing.T) {
+	u := upstreamFor(t, []string{deadAddr(t)}, 1, 0)
+	_, err := send(u, "GET", nil)
+	if !connectFailure(err) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err = %v, want the connect error", err)
+	}
+}
+
+// The only target of an upstream is never ejected: requests keep reaching
+// it and the upstream stays ready.
+func TestOnlyTargetNeverEjected(t *testing.T) {
+	u := upstreamFor(t, []string{deadAddr(t)}, 0, 2)
 	now := time.Unix(1000, 0)
 	u.now = func() time.Time { return now }
-	_, _ = send(u, "GET", nil)
-	if _, err := send(u, "GET", nil); err != ErrNoHealthyTarget {
-		t.Fatalf("err = %v, want ErrNoHealthyTarget", err)
+	for range 10 {
+		if _, err := send(u, "GET", nil); err == nil || errors.Is(err, ErrNoHealthyTarget) {
+			t.Fatalf("err = %v, want the connect error", err)
+		}
 	}
-	if u.Healthy() {
-		t.Fatal("Healthy() with every target ejected")
+	if !u.Healthy() || u.Targets[0].Ejected(now) {
+		t.Fatal("the only target was ejected")
 	}
 }
