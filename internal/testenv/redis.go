@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +20,10 @@ type RedisOptions struct {
 	Password string
 	// ReplicaOf makes the server a replica of this "127.0.0.1:<port>".
 	ReplicaOf string
+	// Cluster starts a one-node Redis Cluster that serves every slot, so
+	// code can be run through a cluster client (slot routing, hash tags,
+	// scripts confined to one slot) without a multi-node setup.
+	Cluster bool
 }
 
 // Redis is a redis-server started for one test: loopback only, no
@@ -29,6 +34,7 @@ type Redis struct {
 	bin  string
 	dir  string
 	port int
+	bus  int // cluster bus port, when Cluster
 	opts RedisOptions
 	cmd  *exec.Cmd
 }
@@ -39,8 +45,15 @@ func StartRedis(t testing.TB, opts RedisOptions) *Redis {
 	t.Helper()
 	bin := Binary(t, "redis-server", "/usr/bin/redis-server", "/usr/local/bin/redis-server")
 	r := &Redis{t: t, bin: bin, dir: t.TempDir(), port: FreePort(t), opts: opts}
+	if opts.Cluster {
+		// The default bus port (port+10000) may be taken or beyond 65535.
+		r.bus = FreePort(t)
+	}
 	r.Start()
 	t.Cleanup(r.Stop)
+	if opts.Cluster {
+		r.assignAllSlots()
+	}
 	return r
 }
 
@@ -61,6 +74,11 @@ func (r *Redis) Start() {
 	}
 	if r.opts.Password != "" {
 		args = append(args, "--requirepass", r.opts.Password)
+	}
+	if r.opts.Cluster {
+		// nodes.conf lives in the temp dir, so a restarted node keeps its slots.
+		args = append(args, "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(r.bus),
+			"--cluster-config-file", filepath.Join(r.dir, "nodes.conf"))
 	}
 	if host, port, ok := strings.Cut(r.opts.ReplicaOf, ":"); ok {
 		args = append(args, "--replicaof", host, port)
@@ -94,6 +112,69 @@ func (r *Redis) Stop() {
 	_ = r.cmd.Process.Kill()
 	_ = r.cmd.Wait()
 	r.cmd = nil
+}
+
+// assignAllSlots gives the one cluster node every slot and waits until the
+// cluster reports itself ok.
+func (r *Redis) assignAllSlots() {
+	r.t.Helper()
+	if reply, err := r.command("CLUSTER", "ADDSLOTSRANGE", "0", "16383"); err != nil || reply != "+OK" {
+		r.t.Fatalf("CLUSTER ADDSLOTSRANGE: %q %v", reply, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := r.command("CLUSTER", "INFO")
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis cluster on %s did not become ok: %v\n%s", r.Addr(), err, info)
+		}
+		time.Sleep(20 * time.Millisecond) // waiting on another process: no clock to inject
+	}
+}
+
+// command sends one command and returns its reply: a status or error line
+// as is, a bulk string's contents.
+func (r *Redis) command(args ...string) (string, error) {
+	c, err := net.DialTimeout("tcp", r.Addr(), time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	br := bufio.NewReader(c)
+	if r.opts.Password != "" {
+		fmt.Fprintf(c, "*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n", len(r.opts.Password), r.opts.Password)
+		if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK") {
+			return "", fmt.Errorf("AUTH: %q %v", line, err)
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write([]byte(b.String())); err != nil {
+		return "", err
+	}
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if !strings.HasPrefix(line, "$") {
+		return line, nil
+	}
+	n, err := strconv.Atoi(line[1:])
+	if err != nil || n < 0 {
+		return "", fmt.Errorf("unexpected reply %q", line)
+	}
+	buf := make([]byte, n+2)
+	if _, err := io.ReadFull(br, buf); err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 // ping sends one PING (after AUTH when a password is set).
