@@ -62,6 +62,9 @@ type Server struct {
 	redirects []redirectFor
 	bgCancel  context.CancelFunc
 	draining  atomic.Bool
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 // redirectFor ties a redirect handler to the HTTPS listener it points at,
@@ -423,8 +426,15 @@ func (s *Server) ReloadFile() error {
 }
 
 // Shutdown stops accepting connections, lets in-flight requests finish until
-// ctx ends (then closes what is left), and flushes the logs.
+// ctx ends (then closes what is left), and flushes the logs. Before Start it
+// releases what New built. Only the first call does anything; later calls
+// return its result.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	var wg sync.WaitGroup
 	var forced atomic.Bool
