@@ -4,12 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
-	"github.com/portcullis/portcullis/internal/admin"
+	"github.com/portcullis/portcullis/internal/app"
 	"github.com/portcullis/portcullis/internal/config"
-	"github.com/portcullis/portcullis/internal/keys"
-	"github.com/portcullis/portcullis/internal/server"
 )
 
 // cmdValidate loads the config and builds everything it describes (reading
@@ -24,15 +21,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err == nil {
-		err = checkKeys(cfg)
-	}
-	if err == nil {
-		opts := server.Options{ConfigPath: *cfgPath}
-		if cfg.KeysInUse() {
-			// Routes are built without connecting to the key store.
-			opts.Deps.Keys = keys.Offline{}
-		}
-		err = server.CheckConfig(cfg, opts)
+		err = app.Check(cfg, app.Options{ConfigPath: *cfgPath})
 	}
 	if err != nil {
 		printProblems(stderr, *cfgPath, err)
@@ -40,19 +29,4 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *cfgPath)
 	return 0
-}
-
-// checkKeys loads the pepper and master key and the admin listener's
-// certificates, as serve would, without opening the store.
-func checkKeys(cfg *config.Config) error {
-	var errs config.Errors
-	if cfg.KeysInUse() {
-		if _, err := keys.LoadSecrets(cfg.Keys, os.LookupEnv); err != nil {
-			errs.Merge("keys", err)
-		}
-	}
-	if cfg.Admin.Enabled {
-		errs.Merge("admin", admin.CheckConfig(cfg.Admin))
-	}
-	return errs.Err()
 }

@@ -18,16 +18,10 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/admin"
-	"github.com/portcullis/portcullis/internal/authn/jwks"
+	"github.com/portcullis/portcullis/internal/app"
 	"github.com/portcullis/portcullis/internal/config"
-	"github.com/portcullis/portcullis/internal/gateway"
-	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/pki"
-	"github.com/portcullis/portcullis/internal/ratelimit"
-	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/testissuer"
-	"github.com/portcullis/portcullis/internal/tokencache"
 )
 
 // Options are the demo's flags.
@@ -129,48 +123,31 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
-	svc, err := keys.Open(ctx, cfg.Keys, os.LookupEnv, log)
-	if err != nil {
-		return fmt.Errorf("demo key store: %w", err)
-	}
-	defer svc.Close()
-	seededKeys, err := seed(ctx, svc)
-	if err != nil {
-		return err
-	}
-	limits, err := ratelimit.NewStores(cfg.RateLimits.Store, ratelimit.Options{Log: log})
-	if err != nil {
-		return fmt.Errorf("demo rate limits: %w", err)
-	}
-	defer limits.Close()
-	deps := gateway.Deps{Keys: svc, JWKS: jwks.NewRegistry(log, nil), TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil), RateLimits: limits}
-	srv, err := server.New(cfg, server.Options{ConfigPath: cfgFile, Log: log, Deps: deps,
-		ReadyChecks: map[string]func() error{"keys": svc.Ready}, Collectors: limits.Collectors()})
+	// The same composition as `portcullis serve`: only the configuration
+	// and the seeded credentials are the demo's own.
+	p, err := app.Build(cfg, app.Options{ConfigPath: cfgFile, Log: log})
 	if err != nil {
 		return fmt.Errorf("demo gateway: %w", err)
 	}
-	adm, err := admin.New(cfg.Admin, admin.Deps{Keys: svc, Log: log})
+	defer p.Close()
+	seededKeys, err := seed(ctx, p.Keys)
 	if err != nil {
-		return fmt.Errorf("demo admin API: %w", err)
-	}
-	if err := adm.Start(); err != nil {
 		return err
 	}
-	defer func() { _ = adm.Shutdown(context.WithoutCancel(ctx)) }()
-	if err := srv.Start(); err != nil {
+	if err := p.Start(); err != nil {
 		return err
 	}
+	srv := p.Server
 	baseURL := "https://" + srv.Addr("public")
 	creds := Credentials{BaseURL: baseURL, CAFile: caFile, OpsURL: "http://" + srv.Addr("ops"), Token: token,
-		APIKey: seededKeys.apiKey, AdminURL: "https://" + adm.Addr(), AdminToken: seededKeys.adminToken}
+		APIKey: seededKeys.apiKey, AdminURL: "https://" + p.Admin.Addr(), AdminToken: seededKeys.adminToken}
 	if o.CredentialsOut != "" {
 		if err := writeJSON(o.CredentialsOut, creds); err != nil {
-			_ = srv.Shutdown(context.Background())
 			return fmt.Errorf("--credentials-out: %w", err)
 		}
 	}
 	printWelcome(stdout, creds, cfgFile, vars["AccessLog"])
-	return srv.Run(ctx, sigs)
+	return p.Run(ctx, sigs)
 }
 
 func uniq(ss ...string) []string {

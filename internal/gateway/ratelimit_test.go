@@ -86,15 +86,24 @@ type seen struct {
 
 func get(t *testing.T, srv *httptest.Server, path, clientIP string) seen {
 	t.Helper()
+	s, err := fetch(srv, path, clientIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// fetch is get for other goroutines, where t.Fatal must not be called.
+func fetch(srv *httptest.Server, path, clientIP string) (seen, error) {
 	req, _ := http.NewRequest("GET", srv.URL+path, nil)
 	req.Header.Set("X-Forwarded-For", clientIP) // the peer (127.0.0.1) is a trusted proxy
 	resp, err := srv.Client().Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return seen{}, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return seen{resp.StatusCode, resp.Header, string(b)}
+	return seen{resp.StatusCode, resp.Header, string(b)}, nil
 }
 
 const perIP = `
@@ -223,7 +232,11 @@ func TestGatewayClusterSharesOneLimit(t *testing.T) {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				got := get(t, gws[i%2], "/limited", "192.0.2.77")
+				got, err := fetch(gws[i%2], "/limited", "192.0.2.77")
+				if err != nil {
+					t.Error(err)
+					return
+				}
 				switch got.status {
 				case 200:
 					m.Lock()

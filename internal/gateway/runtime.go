@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"reflect"
 	"slices"
 	"time"
 
@@ -146,8 +145,6 @@ func (rt *Runtime) buildLimits(cfg *config.Config, deps Deps, env *chainEnv) err
 			return err
 		}
 		rt.ownStores = stores
-	} else if !reflect.DeepEqual(stores.Config(), rl.Store) {
-		deps.Log.Warn("config change needs a restart; not applied", "section", "rate_limits.store")
 	}
 	f, err := ipfilter.New(rl.IPAllow, rl.IPDeny)
 	if err != nil {

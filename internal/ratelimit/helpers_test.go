@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"encoding/json"
+	"fmt"
 	"github.com/portcullis/portcullis/internal/testenv"
 	"io"
 	"log/slog"
@@ -133,20 +134,30 @@ type response struct {
 
 func (h *harness) do(t *testing.T, method, path string, hdr map[string]string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, h.srv.URL+path, nil)
+	r, err := h.send(method, path, hdr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return r
+}
+
+// send is do without the test: safe to call from another goroutine (a
+// t.Fatal there would not stop the test, which would then hang).
+func (h *harness) send(method, path string, hdr map[string]string) (response, error) {
+	req, err := http.NewRequest(method, h.srv.URL+path, nil)
+	if err != nil {
+		return response{}, err
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
 	resp, err := h.srv.Client().Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}, nil
 }
 
 func memoryStores(t *testing.T, clock *testenv.Clock) *Stores {

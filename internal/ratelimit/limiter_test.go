@@ -280,9 +280,20 @@ policies:
 	h := newHarness(t, cfg, stores, "r1")
 	h.release, h.entered = make(chan struct{}), make(chan struct{}, 1)
 	c := map[string]string{"X-Test-Consumer": "c"}
-	done := make(chan response)
-	go func() { done <- h.do(t, "GET", "/r1", map[string]string{"X-Test-Consumer": "c", "X-Test-Hold": "1"}) }()
-	<-h.entered // the first request holds the slot
+	type result struct {
+		r   response
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := h.send("GET", "/r1", map[string]string{"X-Test-Consumer": "c", "X-Test-Hold": "1"})
+		done <- result{r, err}
+	}()
+	select {
+	case <-h.entered: // the first request holds the slot
+	case res := <-done:
+		t.Fatalf("the first request ended before holding its slot: %d %v", res.r.status, res.err)
+	}
 	got := h.do(t, "GET", "/r1", c)
 	wantBody := `{"type":"https://portcullis.dev/problems/concurrency-limited","title":"Too Many Requests","status":429,"detail":"Too many requests from this client are in progress.","request_id":"req-1"}` + "\n"
 	if got.status != 429 || got.body != wantBody || got.header.Get("Retry-After") != "1" || got.header.Get("RateLimit") != "" {
@@ -292,8 +303,8 @@ policies:
 		t.Fatalf("another consumer was limited by c's slot: %d", other.status)
 	}
 	close(h.release)
-	if first := <-done; first.status != 200 {
-		t.Fatalf("first: %d", first.status)
+	if first := <-done; first.err != nil || first.r.status != 200 {
+		t.Fatalf("first: %d %v", first.r.status, first.err)
 	}
 	if got := h.do(t, "GET", "/r1", c); got.status != 200 {
 		t.Fatalf("after the first finished: %d", got.status)

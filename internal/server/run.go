@@ -6,18 +6,17 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
 )
 
 // Run serves until ctx ends or SIGTERM/SIGINT arrives on sigs, reloading on
 // SIGHUP and, when reload.watch is on, when the file changes. It then drains
 // for shutdown.drain_timeout and returns.
 func (s *Server) Run(ctx context.Context, sigs <-chan os.Signal) error {
-	var watch <-chan time.Time
-	if s.cfg.Reload.Watch && s.opts.ConfigPath != "" {
-		t := time.NewTicker(s.cfg.Reload.Interval.D())
-		defer t.Stop()
-		watch = t.C
-	}
+	var w watcher
+	defer w.stop()
+	w.follow(s.reloadSettings(), s.opts.ConfigPath)
 	lastStamp, pending := fileStamp(s.opts.ConfigPath), ""
 	for {
 		select {
@@ -28,11 +27,12 @@ func (s *Server) Run(ctx context.Context, sigs <-chan os.Signal) error {
 			case syscall.SIGHUP:
 				s.reloadAndLog("signal")
 				lastStamp = fileStamp(s.opts.ConfigPath)
+				w.follow(s.reloadSettings(), s.opts.ConfigPath)
 			case syscall.SIGTERM, os.Interrupt:
 				s.log.Info("shutting down", "signal", sig.String())
 				return s.drain()
 			}
-		case <-watch:
+		case <-w.tick():
 			// Reload only once the file has stopped changing for one
 			// interval: editors and config management write in steps.
 			st := fileStamp(s.opts.ConfigPath)
@@ -44,6 +44,7 @@ func (s *Server) Run(ctx context.Context, sigs <-chan os.Signal) error {
 			default:
 				s.reloadAndLog("file change")
 				lastStamp, pending = st, ""
+				w.follow(s.reloadSettings(), s.opts.ConfigPath)
 			}
 		}
 	}
@@ -78,4 +79,44 @@ func fileStamp(path string) string {
 		return "missing"
 	}
 	return fmt.Sprintf("%d/%d", fi.ModTime().UnixNano(), fi.Size())
+}
+
+// reloadSettings are the reload settings in force (a reload applies them).
+func (s *Server) reloadSettings() config.Reload {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.Reload
+}
+
+// watcher is the file-change ticker of reload.watch, rebuilt when a reload
+// changes reload.watch or reload.interval.
+type watcher struct {
+	cur    config.Reload
+	ticker *time.Ticker
+}
+
+func (w *watcher) follow(r config.Reload, path string) {
+	if w.ticker != nil && r == w.cur {
+		return
+	}
+	w.stop()
+	w.cur = r
+	if r.Watch && path != "" {
+		w.ticker = time.NewTicker(r.Interval.D())
+	}
+}
+
+// tick is nil (never ready) when the file is not watched.
+func (w *watcher) tick() <-chan time.Time {
+	if w.ticker == nil {
+		return nil
+	}
+	return w.ticker.C
+}
+
+func (w *watcher) stop() {
+	if w.ticker != nil {
+		w.ticker.Stop()
+		w.ticker = nil
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +61,9 @@ type Server struct {
 	redirects []redirectFor
 	bgCancel  context.CancelFunc
 	draining  atomic.Bool
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 // redirectFor ties a redirect handler to the HTTPS listener it points at,
@@ -340,10 +342,9 @@ func (s *Server) Gateway() *gateway.Gateway { return s.gw }
 func (s *Server) Metrics() *observe.Metrics { return s.metrics }
 
 // Reload builds cfg and swaps it in. If building fails the current
-// configuration keeps serving and the error is returned. The log level and
-// the access log's logged and redacted headers change with it; changes to
-// listeners, the ops listener, the access log's output, keys or the admin
-// API need a restart and are reported, not applied.
+// configuration keeps serving and the error is returned. The log level, the
+// access log's logged and redacted headers and the reload settings change
+// with it; the restartOnly settings are reported, not applied.
 func (s *Server) Reload(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -352,8 +353,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 		s.metrics.Reloads.WithLabelValues("failure").Inc()
 		return err
 	}
-	for _, section := range restartOnly(s.cfg, cfg) {
-		s.log.Warn("config change needs a restart; not applied", "section", section)
+	kept, changed := keepRunning(s.cfg, cfg)
+	for _, key := range changed {
+		s.log.Warn("config change needs a restart; not applied", "section", key)
 	}
 	if s.access != nil {
 		// Before the swap: the new runtime's api_key headers must already
@@ -368,12 +370,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	rt.Start()
 	old := s.gw.Swap(rt)
 	old.Stop()
-	kept := *cfg
-	kept.Listeners, kept.Ops, kept.Tracing = s.cfg.Listeners, s.cfg.Ops, s.cfg.Tracing
-	kept.Logging.Access.Enabled, kept.Logging.Access.Output = s.cfg.Logging.Access.Enabled, s.cfg.Logging.Access.Output
-	kept.Logging.Access.BufferSize, kept.Logging.Access.FlushInterval = s.cfg.Logging.Access.BufferSize, s.cfg.Logging.Access.FlushInterval
-	kept.Keys, kept.Admin = s.cfg.Keys, s.cfg.Admin
-	s.cfg = &kept
+	s.cfg = kept
 	s.metrics.Reloads.WithLabelValues("success").Inc()
 	for _, c := range s.certs {
 		if _, err := c.Reload(false); err != nil {
@@ -381,32 +378,6 @@ func (s *Server) Reload(cfg *config.Config) error {
 		}
 	}
 	return nil
-}
-
-func restartOnly(old, new *config.Config) []string {
-	var out []string
-	if !reflect.DeepEqual(old.Listeners, new.Listeners) {
-		out = append(out, "listeners")
-	}
-	if !reflect.DeepEqual(old.Ops, new.Ops) {
-		out = append(out, "ops")
-	}
-	if !reflect.DeepEqual(old.Tracing, new.Tracing) {
-		out = append(out, "tracing")
-	}
-	oa, na := old.Logging.Access, new.Logging.Access
-	if !reflect.DeepEqual(oa.Enabled, na.Enabled) || oa.Output != na.Output || oa.BufferSize != na.BufferSize || oa.FlushInterval != na.FlushInterval {
-		out = append(out, "logging.access (enabled, output, buffer_size, flush_interval)")
-	}
-	// The key service and the admin API are built once per process (their
-	// pools, caches and change feed outlive reloads).
-	if !reflect.DeepEqual(old.Keys, new.Keys) {
-		out = append(out, "keys")
-	}
-	if !reflect.DeepEqual(old.Admin, new.Admin) {
-		out = append(out, "admin")
-	}
-	return out
 }
 
 // ReloadFile re-reads the configuration file and reloads it.
@@ -423,8 +394,15 @@ func (s *Server) ReloadFile() error {
 }
 
 // Shutdown stops accepting connections, lets in-flight requests finish until
-// ctx ends (then closes what is left), and flushes the logs.
+// ctx ends (then closes what is left), and flushes the logs. Before Start it
+// releases what New built. Only the first call does anything; later calls
+// return its result.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	var wg sync.WaitGroup
 	var forced atomic.Bool

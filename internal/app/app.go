@@ -1,0 +1,184 @@
+// Package app owns the composition of a Portcullis process. From a loaded
+// configuration it builds, in one place for `serve`, `demo` and `validate`,
+// the long-lived services that outlive reloads (key service, rate-limit
+// stores, JWKS registry, verified-token cache), the gateway server and the
+// admin API; it starts them, runs until a signal, and stops everything it
+// started, in reverse order. The demo differs from serve only in the
+// configuration and credentials it generates.
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/admin"
+	"github.com/portcullis/portcullis/internal/authn/jwks"
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/gateway"
+	"github.com/portcullis/portcullis/internal/keys"
+	"github.com/portcullis/portcullis/internal/ratelimit"
+	"github.com/portcullis/portcullis/internal/server"
+	"github.com/portcullis/portcullis/internal/tokencache"
+)
+
+// Options are what a process is built with besides its configuration.
+type Options struct {
+	// ConfigPath is re-read on reload ("" disables file reloads).
+	ConfigPath string
+	// Log is the application logger.
+	Log *slog.Logger
+	// LogLevel, when set, is Log's level; a reload sets it from
+	// logging.level.
+	LogLevel *slog.LevelVar
+	// Env resolves the secrets' environment variables. Default
+	// os.LookupEnv.
+	Env config.LookupEnv
+	// OpenTimeout bounds opening the key store. Default 1m.
+	OpenTimeout time.Duration
+}
+
+// Process is a built gateway process: every long-lived part, owned here.
+type Process struct {
+	// Keys is the key service; nil when no keys are in use.
+	Keys *keys.Service
+	// Server is the gateway (public listeners and ops).
+	Server *server.Server
+	// Admin is the admin API; nil when it is disabled.
+	Admin *admin.Server
+
+	log     *slog.Logger
+	stops   []func() // in the order they were acquired; run in reverse
+	started bool
+}
+
+// Build constructs the process cfg describes without binding any port.
+// On error, whatever was built is released.
+func Build(cfg *config.Config, o Options) (p *Process, err error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Env == nil {
+		o.Env = os.LookupEnv
+	}
+	if o.OpenTimeout == 0 {
+		o.OpenTimeout = time.Minute
+	}
+	p = &Process{log: o.Log}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	ratelimit.RouteRedisLogs(o.Log)
+	limits, err := ratelimit.NewStores(cfg.RateLimits.Store, ratelimit.Options{Log: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	p.onStop(func() { _ = limits.Close() })
+	deps := gateway.Deps{
+		Log:        o.Log,
+		JWKS:       jwks.NewRegistry(o.Log, nil),
+		TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil),
+		RateLimits: limits,
+	}
+	opts := server.Options{ConfigPath: o.ConfigPath, Log: o.Log, LogLevel: o.LogLevel, Deps: deps, Collectors: limits.Collectors()}
+	if cfg.KeysInUse() {
+		ctx, cancel := context.WithTimeout(context.Background(), o.OpenTimeout)
+		p.Keys, err = keys.Open(ctx, cfg.Keys, o.Env, o.Log)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		svc := p.Keys
+		p.onStop(func() { _ = svc.Close() })
+		opts.Deps.Keys = svc
+		opts.ReadyChecks = map[string]func() error{"keys": svc.Ready}
+	}
+	if p.Server, err = server.New(cfg, opts); err != nil {
+		return nil, err
+	}
+	srv := p.Server
+	p.onStop(func() {
+		// Shutdown drains what Start bound; before Start it releases what
+		// New built.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	if cfg.Admin.Enabled {
+		if p.Admin, err = admin.New(cfg.Admin, admin.Deps{Keys: p.Keys, Log: o.Log}); err != nil {
+			return nil, err
+		}
+		adm := p.Admin
+		p.onStop(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = adm.Shutdown(ctx)
+		})
+	}
+	return p, nil
+}
+
+func (p *Process) onStop(f func()) { p.stops = append(p.stops, f) }
+
+// Start binds the admin API and the gateway's listeners and starts
+// serving. On error nothing stays bound.
+func (p *Process) Start() error {
+	if p.Admin != nil {
+		if err := p.Admin.Start(); err != nil {
+			return err
+		}
+	}
+	if err := p.Server.Start(); err != nil {
+		return err
+	}
+	p.started = true
+	return nil
+}
+
+// Run serves until ctx ends or SIGTERM/SIGINT arrives on sigs, reloading on
+// SIGHUP, then drains the gateway (see server.Run) and stops everything
+// else.
+func (p *Process) Run(ctx context.Context, sigs <-chan os.Signal) error {
+	if !p.started {
+		return errors.New("app: Run before Start")
+	}
+	defer p.Close()
+	return p.Server.Run(ctx, sigs)
+}
+
+// Close stops and releases everything the process built, in reverse
+// order. It may be called more than once.
+func (p *Process) Close() {
+	for i := len(p.stops) - 1; i >= 0; i-- {
+		p.stops[i]()
+	}
+	p.stops = nil
+}
+
+// Check builds everything cfg describes the way Build does, without
+// binding a port or connecting to a store (the validate command): the
+// secrets are loaded, the admin API's certificates read, every route,
+// upstream and authenticator compiled. It returns every problem.
+func Check(cfg *config.Config, o Options) error {
+	if o.Env == nil {
+		o.Env = os.LookupEnv
+	}
+	var errs config.Errors
+	opts := server.Options{ConfigPath: o.ConfigPath}
+	if cfg.KeysInUse() {
+		if _, err := keys.LoadSecrets(cfg.Keys, o.Env); err != nil {
+			errs.Merge("keys", err)
+		}
+		// Routes are built without connecting to the key store.
+		opts.Deps.Keys = keys.Offline{}
+	}
+	if cfg.Admin.Enabled {
+		errs.Merge("admin", admin.CheckConfig(cfg.Admin))
+	}
+	errs.Merge("", server.CheckConfig(cfg, opts))
+	return errs.Err()
+}
