@@ -89,6 +89,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	setStr(&c.Ops.Address, DefaultOpsAddress)
 	c.Tracing.applyDefaults()
+	c.Headers.applyDefaults()
 	setStr(&c.ClientIPHeader, DefaultClientIPHeader)
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
