@@ -11,8 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/principal"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/requestid"
@@ -31,20 +35,62 @@ func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
 var buffers = &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
 
 // Forwarder forwards requests to one upstream. It is the last handler of a
-// route's chain.
+// route's chain, and the one place that decides what the upstream
+// receives and what the client gets back of the upstream's answer.
 type Forwarder struct {
 	up       *Upstream
 	rp       *httputil.ReverseProxy
 	timeout  time.Duration
 	resolver *clientip.Resolver
+	headers  *HeaderPolicy
+	identity Asserter
+	route    RouteOptions
 }
 
 var _ pipeline.Handler = (*Forwarder)(nil)
 
-// NewForwarder returns the handler that proxies to up with an overall
-// per-request timeout.
-func NewForwarder(up *Upstream, timeout time.Duration, resolver *clientip.Resolver, log *slog.Logger) *Forwarder {
-	f := &Forwarder{up: up, timeout: timeout, resolver: resolver}
+// Asserter sets on the outbound request what the gateway vouches for
+// about the caller (identity headers) and removes the credentials it did
+// not verify. p is nil when nobody was authenticated.
+type Asserter interface {
+	Assert(out *http.Request, p *principal.Principal)
+}
+
+// RouteOptions are a route's forwarding choices (config.Route).
+type RouteOptions struct {
+	// AllowUnderscoreHeaders forwards request headers with "_" in the name.
+	AllowUnderscoreHeaders bool
+	// AllowTrailers forwards request trailers.
+	AllowTrailers bool
+}
+
+// Options are what a Forwarder is built from.
+type Options struct {
+	// Timeout bounds the whole upstream exchange.
+	Timeout time.Duration
+	// Resolver says which peers are trusted proxies.
+	Resolver *clientip.Resolver
+	// Log receives the proxy's own error lines.
+	Log *slog.Logger
+	// Headers is the runtime's header policy (nil: the defaults).
+	Headers *HeaderPolicy
+	// Identity sets identity headers and strips credentials (nil: neither).
+	Identity Asserter
+	// Route holds the route's choices.
+	Route RouteOptions
+}
+
+// NewForwarder returns the handler that proxies to up.
+func NewForwarder(up *Upstream, o Options) *Forwarder {
+	f := &Forwarder{up: up, timeout: o.Timeout, resolver: o.Resolver, headers: o.Headers,
+		identity: o.Identity, route: o.Route}
+	if f.headers == nil {
+		f.headers = defaultHeaderPolicy
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	f.rp = &httputil.ReverseProxy{
 		Rewrite:    f.rewrite,
 		Transport:  up,
@@ -77,10 +123,34 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// methodOverrideParam is the query parameter frameworks (Rails, Laravel,
+// Symfony, method-override middleware) read as the method.
+const methodOverrideParam = "_method"
+
+// rewrite builds the outbound request. ReverseProxy calls it after it
+// removed the hop-by-hop headers (those the client named in Connection
+// included), so every header set here reaches the upstream as set: first
+// everything the client may not send is removed, then what the gateway
+// vouches for is set.
 func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	info := reqinfo.From(in.Context())
 	h := out.Header
+
+	f.headers.stripRequest(h, f.route.AllowUnderscoreHeaders)
+	if f.route.AllowTrailers && len(in.Trailer) > 0 {
+		// The live map, not ReverseProxy's copy: the server fills it when
+		// the body ends, which is before the transport writes the
+		// trailers. Trailers need a body of unknown length (chunked).
+		out.Trailer = in.Trailer
+		out.ContentLength = -1
+	} else {
+		out.Trailer = nil
+	}
+	out.URL.RawQuery = authn.StripQueryParam(out.URL.RawQuery, methodOverrideParam)
+	if f.identity != nil {
+		f.identity.Assert(out, info.Principal)
+	}
 
 	peer := info.Peer
 	if !peer.IsValid() {
@@ -104,6 +174,10 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	h["X-Forwarded-Host"] = []string{in.Host}
 	h["Forwarded"] = []string{forwarded(info, in.Host, proto)}
 	h[requestid.Header] = []string{info.ID}
+	// The gateway's span, when tracing is on (a sampled attempt replaces
+	// it with its own); with tracing off nothing, the client's copy being
+	// stripped above.
+	propagation.TraceContext{}.Inject(out.Context(), propagation.HeaderCarrier(h))
 	if !f.up.preserveHost {
 		out.Host = "" // the transport then sends the target's host
 	}
