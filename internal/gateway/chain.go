@@ -79,7 +79,8 @@ func buildChain(rc config.Route, path string, up *proxy.Upstream, env chainEnv) 
 	fwd := proxy.NewForwarder(up, proxy.Options{
 		Timeout: rc.Timeout.D(), Resolver: env.resolver, Log: env.deps.Log, Headers: env.headers,
 		Identity: authn.NewOutbound(env.cfg.IdentityHeaders, rc.Auth, routeAuths, env.auths),
-		Route:    proxy.RouteOptions{AllowUnderscoreHeaders: rc.AllowUnderscoreHeaders, AllowTrailers: rc.AllowTrailers},
+		Route: proxy.RouteOptions{AllowUnderscoreHeaders: rc.AllowUnderscoreHeaders, AllowTrailers: rc.AllowTrailers,
+			MaskUpstreamErrors: rc.UpstreamErrors == config.UpstreamErrorsMask},
 	})
 	return pipeline.Chain(fwd, mws...), nil
 }

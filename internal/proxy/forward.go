@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,10 +22,6 @@ import (
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/requestid"
 )
-
-// strippedResponseHeaders reveal the backend's software and are removed
-// from every upstream response.
-var strippedResponseHeaders = []string{"Server", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version"}
 
 // bufferPool reuses copy buffers across responses.
 type bufferPool struct{ p sync.Pool }
@@ -44,6 +41,7 @@ type Forwarder struct {
 	resolver *clientip.Resolver
 	headers  *HeaderPolicy
 	identity Asserter
+	origins  []targetOrigin
 	route    RouteOptions
 }
 
@@ -62,6 +60,8 @@ type RouteOptions struct {
 	AllowUnderscoreHeaders bool
 	// AllowTrailers forwards request trailers.
 	AllowTrailers bool
+	// MaskUpstreamErrors answers an upstream 5xx with the gateway's 502.
+	MaskUpstreamErrors bool
 }
 
 // Options are what a Forwarder is built from.
@@ -83,7 +83,7 @@ type Options struct {
 // NewForwarder returns the handler that proxies to up.
 func NewForwarder(up *Upstream, o Options) *Forwarder {
 	f := &Forwarder{up: up, timeout: o.Timeout, resolver: o.Resolver, headers: o.Headers,
-		identity: o.Identity, route: o.Route}
+		identity: o.Identity, origins: originsOf(up.Targets), route: o.Route}
 	if f.headers == nil {
 		f.headers = defaultHeaderPolicy
 	}
@@ -93,12 +93,12 @@ func NewForwarder(up *Upstream, o Options) *Forwarder {
 	}
 	f.rp = &httputil.ReverseProxy{
 		Rewrite:    f.rewrite,
-		Transport:  up,
+		Transport:  relayTransport{up},
 		BufferPool: buffers,
 		// 0: responses are buffered, except that ReverseProxy flushes every
 		// write of streaming responses (text/event-stream, unknown length).
 		FlushInterval:  0,
-		ModifyResponse: modifyResponse,
+		ModifyResponse: f.modifyResponse,
 		// The error goes back to ServeHTTP through the request's Info, so it
 		// is returned as a problem, never written by the proxy.
 		ErrorHandler: func(_ http.ResponseWriter, r *http.Request, err error) {
@@ -116,6 +116,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	info := reqinfo.From(ctx)
 	info.Upstream = f.up.Name
+	ctx = withInformational(ctx, w, f.headers)
 	f.rp.ServeHTTP(w, r.WithContext(ctx))
 	if err := info.UpstreamErr; err != nil {
 		return classify(r.Context(), err)
@@ -213,12 +214,27 @@ func validForwardedHost(h string) bool {
 	return true
 }
 
-func modifyResponse(resp *http.Response) error {
-	for _, k := range strippedResponseHeaders {
-		delete(resp.Header, k)
+// modifyResponse checks and cleans an upstream response before any of it
+// reaches the client. An error ends the exchange with a 502 problem.
+func (f *Forwarder) modifyResponse(resp *http.Response) error {
+	if err := f.headers.checkResponse(resp.Header); err != nil {
+		return err
 	}
+	if f.route.MaskUpstreamErrors && resp.StatusCode >= 500 {
+		return maskedError{resp.StatusCode}
+	}
+	f.headers.stripResponse(resp.Header)
+	rewriteLocations(resp.Header, f.origins)
 	resp.Header["X-Content-Type-Options"] = []string{"nosniff"}
 	return nil
+}
+
+// maskedError is an upstream 5xx answer replaced by the gateway's 502
+// (upstream_errors: mask); its body is never read.
+type maskedError struct{ status int }
+
+func (e maskedError) Error() string {
+	return "upstream answered " + strconv.Itoa(e.status) + " (body masked)"
 }
 
 // errClientGone marks a request the client abandoned; it is logged with

@@ -437,6 +437,193 @@ func (b *trailerBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// hostile answers with what a careless or compromised upstream sends.
+func hostile(t *testing.T) *httptest.Server {
+	var self string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		path := strings.TrimPrefix(r.URL.Path, "/base")
+		_, name, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+		switch name {
+		case "fingerprint":
+			// Set as backends write them: not in canonical form.
+			for k, v := range map[string]string{
+				"Server": "Apache/2.4.1 (Unix)", "X-Powered-By": "PHP/5.1", "X-AspNet-Version": "4.0.30319",
+				"X-AspNetMvc-Version": "5.2", "Via": "1.1 backend-7.internal", "X-Backend-Server": "10.1.2.3",
+				"X-Runtime": "0.012", "X-Upstream-Addr": "10.1.2.3:8080", "X-Served-By": "cache-fra-1",
+				"X-Generator": "Drupal 7", "X-Drupal-Cache": "HIT", "X-Varnish": "12345", "X-Envoy-Upstream-Service-Time": "3",
+				"X-Request-Id": "upstream-id", "Strict-Transport-Security": "max-age=0", "X-Custom": "kept",
+			} {
+				h[k] = []string{v}
+			}
+		case "stacktrace":
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, "Traceback: psycopg2.connect(host=db.internal password=hunter2)")
+			return
+		case "many-headers":
+			for i := range 150 {
+				h.Add("X-Item", strings.Repeat("i", i%10+1))
+			}
+		case "big-header":
+			h.Set("X-Big", strings.Repeat("b", 70<<10))
+		case "early-hints":
+			h.Set("Link", "</app.css>; rel=preload")
+			h.Set("Server", "Apache/2.4.1")
+			w.WriteHeader(http.StatusEarlyHints)
+			clear(h)
+		case "hint-flood":
+			for range 8 {
+				h.Set("Link", "</x>")
+				w.WriteHeader(http.StatusEarlyHints)
+			}
+			clear(h)
+		case "own-redirect":
+			h.Set("Location", self+"/r/next?x=1#top")
+			h.Set("Content-Location", self+"/r/doc")
+			w.WriteHeader(http.StatusFound)
+			return
+		case "own-redirect-slashes":
+			h.Set("Location", self+"//evil.example/x")
+			w.WriteHeader(http.StatusFound)
+			return
+		case "outside-base":
+			h.Set("Location", self+"/admin")
+			w.WriteHeader(http.StatusFound)
+			return
+		case "inside-base":
+			h.Set("Location", self+"/base/b/next")
+			w.WriteHeader(http.StatusFound)
+			return
+		case "external-redirect":
+			h.Set("Location", "https://login.example.com/authorize?x=1")
+			w.WriteHeader(http.StatusFound)
+			return
+		}
+		h.Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	self = srv.URL
+	return srv
+}
+
+// What the client receives: only what the gateway vouches for, whatever
+// the upstream answers.
+func TestHostileUpstreamResponses(t *testing.T) {
+	up := hostile(t)
+	e := gatewaytest.NewEnv(t)
+	g := e.Start(t, `listeners:
+  - name: public
+    address: "127.0.0.1:0"
+    tls:
+      cert_file: `+e.CertFile+`
+      key_file: `+e.KeyFile+`
+ops:
+  disabled: true
+upstreams:
+  - name: hostile
+    targets: ["`+up.URL+`"]
+  - name: based
+    targets: ["`+up.URL+`/base"]
+routes:
+  - name: relayed
+    prefix: /r
+    upstream: hostile
+    auth: none
+  - name: masked
+    prefix: /masked
+    upstream: hostile
+    auth: none
+    upstream_errors: mask
+  - name: based
+    prefix: /b
+    upstream: based
+    auth: none
+logging:
+  level: error
+  access:
+    output: `+e.AccessLog+`
+`, gateway.Deps{})
+	const hsts = "max-age=31536000; includeSubDomains"
+	badGateway := `{"type":"https://portcullis.dev/problems/bad-gateway","title":"Bad Gateway","status":502,` +
+		`"detail":"The upstream service could not be reached or sent an invalid response.","request_id":"RID"}` + "\n"
+	tests := []struct {
+		name   string
+		path   string
+		status int
+		body   string // exact; RID is the response's X-Request-Id
+		// header must be exactly these values ("" : absent).
+		header map[string]string
+		// hints are the Link values of the 1xx responses the client gets.
+		hints []string
+	}{
+		{name: "fingerprinting headers are stripped", path: "/r/fingerprint", status: 200, body: "ok",
+			header: map[string]string{"Server": "", "X-Powered-By": "", "X-Aspnet-Version": "", "X-Aspnetmvc-Version": "",
+				"Via": "", "X-Backend-Server": "", "X-Runtime": "", "X-Upstream-Addr": "", "X-Served-By": "", "X-Generator": "",
+				"X-Drupal-Cache": "", "X-Varnish": "", "X-Envoy-Upstream-Service-Time": "",
+				"Strict-Transport-Security": hsts, "X-Custom": "kept", "X-Content-Type-Options": "nosniff"}},
+		{name: "an upstream 5xx is relayed by default", path: "/r/stacktrace", status: 500,
+			body: "Traceback: psycopg2.connect(host=db.internal password=hunter2)"},
+		{name: "an upstream 5xx is masked where the route says so", path: "/masked/stacktrace", status: 502, body: badGateway,
+			header: map[string]string{"Content-Type": "application/problem+json", "Strict-Transport-Security": hsts}},
+		{name: "a masked route relays success", path: "/masked/fingerprint", status: 200, body: "ok",
+			header: map[string]string{"X-Custom": "kept", "Server": ""}},
+		{name: "too many response header fields", path: "/r/many-headers", status: 502, body: badGateway},
+		{name: "too large response headers", path: "/r/big-header", status: 502, body: badGateway},
+		{name: "early hints are relayed, stripped, and keep the final response's headers", path: "/r/early-hints",
+			status: 200, body: "ok", hints: []string{"</app.css>; rel=preload"},
+			header: map[string]string{"Strict-Transport-Security": hsts, "Link": "", "Server": ""}},
+		{name: "an upstream that floods 1xx responses gets 502", path: "/r/hint-flood", status: 502, body: badGateway,
+			hints: []string{"</x>", "</x>", "</x>", "</x>", "</x>"}},
+		{name: "a redirect to the upstream's own address is made relative", path: "/r/own-redirect", status: 302,
+			header: map[string]string{"Location": "/r/next?x=1#top", "Content-Location": "/r/doc"}},
+		{name: "a rewritten redirect never names another host", path: "/r/own-redirect-slashes", status: 302,
+			header: map[string]string{"Location": "/evil.example/x"}},
+		{name: "a redirect under the target's base path loses it", path: "/b/inside-base", status: 302,
+			header: map[string]string{"Location": "/b/next"}},
+		{name: "a redirect outside the target's base path is dropped", path: "/b/outside-base", status: 302,
+			header: map[string]string{"Location": ""}},
+		{name: "a redirect elsewhere is kept", path: "/r/external-redirect", status: 302,
+			header: map[string]string{"Location": "https://login.example.com/authorize?x=1"}},
+	}
+	for _, p := range protos(e) {
+		for _, tt := range tests {
+			t.Run(p.name+"/"+tt.name, func(t *testing.T) {
+				req, _ := http.NewRequest(http.MethodGet, g.URL+tt.path, nil)
+				got := do(t, p, req)
+				rid := got.Header.Values("X-Request-Id")
+				if len(rid) != 1 || len(rid[0]) != 16 {
+					t.Errorf("X-Request-Id = %q, want the gateway's one", rid)
+					rid = append(rid, "")
+				}
+				if want := strings.ReplaceAll(tt.body, "RID", rid[0]); got.Status != tt.status || tt.body != "" && string(got.Body) != want {
+					t.Fatalf("got %d %q\nwant %d %q", got.Status, got.Body, tt.status, want)
+				}
+				for k, want := range tt.header {
+					if vals := got.Header.Values(k); want == "" && len(vals) > 0 || want != "" && (len(vals) != 1 || vals[0] != want) {
+						t.Errorf("%s = %q, want %q", k, vals, want)
+					}
+				}
+				var hints []string
+				for i, h := range got.informational {
+					if got.codes[i] != http.StatusEarlyHints {
+						t.Errorf("1xx status %d", got.codes[i])
+					}
+					for _, leak := range []string{"Server", "X-Powered-By"} {
+						if v := h.Get(leak); v != "" {
+							t.Errorf("1xx response leaked %s: %q", leak, v)
+						}
+					}
+					hints = append(hints, h.Get("Link"))
+				}
+				if !slices.Equal(hints, tt.hints) {
+					t.Errorf("1xx Link values = %q, want %q", hints, tt.hints)
+				}
+			})
+		}
+	}
+}
+
 // With tracing on, the upstream's traceparent is the gateway's span, set
 // on the outbound request: neither a client's copy nor a Connection header
 // naming it changes what the upstream receives.
