@@ -68,7 +68,7 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // ServeHTTP authenticates, routes, authorises, runs the operation, writes
 // errors as problem+json, and records the audit event.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	info := &reqinfo.Info{ID: requestid.FromRequest(r), Start: time.Now(), ClientIP: clientip.Peer(r.RemoteAddr)}
+	info := &reqinfo.Info{ID: requestid.FromRequest(r, false), Start: time.Now(), ClientIP: clientip.Peer(r.RemoteAddr)}
 	r = r.WithContext(reqinfo.With(r.Context(), info))
 	h := w.Header()
 	h.Set(requestid.Header, info.ID)

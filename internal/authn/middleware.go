@@ -5,9 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
-	"github.com/portcullis/portcullis/internal/principal"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 )
@@ -16,17 +14,27 @@ import (
 const Realm = "portcullis"
 
 // Middleware tries auths in order; the first that does not answer "not
-// applicable" decides. On success the Principal is on reqinfo and the
-// identity headers are set; otherwise the request ends with 401 (every
-// authenticator's challenge, RFC 6750 error codes) or 503.
+// applicable" decides. On success the Principal is on reqinfo (the
+// forwarder sends it upstream through Outbound); otherwise the request
+// ends with 401 (every authenticator's challenge, RFC 6750 error codes) or
+// 503. A request with two Authorization headers, or two of an API-key
+// header, is refused with invalid_request before any authenticator runs.
 func Middleware(auths []Authenticator) pipeline.Middleware {
 	challenges := make([]string, len(auths))
 	for i, a := range auths {
 		challenges[i] = a.Challenge().String()
 	}
+	single := singleHeaders(auths)
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			info := reqinfo.From(r.Context())
+			for _, s := range single {
+				if len(r.Header[s.name]) > 1 {
+					info.AuthFailure = "several " + s.name + " headers"
+					return Unauthorized(s.challenge, &Unauthenticated{Reason: info.AuthFailure, Code: "invalid_request",
+						Description: s.description})
+				}
+			}
 			for _, a := range auths {
 				p, err := a.Authenticate(r)
 				switch {
@@ -56,6 +64,37 @@ func Middleware(auths []Authenticator) pipeline.Middleware {
 	}
 }
 
+// singleHeader is a credential header a request may carry once only, and
+// the challenge that answers a duplicate.
+type singleHeader struct {
+	name        string
+	challenge   Challenge
+	description string
+}
+
+// singleHeaders lists Authorization and every API-key header of auths.
+// Two copies are refused rather than choosing one: the gateway and the
+// upstream could choose differently.
+func singleHeaders(auths []Authenticator) []singleHeader {
+	var out []singleHeader
+	if len(auths) > 0 {
+		c := auths[0].Challenge()
+		for _, a := range auths {
+			if _, ok := a.(BearerAuthenticator); ok {
+				c = a.Challenge()
+				break
+			}
+		}
+		out = append(out, singleHeader{"Authorization", c, "Send exactly one Authorization header."})
+	}
+	for _, a := range auths {
+		if c, ok := a.(CredentialCarrier); ok && c.CredentialHeader() != "Authorization" {
+			out = append(out, singleHeader{c.CredentialHeader(), a.Challenge(), "Send exactly one API key."})
+		}
+	}
+	return out
+}
+
 // Unauthorized is the 401 problem for a rejected credential.
 func Unauthorized(c Challenge, ue *Unauthenticated) *problem.Error {
 	code := ue.Code
@@ -73,43 +112,6 @@ func Unauthorized(c Challenge, ue *Unauthenticated) *problem.Error {
 	pe := problem.New(http.StatusUnauthorized, typ, "Unauthorized", desc)
 	pe.Header = http.Header{"Www-Authenticate": {c.String([2]string{"error", code}, [2]string{"error_description", desc})}}
 	return pe
-}
-
-// Identity sets the verified identity headers for the upstream. It first
-// removes any incoming header with those names, on every route (auth: none
-// included), so a client can never forge them.
-func Identity(h config.IdentityHeaders) pipeline.Middleware {
-	type field struct {
-		name  string // canonical, resolved once here
-		value func(*principal.Principal) string
-	}
-	var fields []field
-	add := func(name string, value func(*principal.Principal) string) {
-		if name != "" {
-			fields = append(fields, field{http.CanonicalHeaderKey(name), value})
-		}
-	}
-	add(h.ConsumerID, func(p *principal.Principal) string { return p.ConsumerID })
-	add(h.Subject, func(p *principal.Principal) string { return p.Subject })
-	add(h.Scopes, func(p *principal.Principal) string { return strings.Join(p.Scopes, " ") })
-	add(h.Roles, func(p *principal.Principal) string { return strings.Join(p.Roles, " ") })
-	add(h.Method, func(p *principal.Principal) string { return string(p.Method) })
-	add(h.CredentialID, func(p *principal.Principal) string { return p.CredentialID })
-	return func(next pipeline.Handler) pipeline.Handler {
-		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			for _, f := range fields {
-				delete(r.Header, f.name)
-			}
-			if p := reqinfo.From(r.Context()).Principal; p != nil {
-				for _, f := range fields {
-					if v := f.value(p); v != "" {
-						r.Header[f.name] = []string{sanitize(v)}
-					}
-				}
-			}
-			return next.ServeHTTP(w, r)
-		})
-	}
 }
 
 // sanitize drops bytes that are not allowed in a header value, so claim

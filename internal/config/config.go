@@ -40,6 +40,9 @@ type Config struct {
 	RateLimits RateLimits `yaml:"rate_limits"`
 	// Tracing configures OpenTelemetry tracing. Default: off.
 	Tracing Tracing `yaml:"tracing"`
+	// Headers bounds the headers that cross the gateway in either
+	// direction.
+	Headers Headers `yaml:"headers"`
 }
 
 // Listener is one public listener.
@@ -260,6 +263,17 @@ type Route struct {
 	// however busy. Default 1h; only with websocket: true. A tunnel also
 	// closes when the credential that opened it expires.
 	WebSocketMaxLifetime Duration `yaml:"websocket_max_lifetime"`
+	// AllowUnderscoreHeaders forwards request headers whose name contains
+	// "_". Default false: they are dropped, because CGI, WSGI and Rack
+	// servers read X_Consumer_Id as X-Consumer-Id.
+	AllowUnderscoreHeaders bool `yaml:"allow_underscore_headers"`
+	// AllowTrailers forwards request trailers. Default false: they are
+	// dropped, since no check of the gateway sees them.
+	AllowTrailers bool `yaml:"allow_trailers"`
+	// UpstreamErrors is "pass" (default: upstream 5xx answers reach the
+	// client as sent) or "mask" (they are replaced with the gateway's 502
+	// problem, so stack traces and connection strings never leave).
+	UpstreamErrors string `yaml:"upstream_errors"`
 }
 
 // Logging configures the application and access logs.

@@ -274,7 +274,7 @@ func (PassiveEjection) defaults() any {
 }
 
 func (Route) defaults() any {
-	return Route{MaxBodyBytes: ptr(ByteSize(DefaultMaxBodyBytes)), Timeout: Duration(DefaultRouteTimeout)}
+	return Route{MaxBodyBytes: ptr(ByteSize(DefaultMaxBodyBytes)), Timeout: Duration(DefaultRouteTimeout), UpstreamErrors: "pass"}
 }
 
 func (Logging) defaults() any { return Logging{Level: DefaultLogLevel} }

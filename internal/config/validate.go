@@ -37,6 +37,7 @@ func (c *Config) Validate() error {
 	c.validateKeys(&errs)
 	c.validateRateLimits(&errs)
 	c.Tracing.validate(&errs)
+	c.validateHeaders(&errs)
 	switch c.Logging.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -31,11 +31,11 @@ import (
 //     brute-force check of the verified credential (429)
 //  5. authorisation (403): scopes, roles, consumers, groups per method
 //  6. rate limits, quotas and concurrency limits (429, RateLimit fields)
-//  7. identity headers: incoming copies stripped on every route, verified
-//     values set
-//  8. a body of unknown length is read up to the limit (413 before the
+//  7. a body of unknown length is read up to the limit (413 before the
 //     upstream sees any of it); only admitted callers get this far
-//  9. the forwarder
+//  8. the forwarder, which alone decides what the upstream receives
+//     (identity headers, credentials, stripped headers) and what the
+//     client gets back
 func buildChain(rc config.Route, path string, up *proxy.Upstream, env chainEnv) (pipeline.Handler, error) {
 	var errs config.Errors
 	ipf, err := ipfilter.New(rc.IPAllow, rc.IPDeny)
@@ -47,6 +47,7 @@ func buildChain(rc config.Route, path string, up *proxy.Upstream, env chainEnv) 
 		mws = append(mws, env.guard.Outer())
 	}
 	mws = append(mws, validate.BodyLimit(int64(*rc.MaxBodyBytes)))
+	var routeAuths []authn.Authenticator
 	if rc.Auth != nil && !rc.Auth.None {
 		var list []authn.Authenticator
 		src := authn.TokenSources{Query: rc.Auth.AllowQueryToken, Cookie: rc.Auth.AllowCookieToken, StripHeader: rc.Auth.StripToken}
@@ -61,6 +62,7 @@ func buildChain(rc config.Route, path string, up *proxy.Upstream, env chainEnv) 
 			}
 			list = append(list, a)
 		}
+		routeAuths = list
 		mws = append(mws, authn.Middleware(list))
 		if env.guard != nil {
 			mws = append(mws, env.guard.AfterAuth())
@@ -70,11 +72,16 @@ func buildChain(rc config.Route, path string, up *proxy.Upstream, env chainEnv) 
 	if env.limits != nil {
 		mws = append(mws, env.limits.Route(rc))
 	}
-	mws = append(mws, authn.Identity(env.cfg.IdentityHeaders), validate.BufferBody(int64(*rc.MaxBodyBytes)))
+	mws = append(mws, validate.BufferBody(int64(*rc.MaxBodyBytes)))
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	fwd := proxy.NewForwarder(up, rc.Timeout.D(), env.resolver, env.deps.Log)
+	fwd := proxy.NewForwarder(up, proxy.Options{
+		Timeout: rc.Timeout.D(), Resolver: env.resolver, Log: env.deps.Log, Headers: env.headers,
+		Identity: authn.NewOutbound(env.cfg.IdentityHeaders, rc.Auth, routeAuths, env.auths),
+		Route: proxy.RouteOptions{AllowUnderscoreHeaders: rc.AllowUnderscoreHeaders, AllowTrailers: rc.AllowTrailers,
+			MaskUpstreamErrors: rc.UpstreamErrors == config.UpstreamErrorsMask},
+	})
 	if rc.WebSocket {
 		fwd.AllowWebSocket(proxy.TunnelLimits{Idle: rc.WebSocketIdleTimeout.D(), MaxLifetime: rc.WebSocketMaxLifetime.D()})
 	}
@@ -87,6 +94,7 @@ type chainEnv struct {
 	resolver *clientip.Resolver
 	auths    map[string]authn.Authenticator
 	deps     Deps
+	headers  *proxy.HeaderPolicy
 	guard    *bruteforce.Guard // nil when brute_force is disabled
 	limits   *ratelimit.Limits
 }

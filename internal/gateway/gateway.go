@@ -74,8 +74,8 @@ type listenerHandler struct {
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := h.g
 	rt := g.current.Load()
-	info := &reqinfo.Info{ID: requestid.FromRequest(r), Start: time.Now()}
-	info.Peer = clientip.Peer(r.RemoteAddr)
+	peer := clientip.Peer(r.RemoteAddr)
+	info := &reqinfo.Info{ID: requestid.FromRequest(r, rt.resolver.Trusted(peer)), Start: time.Now(), Peer: peer}
 	info.ClientIP, _ = rt.resolver.ClientIPFrom(info.Peer, r.Header)
 
 	hdr := w.Header()

@@ -103,7 +103,7 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 	auths, err := buildAuthenticators(cfg, deps)
 	errs.Merge("authenticators", err)
 	rt.auths = auths
-	env := chainEnv{cfg: cfg, resolver: rt.resolver, auths: auths, deps: deps}
+	env := chainEnv{cfg: cfg, resolver: rt.resolver, auths: auths, deps: deps, headers: proxy.NewHeaderPolicy(cfg.Headers)}
 	errs.Merge("rate_limits", rt.buildLimits(cfg, deps, &env))
 
 	for i, rc := range cfg.Routes {

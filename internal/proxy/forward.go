@@ -7,20 +7,21 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/principal"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/requestid"
 )
-
-// strippedResponseHeaders reveal the backend's software and are removed
-// from every upstream response.
-var strippedResponseHeaders = []string{"Server", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version"}
 
 // bufferPool reuses copy buffers across responses.
 type bufferPool struct{ p sync.Pool }
@@ -31,29 +32,74 @@ func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
 var buffers = &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
 
 // Forwarder forwards requests to one upstream. It is the last handler of a
-// route's chain.
+// route's chain, and the one place that decides what the upstream
+// receives and what the client gets back of the upstream's answer.
 type Forwarder struct {
 	up       *Upstream
 	rp       *httputil.ReverseProxy
 	timeout  time.Duration
 	resolver *clientip.Resolver
+	headers  *HeaderPolicy
+	identity Asserter
+	origins  []targetOrigin
+	route    RouteOptions
 	tunnel   *TunnelLimits // nil: the route forwards no upgrade
 }
 
 var _ pipeline.Handler = (*Forwarder)(nil)
 
-// NewForwarder returns the handler that proxies to up with an overall
-// per-request timeout.
-func NewForwarder(up *Upstream, timeout time.Duration, resolver *clientip.Resolver, log *slog.Logger) *Forwarder {
-	f := &Forwarder{up: up, timeout: timeout, resolver: resolver}
+// Asserter sets on the outbound request what the gateway vouches for
+// about the caller (identity headers) and removes the credentials it did
+// not verify. p is nil when nobody was authenticated.
+type Asserter interface {
+	Assert(out *http.Request, p *principal.Principal)
+}
+
+// RouteOptions are a route's forwarding choices (config.Route).
+type RouteOptions struct {
+	// AllowUnderscoreHeaders forwards request headers with "_" in the name.
+	AllowUnderscoreHeaders bool
+	// AllowTrailers forwards request trailers.
+	AllowTrailers bool
+	// MaskUpstreamErrors answers an upstream 5xx with the gateway's 502.
+	MaskUpstreamErrors bool
+}
+
+// Options are what a Forwarder is built from.
+type Options struct {
+	// Timeout bounds the whole upstream exchange.
+	Timeout time.Duration
+	// Resolver says which peers are trusted proxies.
+	Resolver *clientip.Resolver
+	// Log receives the proxy's own error lines.
+	Log *slog.Logger
+	// Headers is the runtime's header policy (nil: the defaults).
+	Headers *HeaderPolicy
+	// Identity sets identity headers and strips credentials (nil: neither).
+	Identity Asserter
+	// Route holds the route's choices.
+	Route RouteOptions
+}
+
+// NewForwarder returns the handler that proxies to up.
+func NewForwarder(up *Upstream, o Options) *Forwarder {
+	f := &Forwarder{up: up, timeout: o.Timeout, resolver: o.Resolver, headers: o.Headers,
+		identity: o.Identity, origins: originsOf(up.Targets), route: o.Route}
+	if f.headers == nil {
+		f.headers = defaultHeaderPolicy
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	f.rp = &httputil.ReverseProxy{
 		Rewrite:    f.rewrite,
-		Transport:  up,
+		Transport:  relayTransport{up},
 		BufferPool: buffers,
 		// 0: responses are buffered, except that ReverseProxy flushes every
 		// write of streaming responses (text/event-stream, unknown length).
 		FlushInterval:  0,
-		ModifyResponse: modifyResponse,
+		ModifyResponse: f.modifyResponse,
 		// The error goes back to ServeHTTP through the request's Info, so it
 		// is returned as a problem, never written by the proxy.
 		ErrorHandler: func(_ http.ResponseWriter, r *http.Request, err error) {
@@ -74,6 +120,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
 	defer cancel()
+	ctx = withInformational(ctx, w, f.headers)
 	f.rp.ServeHTTP(w, r.WithContext(ctx))
 	if err := info.UpstreamErr; err != nil {
 		return classify(r.Context(), err)
@@ -81,10 +128,34 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// methodOverrideParam is the query parameter frameworks (Rails, Laravel,
+// Symfony, method-override middleware) read as the method.
+const methodOverrideParam = "_method"
+
+// rewrite builds the outbound request. ReverseProxy calls it after it
+// removed the hop-by-hop headers (those the client named in Connection
+// included), so every header set here reaches the upstream as set: first
+// everything the client may not send is removed, then what the gateway
+// vouches for is set.
 func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	info := reqinfo.From(in.Context())
 	h := out.Header
+
+	f.headers.stripRequest(h, f.route.AllowUnderscoreHeaders)
+	if f.route.AllowTrailers && len(in.Trailer) > 0 {
+		// The live map, not ReverseProxy's copy: the server fills it when
+		// the body ends, which is before the transport writes the
+		// trailers. Trailers need a body of unknown length (chunked).
+		out.Trailer = in.Trailer
+		out.ContentLength = -1
+	} else {
+		out.Trailer = nil
+	}
+	out.URL.RawQuery = authn.StripQueryParam(out.URL.RawQuery, methodOverrideParam)
+	if f.identity != nil {
+		f.identity.Assert(out, info.Principal)
+	}
 
 	peer := info.Peer
 	if !peer.IsValid() {
@@ -108,6 +179,10 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	h["X-Forwarded-Host"] = []string{in.Host}
 	h["Forwarded"] = []string{forwarded(info, in.Host, proto)}
 	h[requestid.Header] = []string{info.ID}
+	// The gateway's span, when tracing is on (a sampled attempt replaces
+	// it with its own); with tracing off nothing, the client's copy being
+	// stripped above.
+	propagation.TraceContext{}.Inject(out.Context(), propagation.HeaderCarrier(h))
 	if _, upgrade := h["Upgrade"]; upgrade && (f.tunnel == nil || !isWebSocketUpgrade(in)) {
 		dropUpgrade(h)
 	}
@@ -147,19 +222,34 @@ func validForwardedHost(h string) bool {
 	return true
 }
 
+// modifyResponse checks and cleans an upstream response before any of it
+// reaches the client. An error ends the exchange with a 502 problem.
+func (f *Forwarder) modifyResponse(resp *http.Response) error {
+	if resp.StatusCode == http.StatusSwitchingProtocols && resp.Request != nil && resp.Request.Header.Get("Upgrade") == "" {
+		return errUnrequestedSwitch
+	}
+	if err := f.headers.checkResponse(resp.Header); err != nil {
+		return err
+	}
+	if f.route.MaskUpstreamErrors && resp.StatusCode >= 500 {
+		return maskedError{resp.StatusCode}
+	}
+	f.headers.stripResponse(resp.Header)
+	rewriteLocations(resp.Header, f.origins)
+	resp.Header["X-Content-Type-Options"] = []string{"nosniff"}
+	return nil
+}
+
 // errUnrequestedSwitch is an upstream switching protocols on a request that
 // asked for no upgrade (the gateway removed it): no tunnel is opened.
 var errUnrequestedSwitch = errors.New("upstream switched protocols although no upgrade was forwarded")
 
-func modifyResponse(resp *http.Response) error {
-	if resp.StatusCode == http.StatusSwitchingProtocols && resp.Request != nil && resp.Request.Header.Get("Upgrade") == "" {
-		return errUnrequestedSwitch
-	}
-	for _, k := range strippedResponseHeaders {
-		delete(resp.Header, k)
-	}
-	resp.Header["X-Content-Type-Options"] = []string{"nosniff"}
-	return nil
+// maskedError is an upstream 5xx answer replaced by the gateway's 502
+// (upstream_errors: mask); its body is never read.
+type maskedError struct{ status int }
+
+func (e maskedError) Error() string {
+	return "upstream answered " + strconv.Itoa(e.status) + " (body masked)"
 }
 
 // errClientGone marks a request the client abandoned; it is logged with

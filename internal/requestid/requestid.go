@@ -1,6 +1,7 @@
-// Package requestid owns the X-Request-Id of every request: it keeps a
-// client-supplied id only when it is short and safe, generates one otherwise,
-// (package reqinfo carries it on the request context).
+// Package requestid owns the X-Request-Id of every request: it keeps an id
+// only when a trusted proxy sent it and it is short and safe, and
+// generates one otherwise (package reqinfo carries it on the request
+// context).
 package requestid
 
 import (
@@ -12,7 +13,7 @@ import (
 // Header is the request and response header carrying the id.
 const Header = "X-Request-Id"
 
-// MaxLen is the longest client-supplied id that is kept.
+// MaxLen is the longest received id that is kept.
 const MaxLen = 64
 
 // encoding is lowercase base32 without padding: safe in headers, logs and
@@ -44,11 +45,14 @@ func Valid(id string) bool {
 	return true
 }
 
-// FromRequest returns the client's id if it is valid, else a new one.
+// FromRequest returns the request's id: the one a trusted proxy in front
+// of the gateway sent (fromTrustedProxy: the peer is in trusted_proxies),
+// if it is valid, else a new one. Anyone else's id is replaced, so a client
+// cannot choose the id that correlates its requests in logs and upstreams.
 // Several X-Request-Id headers are treated as invalid.
-func FromRequest(r *http.Request) string {
+func FromRequest(r *http.Request, fromTrustedProxy bool) string {
 	vals := r.Header[Header]
-	if len(vals) == 1 && Valid(vals[0]) {
+	if fromTrustedProxy && len(vals) == 1 && Valid(vals[0]) {
 		return vals[0]
 	}
 	return New()

@@ -256,14 +256,23 @@ func TestHeaders(t *testing.T) {
 		}
 	})
 	t.Run("request id", func(t *testing.T) {
-		tests := []struct{ name, sent, want string }{
-			{"valid kept", "abc-123_X.y", "abc-123_X.y"},
-			{"too long replaced", strings.Repeat("a", 65), ""},
-			{"unsafe replaced", "abc\"def", ""},
-			{"absent generated", "", ""},
+		// Only a trusted proxy may choose the id (127.0.0.1 is one for
+		// the second gateway); anyone else's is replaced.
+		proxied, proxiedUp := startBase(t, `"127.0.0.1/32"`)
+		tests := []struct {
+			name, sent, want string
+			g                *gw
+			up               *upstream
+		}{
+			{"valid from a client replaced", "abc-123_X.y", "", g, up},
+			{"valid from a trusted proxy kept", "abc-123_X.y", "abc-123_X.y", proxied, proxiedUp},
+			{"too long from a trusted proxy replaced", strings.Repeat("a", 65), "", proxied, proxiedUp},
+			{"unsafe from a trusted proxy replaced", "abc\"def", "", proxied, proxiedUp},
+			{"absent generated", "", "", g, up},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
+				g, up := tt.g, tt.up
 				var hdr []string
 				if tt.sent != "" {
 					hdr = []string{"X-Request-Id", tt.sent}

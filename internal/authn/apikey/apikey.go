@@ -71,6 +71,14 @@ func New(name string, cfg config.APIKeyAuth, deps Deps) (*Authenticator, error) 
 	}, nil
 }
 
+var _ authn.CredentialCarrier = (*Authenticator)(nil)
+
+// CredentialHeader implements authn.CredentialCarrier.
+func (a *Authenticator) CredentialHeader() string { return a.header }
+
+// CredentialQueryParam implements authn.CredentialCarrier.
+func (a *Authenticator) CredentialQueryParam() string { return a.query }
+
 // Name implements authn.Authenticator.
 func (a *Authenticator) Name() string { return a.name }
 
