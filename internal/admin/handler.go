@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/internal/bruteforce"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/keys"
+	"github.com/portcullis/portcullis/internal/observe"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/requestid"
@@ -172,7 +173,7 @@ func (s *Server) finish(c *call, status int, err error) {
 			s.log.Error("writing the audit event failed", "request_id", c.info.ID, "action", action, "error", aerr.Error())
 		}
 	}
-	attrs := []any{"request_id", c.info.ID, "method", c.r.Method, "path", clip(c.r.URL.Path), "status", status,
+	attrs := []any{"request_id", c.info.ID, "method", clip(c.r.Method), "path", clip(c.r.URL.Path), "status", status,
 		"duration_ms", float64(time.Since(c.info.Start).Microseconds()) / 1000, "client_ip", c.info.ClientIP.String()}
 	if c.actor != nil {
 		attrs = append(attrs, "actor", actorName, "role", role, "action", action)
@@ -191,12 +192,7 @@ func (s *Server) finish(c *call, status int, err error) {
 	s.log.Info("admin request", attrs...)
 }
 
-func clip(s string) string {
-	if len(s) > 256 {
-		return s[:256] + "..."
-	}
-	return s
-}
+func clip(s string) string { return observe.Clip(s, 256) }
 
 func outcome(status int) string {
 	switch {

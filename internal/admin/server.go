@@ -20,6 +20,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/keys"
+	"github.com/portcullis/portcullis/internal/observe"
 	"github.com/portcullis/portcullis/internal/tlsconf"
 )
 
@@ -57,6 +58,9 @@ func New(cfg config.Admin, deps Deps) (*Server, error) {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
+	// Paths, request ids and credential hints come from clients: whatever
+	// logger the caller gave, the admin API's lines are redacted.
+	deps.Log = slog.New(observe.Redacting(deps.Log.Handler()))
 	s := &Server{cfg: cfg, keys: deps.Keys, log: deps.Log, certMap: cfg.ClientCerts}
 	if cfg.AuthFailureThreshold != nil {
 		s.guard = newAuthGuard(*cfg.AuthFailureThreshold, deps.Now)
@@ -87,7 +91,7 @@ func New(cfg config.Admin, deps Deps) (*Server, error) {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(deps.Log.Handler(), slog.LevelDebug),
+		ErrorLog:          observe.ErrorLog(deps.Log),
 	}
 	return s, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/clientip"
+	"github.com/portcullis/portcullis/internal/observe"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
@@ -58,7 +59,7 @@ func NewForwarder(up *Upstream, timeout time.Duration, resolver *clientip.Resolv
 		ErrorHandler: func(_ http.ResponseWriter, r *http.Request, err error) {
 			reqinfo.From(r.Context()).UpstreamErr = err
 		},
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog: observe.ErrorLog(log),
 	}
 	return f
 }
