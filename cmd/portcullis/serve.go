@@ -28,23 +28,38 @@ func cmdServe(args []string, _, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := config.Load(*cfgPath)
+	return serve(*cfgPath, stderr, osSignals)
+}
+
+// osSignals are the signals serve acts on: SIGHUP reloads, SIGTERM and
+// interrupt stop.
+func osSignals() <-chan os.Signal {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
+	return sigs
+}
+
+// serve runs the gateway of the config at cfgPath until a signal from
+// signals() stops it; every line it logs goes to stderr, redacted.
+func serve(cfgPath string, stderr io.Writer, signals func() <-chan os.Signal) int {
+	cfg, err := config.Load(cfgPath)
 	if err != nil {
-		printProblems(stderr, *cfgPath, err)
+		printProblems(stderr, cfgPath, err)
 		return 1
 	}
 	log, level := observe.NewLoggerLevel(stderr, cfg.Logging.Level)
+	routeStdlog(log)
 	// Caches that must outlive reloads: JWKS and verified tokens; limiter
 	// state (made once here, shared by every runtime).
 	ratelimit.RouteRedisLogs(log)
 	limits, err := ratelimit.NewStores(cfg.RateLimits.Store, ratelimit.Options{Log: log})
 	if err != nil {
-		printProblems(stderr, *cfgPath, err)
+		printProblems(stderr, cfgPath, err)
 		return 1
 	}
 	defer limits.Close()
 	deps := gateway.Deps{JWKS: jwks.NewRegistry(log, nil), TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil), RateLimits: limits}
-	opts := server.Options{ConfigPath: *cfgPath, Log: log, LogLevel: level, Deps: deps, Collectors: limits.Collectors()}
+	opts := server.Options{ConfigPath: cfgPath, Log: log, LogLevel: level, Deps: deps, Collectors: limits.Collectors()}
 	// The key service outlives reloads: its cache, change feed and pool
 	// are built once here.
 	var svc *keys.Service
@@ -53,7 +68,7 @@ func cmdServe(args []string, _, stderr io.Writer) int {
 		svc, err = keys.Open(ctx, cfg.Keys, os.LookupEnv, log)
 		cancel()
 		if err != nil {
-			printProblems(stderr, *cfgPath, err)
+			printProblems(stderr, cfgPath, err)
 			return 1
 		}
 		defer svc.Close()
@@ -62,15 +77,14 @@ func cmdServe(args []string, _, stderr io.Writer) int {
 	}
 	srv, err := server.New(cfg, opts)
 	if err != nil {
-		printProblems(stderr, *cfgPath, err)
+		printProblems(stderr, cfgPath, err)
 		return 1
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
+	sigs := signals()
 	if cfg.Admin.Enabled {
 		adm, err := admin.New(cfg.Admin, admin.Deps{Keys: svc, Log: log})
 		if err != nil {
-			printProblems(stderr, *cfgPath, err)
+			printProblems(stderr, cfgPath, err)
 			return 1
 		}
 		if err := adm.Start(); err != nil {
