@@ -165,6 +165,8 @@ func TestNewErrors(t *testing.T) {
 			[]string{"issuers[0].ca_file: reading ca_file"}},
 		{"leeway and size bounds", config.JWTAuth{Leeway: config.Duration(time.Hour), MaxTokenBytes: 1 << 20, Issuers: []config.JWTIssuer{{Issuer: "i", Audiences: []string{"a"}, JWKSURL: "https://idp/jwks"}}},
 			[]string{"leeway: must be at most 5m", "max_token_bytes: must be between 512B and 64KiB"}},
+		{"unknown require_typ", config.JWTAuth{RequireTyp: "dpop+jwt", Issuers: []config.JWTIssuer{{Issuer: "i", Audiences: []string{"a"}, JWKSURL: "https://idp/jwks"}}},
+			[]string{`require_typ: must be at+jwt (or left out), got "dpop+jwt"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,10 +190,16 @@ func FuzzAuthenticate(f *testing.F) {
 	l := newLocal(f, true)
 	valid := l.token(l.is.KidFor("RS256"), time.Hour)
 	parts := strings.Split(valid, ".")
-	for _, s := range []string{
+	seeds := []string{
 		valid, parts[0] + "." + parts[1] + ".", "a.b.c", "..", "e30.e30.e30", "eyJhbGciOiJub25lIn0.e30.",
 		parts[0] + ".eyJpc3MiOnt9fQ." + parts[2], strings.Repeat("A.", 3), "\x00.\xff.\n",
-	} {
+	}
+	// Really signed, claims that fit, but typed as another kind of JWT:
+	// refused, so the fuzzer starts from the token-type boundary.
+	for _, typ := range []any{"dpop+jwt", "logout+jwt", "secevent+jwt", "application/dpop+jwt", "at+jwt;x", 7} {
+		seeds = append(seeds, l.is.SignWith(l.is.KidFor("RS256"), l.is.Claims("api", "alice", "read", l.now, time.Hour), map[string]any{"typ": typ}))
+	}
+	for _, s := range seeds {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, tok string) {
