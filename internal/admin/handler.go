@@ -42,6 +42,9 @@ type call struct {
 	// event is the audit event of a change, written with the change
 	// (audited); nil for reads.
 	event *audit.Event
+	// refusedScopes are the scopes a refused issue or rotation asked for
+	// beyond the caller's ceiling (for the log line).
+	refusedScopes []string
 }
 
 func (c *call) ctx() context.Context { return c.r.Context() }
@@ -188,6 +191,9 @@ func (s *Server) finish(c *call, status int, err error) {
 	}
 	if c.info.CredentialHint != "" {
 		attrs = append(attrs, "credential_hint", c.info.CredentialHint)
+	}
+	if len(c.refusedScopes) > 0 {
+		attrs = append(attrs, "refused_scopes", c.refusedScopes)
 	}
 	s.log.Info("admin request", attrs...)
 }

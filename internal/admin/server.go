@@ -42,10 +42,12 @@ type Server struct {
 	router  router
 	certMap []config.AdminClientCert
 	guard   *authGuard // nil: failed authentications are not blocked
-	tls     *tlsconf.Server
-	srv     *http.Server
-	ln      net.Listener
-	cancel  context.CancelFunc
+	// ceilings are the scopes each role may grant.
+	ceilings map[Role]scopeCeiling
+	tls      *tlsconf.Server
+	srv      *http.Server
+	ln       net.Listener
+	cancel   context.CancelFunc
 }
 
 // New builds the admin API from its config (defaults applied, validated):
@@ -61,7 +63,7 @@ func New(cfg config.Admin, deps Deps) (*Server, error) {
 	// Paths, request ids and credential hints come from clients: whatever
 	// logger the caller gave, the admin API's lines are redacted.
 	deps.Log = slog.New(observe.Redacting(deps.Log.Handler()))
-	s := &Server{cfg: cfg, keys: deps.Keys, log: deps.Log, certMap: cfg.ClientCerts}
+	s := &Server{cfg: cfg, keys: deps.Keys, log: deps.Log, certMap: cfg.ClientCerts, ceilings: ceilings(cfg.Roles)}
 	if cfg.AuthFailureThreshold != nil {
 		s.guard = newAuthGuard(*cfg.AuthFailureThreshold, deps.Now)
 	}
