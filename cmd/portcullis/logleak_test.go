@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -213,6 +215,15 @@ admin:
 	apiKey, adminToken := issued.Secret, boot.Secret
 	basic := base64.StdEncoding.EncodeToString([]byte("alice:" + leakPAN))
 
+	// serve points the standard logger and slog's default at its logger;
+	// later tests get them back.
+	prev := slog.Default()
+	t.Cleanup(func() {
+		slog.SetDefault(prev)
+		slog.SetLogLoggerLevel(slog.LevelInfo)
+		log.SetOutput(os.Stderr)
+		log.SetFlags(log.LstdFlags)
+	})
 	stderr := &syncBuffer{}
 	sigs := make(chan os.Signal, 1)
 	done := make(chan int, 1)

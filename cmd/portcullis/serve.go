@@ -108,13 +108,16 @@ func serve(cfgPath string, stderr io.Writer, signals func() <-chan os.Signal) in
 	return 0
 }
 
+// printProblems writes config and startup errors for a person at a
+// terminal; they pass through the same redaction as log lines (a DSN or a
+// file may hold a credential).
 func printProblems(w io.Writer, path string, err error) {
 	if errs, ok := err.(config.Errors); ok {
 		fmt.Fprintf(w, "%s: %d problem(s):\n", path, len(errs))
 		for _, e := range errs {
-			fmt.Fprintf(w, "  %s\n", e.Error())
+			fmt.Fprintf(w, "  %s\n", observe.Redact(e.Error()))
 		}
 		return
 	}
-	fmt.Fprintf(w, "%s: %v\n", path, err)
+	fmt.Fprintf(w, "%s: %s\n", path, observe.Redact(err.Error()))
 }
