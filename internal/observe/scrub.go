@@ -62,6 +62,10 @@ func (sc *scrubber) replace(i, j int) {
 	sc.last = j
 }
 
+// minSchemeLen is the shortest scheme match: "dpop" (the shortest word), a
+// space, 8 characters of credential.
+const minSchemeLen = 4 + 1 + 8
+
 // Bytes where a match can start: most bytes of a log value are none of
 // these and cost one table lookup.
 var panStarts, credStarts [256]bool
@@ -100,10 +104,13 @@ func (sc *scrubber) run() {
 			// Runs are consumed whole, so a digit here starts one.
 			j = sc.pan(i)
 		case c == 'e' || c == 'p':
-			j = sc.embedded(i)
+			// Most e's and p's start neither "eyJ" nor "pcl_".
+			if i+3 < len(s) && (s[i+1] == 'y' && s[i+2] == 'J' || s[i+1] == 'c' && s[i+2] == 'l' && s[i+3] == '_') {
+				j = sc.embedded(i)
+			}
 		case c == '=' || c == ':':
 			j = sc.param(i)
-		case i == 0 || !isLetter(s[i-1]):
+		case (i == 0 || !isLetter(s[i-1])) && len(s)-i >= minSchemeLen:
 			j = sc.scheme(i)
 		}
 		if j == i {
