@@ -53,6 +53,8 @@ authenticators:
       leeway: 30s
       claims:
         roles: realm_access.roles
+  # Same issuer settings as partner-jwt: the two share one key set, so
+  # the fetch counts of the rotation tests stay exact.
   - name: strict-jwt
     jwt:
       issuers:
@@ -60,6 +62,8 @@ authenticators:
           audiences: [payments-api]
           jwks_url: "` + is.JWKSURL() + `"
           ca_file: ` + issuerCA + `
+          min_refresh_interval: 30s
+          refresh_interval: 10m
       require_typ: at+jwt
 # The attack table sends dozens of bad tokens from one IP on purpose.
 rate_limits:
