@@ -26,6 +26,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := observe.NewLogger(stderr, "info")
+	routeStdlog(log)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
 	if err := demo.Run(context.Background(), o, sigs, stdout, log); err != nil {

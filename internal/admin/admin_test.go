@@ -77,6 +77,7 @@ func newEnvWith(t *testing.T, mod func(*config.Admin, *admin.Deps)) *env {
 		Enabled: true, Address: "127.0.0.1:0", MaxPageSize: 500,
 		TLS:         config.AdminTLS{CertFile: certFile, KeyFile: keyFile, MinVersion: "1.3", ClientCAFile: caFile},
 		ClientCerts: []config.AdminClientCert{{CommonName: "ops-bot", Role: "operator"}},
+		Roles:       config.AdminRoles{Operator: config.AdminRole{MaxScopes: []string{"accounts:read", "fx:read"}}},
 	}
 	deps := admin.Deps{Keys: e.svc}
 	if mod != nil {

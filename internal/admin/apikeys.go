@@ -29,6 +29,9 @@ func (s *Server) issueKey(c *call) error {
 	if err := decode(c, &spec, false); err != nil {
 		return err
 	}
+	if err := s.checkScopes(c, spec.Scopes); err != nil {
+		return err
+	}
 	out, err := s.keys.IssueKey(s.audited(c, http.StatusCreated), spec)
 	if err != nil {
 		return fail(err, "consumer", "")
@@ -74,6 +77,15 @@ func (s *Server) rotateKey(c *call) error {
 		}
 		g := d.D()
 		spec.Grace = &g
+	}
+	// The successor carries the old key's scopes: rotating is granting
+	// them again, to whoever receives the new secret.
+	old, err := s.keys.GetKey(c.ctx(), c.id)
+	if err != nil {
+		return fail(err, "key", "")
+	}
+	if err := s.checkScopes(c, old.Scopes); err != nil {
+		return err
 	}
 	out, prev, err := s.keys.RotateKey(s.audited(c, http.StatusCreated), c.id, spec)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/internal/bruteforce"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/keys"
+	"github.com/portcullis/portcullis/internal/observe"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/requestid"
@@ -41,6 +42,9 @@ type call struct {
 	// event is the audit event of a change, written with the change
 	// (audited); nil for reads.
 	event *audit.Event
+	// refusedScopes are the scopes a refused issue or rotation asked for
+	// beyond the caller's ceiling (for the log line).
+	refusedScopes []string
 }
 
 func (c *call) ctx() context.Context { return c.r.Context() }
@@ -172,7 +176,7 @@ func (s *Server) finish(c *call, status int, err error) {
 			s.log.Error("writing the audit event failed", "request_id", c.info.ID, "action", action, "error", aerr.Error())
 		}
 	}
-	attrs := []any{"request_id", c.info.ID, "method", c.r.Method, "path", clip(c.r.URL.Path), "status", status,
+	attrs := []any{"request_id", c.info.ID, "method", clip(c.r.Method), "path", clip(c.r.URL.Path), "status", status,
 		"duration_ms", float64(time.Since(c.info.Start).Microseconds()) / 1000, "client_ip", c.info.ClientIP.String()}
 	if c.actor != nil {
 		attrs = append(attrs, "actor", actorName, "role", role, "action", action)
@@ -188,15 +192,13 @@ func (s *Server) finish(c *call, status int, err error) {
 	if c.info.CredentialHint != "" {
 		attrs = append(attrs, "credential_hint", c.info.CredentialHint)
 	}
+	if len(c.refusedScopes) > 0 {
+		attrs = append(attrs, "refused_scopes", c.refusedScopes)
+	}
 	s.log.Info("admin request", attrs...)
 }
 
-func clip(s string) string {
-	if len(s) > 256 {
-		return s[:256] + "..."
-	}
-	return s
-}
+func clip(s string) string { return observe.Clip(s, 256) }
 
 func outcome(status int) string {
 	switch {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/keys"
+	"github.com/portcullis/portcullis/internal/observe"
 	"github.com/portcullis/portcullis/internal/tlsconf"
 )
 
@@ -41,10 +42,12 @@ type Server struct {
 	router  router
 	certMap []config.AdminClientCert
 	guard   *authGuard // nil: failed authentications are not blocked
-	tls     *tlsconf.Server
-	srv     *http.Server
-	ln      net.Listener
-	cancel  context.CancelFunc
+	// ceilings are the scopes each role may grant.
+	ceilings map[Role]scopeCeiling
+	tls      *tlsconf.Server
+	srv      *http.Server
+	ln       net.Listener
+	cancel   context.CancelFunc
 }
 
 // New builds the admin API from its config (defaults applied, validated):
@@ -57,7 +60,10 @@ func New(cfg config.Admin, deps Deps) (*Server, error) {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, keys: deps.Keys, log: deps.Log, certMap: cfg.ClientCerts}
+	// Paths, request ids and credential hints come from clients: whatever
+	// logger the caller gave, the admin API's lines are redacted.
+	deps.Log = slog.New(observe.Redacting(deps.Log.Handler()))
+	s := &Server{cfg: cfg, keys: deps.Keys, log: deps.Log, certMap: cfg.ClientCerts, ceilings: ceilings(cfg.Roles)}
 	if cfg.AuthFailureThreshold != nil {
 		s.guard = newAuthGuard(*cfg.AuthFailureThreshold, deps.Now)
 	}
@@ -87,7 +93,7 @@ func New(cfg config.Admin, deps Deps) (*Server, error) {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(deps.Log.Handler(), slog.LevelDebug),
+		ErrorLog:          observe.ErrorLog(deps.Log),
 	}
 	return s, nil
 }

@@ -58,6 +58,7 @@ authenticators:
   - name: j
     jwt:
       max_token_bytes: 1MiB
+      require_typ: dpop+jwt
       issuers:
         - {issuer: "https://a", audiences: [x], jwks_url: "https://a/jwks", algorithms: [none]}
         - {issuer: "https://a", audiences: [x], jwks_url: "https://a/jwks", jwks_file: k.pem}
@@ -66,6 +67,7 @@ routes:
 `, []string{
 			"authenticators[0].jwt.issuers: at least one issuer is required",
 			"authenticators[1].jwt.max_token_bytes: must be between 512B and 64KiB",
+			`authenticators[1].jwt.require_typ: must be at+jwt (or left out), got "dpop+jwt"`,
 			`authenticators[1].jwt.issuers[0].algorithms[0]: unsupported algorithm "none"`,
 			`authenticators[1].jwt.issuers[1].issuer: duplicate issuer "https://a"`,
 			"authenticators[1].jwt.issuers[1]: jwks_url and jwks_file are mutually exclusive",

@@ -31,6 +31,12 @@ type JWTAuth struct {
 	CacheTTL Duration `yaml:"cache_ttl"`
 	// DisableCache verifies every token on every request. Default false.
 	DisableCache bool `yaml:"disable_cache"`
+	// RequireTyp, when "at+jwt", accepts only tokens whose typ header is
+	// at+jwt (RFC 9068 access tokens; "application/at+jwt" and any case
+	// too), so a token without typ is refused. Default "": typ may be
+	// absent, and when present must be JWT or at+jwt; any other type (a
+	// DPoP proof, a logout or security event token) is always refused.
+	RequireTyp string `yaml:"require_typ"`
 }
 
 // JWTIssuer is one trusted issuer and where its verification keys come from.
@@ -108,6 +114,11 @@ func (a *JWTAuth) validate(errs *Errors, path string) {
 	}
 	if a.MaxTokenBytes < 512 || a.MaxTokenBytes > maxJWTTokenBytes {
 		errs.Add(Join(path, "max_token_bytes"), "must be between 512B and 64KiB")
+	}
+	switch strings.ToLower(a.RequireTyp) {
+	case "", "at+jwt", "application/at+jwt":
+	default:
+		errs.Add(Join(path, "require_typ"), "must be at+jwt (or left out), got %q", a.RequireTyp)
 	}
 	a.Claims.validate(errs, Join(path, "claims"))
 	validateClaimRules(errs, path, a.RequiredClaims, a.ClaimRules)

@@ -110,7 +110,33 @@ type Admin struct {
 	// then 1h per repeat offence (429). Client certificates are not
 	// affected. Default 10; 0 turns it off.
 	AuthFailureThreshold *int `yaml:"auth_failure_threshold"`
+	// Roles bound what each role may grant through the admin API.
+	// Default: an admin may grant any scope, an operator none (it issues
+	// and rotates only keys without scopes) until admin.roles.operator.
+	// max_scopes lists the scopes it may hand out.
+	Roles AdminRoles `yaml:"roles"`
 }
+
+// AdminRoles are per-role ceilings. The auditor role changes nothing, so
+// it has none.
+type AdminRoles struct {
+	// Admin bounds the admin role. Default: no ceiling (max_scopes ["*"]).
+	Admin AdminRole `yaml:"admin"`
+	// Operator bounds the operator role. Default: max_scopes empty.
+	Operator AdminRole `yaml:"operator"`
+}
+
+// AdminRole bounds one role.
+type AdminRole struct {
+	// MaxScopes are the only scopes the role may put on a key it issues or
+	// rotates (exact scope names, or "*" alone for any scope); anything
+	// else is refused with 403 and audited as denied. An empty list allows
+	// only keys without scopes. Default: see AdminRoles.
+	MaxScopes []string `yaml:"max_scopes"`
+}
+
+// AnyScope in max_scopes lets a role grant every scope.
+const AnyScope = "*"
 
 // AdminTLS is the admin listener's TLS.
 type AdminTLS struct {
@@ -318,5 +344,29 @@ func (a *Admin) validate(errs *Errors, p string, c *Config) {
 	}
 	if n := a.AuthFailureThreshold; n != nil && (*n < 0 || *n > 10000) {
 		errs.Add(Join(p, "auth_failure_threshold"), "must be between 0 (off) and 10000")
+	}
+	rp := Join(p, "roles")
+	validMaxScopes(errs, Join(Join(rp, "admin"), "max_scopes"), a.Roles.Admin.MaxScopes)
+	validMaxScopes(errs, Join(Join(rp, "operator"), "max_scopes"), a.Roles.Operator.MaxScopes)
+}
+
+// scopeRe is the syntax of a key scope (the key service checks the same).
+var scopeRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9:._/-]{0,127}$`)
+
+// ValidScope reports whether s has the syntax of a key scope.
+func ValidScope(s string) bool { return scopeRe.MatchString(s) }
+
+func validMaxScopes(errs *Errors, p string, scopes []string) {
+	seen := map[string]bool{}
+	for i, sc := range scopes {
+		switch {
+		case sc == AnyScope && len(scopes) > 1:
+			errs.Add(Index(p, i), `"*" allows every scope: write it alone`)
+		case sc != AnyScope && !ValidScope(sc):
+			errs.Add(Index(p, i), "invalid scope %q", sc)
+		case seen[sc]:
+			errs.Add(Index(p, i), "duplicate scope %q", sc)
+		}
+		seen[sc] = true
 	}
 }

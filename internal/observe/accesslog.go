@@ -77,23 +77,34 @@ func utcTime(groups []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-func clip(s string) string {
-	if len(s) > maxLoggedLen {
-		s = s[:maxLoggedLen] + "..."
+func clip(s string) string { return Clip(s, maxLoggedLen) }
+
+// Clip shortens s to about n bytes for a log line. The cut never falls
+// inside a run of digits, so a card number at the end is either whole
+// (and masked by Redact) or gone, never half kept.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	cut := n
+	for k := 0; k < 32 && cut > 0 && (isDigit(s[cut-1]) || panSeparator(s, cut-1) > 0 || s[cut-1] == '%'); k++ {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
-// Log records one request. It never writes a credential: the query's values,
-// credential headers and card numbers are redacted.
+// Log records one request. It never writes a credential: the query's values
+// and credential headers are redacted here by policy, and every field
+// (request id, method, host, path, user agent, logged headers, error)
+// passes through Redact in the line handler.
 func (a *AccessLog) Log(r *http.Request, info *reqinfo.Info, e Entry) {
 	attrs := make([]slog.Attr, 0, 24)
 	attrs = append(attrs,
-		slog.String("request_id", info.ID),
+		slog.String("request_id", clip(info.ID)),
 		slog.String("client_ip", info.ClientIPString()),
-		slog.String("method", r.Method),
+		slog.String("method", clip(r.Method)),
 		slog.String("host", clip(r.Host)),
-		slog.String("path", clip(RedactPAN(r.URL.Path))),
+		slog.String("path", clip(r.URL.Path)),
 	)
 	if r.URL.RawQuery != "" {
 		attrs = append(attrs, slog.String("query", clip(Query(r.URL.RawQuery))))
@@ -110,7 +121,7 @@ func (a *AccessLog) Log(r *http.Request, info *reqinfo.Info, e Entry) {
 			slog.String("upstream", info.Upstream),
 			slog.Float64("upstream_latency_ms", float64(info.UpstreamLatency.Microseconds())/1000))
 	}
-	attrs = append(attrs, slog.String("user_agent", clip(RedactPAN(r.UserAgent()))))
+	attrs = append(attrs, slog.String("user_agent", clip(r.UserAgent())))
 	if r.TLS != nil {
 		attrs = append(attrs, slog.String("tls_version", tlsconf.VersionName(r.TLS.Version)))
 	}
@@ -130,7 +141,7 @@ func (a *AccessLog) Log(r *http.Request, info *reqinfo.Info, e Entry) {
 		if vs := r.Header[h.name]; len(vs) > 0 && vs[0] != "" {
 			v := Redacted
 			if !h.redact {
-				v = clip(RedactPAN(vs[0]))
+				v = clip(vs[0])
 			}
 			attrs = append(attrs, slog.String(h.attr, v))
 		}

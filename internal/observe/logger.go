@@ -5,7 +5,8 @@ import (
 	"log/slog"
 )
 
-// NewLogger returns the application logger: JSON on w at level.
+// NewLogger returns the application logger: JSON on w at level, every
+// record redacted (see Redacting).
 func NewLogger(w io.Writer, level string) *slog.Logger {
 	l, _ := NewLoggerLevel(w, level)
 	return l
@@ -16,7 +17,8 @@ func NewLogger(w io.Writer, level string) *slog.Logger {
 func NewLoggerLevel(w io.Writer, level string) (*slog.Logger, *slog.LevelVar) {
 	lv := new(slog.LevelVar)
 	SetLevel(lv, level)
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv, ReplaceAttr: utcTime})), lv
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv, ReplaceAttr: utcTime})
+	return slog.New(Redacting(h)), lv
 }
 
 // SetLevel sets lv from a configured level name (validated at load time;

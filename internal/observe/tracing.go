@@ -89,12 +89,15 @@ func (t *Tracing) Start(r *http.Request) (context.Context, trace.Span) {
 	for _, h := range traceHeaders {
 		delete(r.Header, h)
 	}
-	ctx, span := t.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
+	// Spans leave the process like log lines do: everything the client
+	// chose (method, path, user agent, request id) goes through Redact.
+	method := Redact(clip(r.Method))
+	ctx, span := t.tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer))
 	if span.IsRecording() {
 		span.SetAttributes(
-			attribute.String("http.request.method", r.Method),
-			attribute.String("url.path", clip(RedactPAN(r.URL.Path))),
-			attribute.String("user_agent.original", clip(RedactPAN(r.UserAgent()))),
+			attribute.String("http.request.method", method),
+			attribute.String("url.path", Redact(clip(r.URL.Path))),
+			attribute.String("user_agent.original", Redact(clip(r.UserAgent()))),
 		)
 	}
 	t.prop.Inject(ctx, propagation.HeaderCarrier(r.Header))
@@ -107,12 +110,12 @@ func (t *Tracing) End(span trace.Span, method string, info *reqinfo.Info, status
 	if span.IsRecording() {
 		if info.Route != "" {
 			// Low cardinality: the route's name, never the raw path.
-			span.SetName(method + " " + info.Route)
+			span.SetName(Redact(clip(method)) + " " + info.Route)
 		}
 		attrs := []attribute.KeyValue{
 			attribute.Int("http.response.status_code", status),
 			attribute.String("client.address", info.ClientIPString()),
-			attribute.String("portcullis.request_id", info.ID),
+			attribute.String("portcullis.request_id", Redact(clip(info.ID))),
 		}
 		if info.Route != "" {
 			attrs = append(attrs, attribute.String("portcullis.route", info.Route))
@@ -122,7 +125,7 @@ func (t *Tracing) End(span trace.Span, method string, info *reqinfo.Info, status
 				attribute.Float64("portcullis.upstream_latency_ms", float64(info.UpstreamLatency.Microseconds())/1000))
 		}
 		if p := info.Principal; p != nil {
-			attrs = append(attrs, attribute.String("portcullis.consumer", p.ConsumerID),
+			attrs = append(attrs, attribute.String("portcullis.consumer", Redact(p.ConsumerID)),
 				attribute.String("portcullis.auth_method", string(p.Method)))
 		}
 		span.SetAttributes(attrs...)

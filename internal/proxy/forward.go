@@ -16,6 +16,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/clientip"
+	"github.com/portcullis/portcullis/internal/observe"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/principal"
 	"github.com/portcullis/portcullis/internal/problem"
@@ -105,7 +106,7 @@ func NewForwarder(up *Upstream, o Options) *Forwarder {
 		ErrorHandler: func(_ http.ResponseWriter, r *http.Request, err error) {
 			reqinfo.From(r.Context()).UpstreamErr = err
 		},
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog: observe.ErrorLog(log),
 	}
 	return f
 }

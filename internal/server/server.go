@@ -237,8 +237,8 @@ func (s *Server) newHTTPServer(lc config.Listener, h http.Handler) *http.Server 
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: 250,
 		},
-		// TLS handshake noise from scanners goes to debug, not error.
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// Redacted and at warn: net/http quotes what clients sent.
+		ErrorLog: observe.ErrorLog(s.log),
 	}
 }
 

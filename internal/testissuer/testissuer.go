@@ -266,7 +266,8 @@ func (is *Issuer) SignWith(kid string, claims map[string]any, headers map[string
 
 // SignPayload signs raw payload bytes (e.g. JSON with duplicate members)
 // with key kid and extra protected headers. A "kid" header of "" omits the
-// kid; any other "kid" value replaces it.
+// kid; any other "kid" value replaces it. A nil value omits that header
+// (e.g. "typ", which is at+jwt otherwise).
 func (is *Issuer) SignPayload(kid string, payload []byte, headers map[string]any) string {
 	is.mu.Lock()
 	k := is.keys[kid]
@@ -279,6 +280,10 @@ func (is *Issuer) SignPayload(kid string, payload []byte, headers map[string]any
 	for h, v := range headers {
 		if h == "kid" {
 			signKey.KeyID, _ = v.(string)
+			continue
+		}
+		if v == nil {
+			delete(opts.ExtraHeaders, jose.HeaderKey(h))
 			continue
 		}
 		opts = opts.WithHeader(jose.HeaderKey(h), v)

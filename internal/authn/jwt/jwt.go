@@ -9,7 +9,9 @@
 // Deliberately ignored or refused: alg none and HMAC (never in an allow
 // list), keys whose type does not fit alg, RSA keys under 2048 bits,
 // jku/x5u/jwk/x5c headers (keys only ever come from configuration), crit
-// and nested (cty JWT) tokens, duplicate claims, tokens over the size cap.
+// and nested (cty JWT) tokens, tokens typed as another kind of JWT (typ
+// other than JWT or at+jwt; only at+jwt with require_typ), duplicate
+// claims, tokens over the size cap.
 package jwt
 
 import (
@@ -75,6 +77,8 @@ type Authenticator struct {
 	now       func() time.Time
 	sources   authn.TokenSources
 	challenge authn.Challenge
+	// requireAT accepts only typ at+jwt (require_typ).
+	requireAT bool
 }
 
 var (
@@ -108,6 +112,7 @@ func New(name string, cfg config.JWTAuth, deps Deps) (*Authenticator, error) {
 		cacheTTL:  cfg.CacheTTL.D(),
 		now:       deps.Now,
 		challenge: authn.Challenge{Scheme: "Bearer", Params: [][2]string{{"realm", authn.Realm}}},
+		requireAT: cfg.RequireTyp != "",
 	}
 	seenAlg := map[string]bool{}
 	for i, ic := range cfg.Issuers {

@@ -53,6 +53,18 @@ authenticators:
       leeway: 30s
       claims:
         roles: realm_access.roles
+  # Same issuer settings as partner-jwt: the two share one key set, so
+  # the fetch counts of the rotation tests stay exact.
+  - name: strict-jwt
+    jwt:
+      issuers:
+        - issuer: "` + is.URL() + `"
+          audiences: [payments-api]
+          jwks_url: "` + is.JWKSURL() + `"
+          ca_file: ` + issuerCA + `
+          min_refresh_interval: 30s
+          refresh_interval: 10m
+      require_typ: at+jwt
 # The attack table sends dozens of bad tokens from one IP on purpose.
 rate_limits:
   brute_force:
@@ -89,6 +101,11 @@ routes:
       authenticators: [partner-jwt]
       require:
         roles: [admin]
+  - name: strict
+    path: /v1/strict
+    upstream: echo
+    auth:
+      authenticators: [strict-jwt]
   - name: sealed
     path: /v1/sealed
     upstream: echo
@@ -172,6 +189,8 @@ func TestAttackTable(t *testing.T) {
 	}
 	defer evil.Close()
 	goodPayload := mustJSON(f.claims(nil))
+	// typed signs a good token whose typ header is typ (nil: no typ).
+	typed := func(typ any) string { return is.SignWith(rsaKid, f.claims(nil), map[string]any{"typ": typ}) }
 
 	tests := []struct {
 		name      string
@@ -232,6 +251,30 @@ func TestAttackTable(t *testing.T) {
 		{"other method needs no extra scope", "GET", "/v1/payments", bearer(good), 200, "", ""},
 		{"scope granted", "POST", "/v1/payments", bearer(is.Sign(f.claims(func(c map[string]any) { c["scope"] = "payments:write" }))), 200, "", ""},
 		{"missing role", "GET", "/v1/admin", bearer(good), 403, "", "forbidden"},
+		// Token-type confusion: another kind of JWT whose claims fit.
+		{"typ dpop+jwt", "GET", "/v1/accounts", bearer(typed("dpop+jwt")), 401, chInvalid, "invalid-credential"},
+		{"typ application/dpop+jwt", "GET", "/v1/accounts", bearer(typed("application/dpop+jwt")), 401, chInvalid, "invalid-credential"},
+		{"typ logout+jwt", "GET", "/v1/accounts", bearer(typed("logout+jwt")), 401, chInvalid, "invalid-credential"},
+		{"typ secevent+jwt", "GET", "/v1/accounts", bearer(typed("secevent+jwt")), 401, chInvalid, "invalid-credential"},
+		{"typ JOSE", "GET", "/v1/accounts", bearer(typed("JOSE")), 401, chInvalid, "invalid-credential"},
+		{"typ at+jwt with a parameter", "GET", "/v1/accounts", bearer(typed("at+jwt; v=1")), 401, chInvalid, "invalid-credential"},
+		{"typ empty", "GET", "/v1/accounts", bearer(typed("")), 401, chInvalid, "invalid-credential"},
+		{"typ not a string", "GET", "/v1/accounts", bearer(typed([]string{"at+jwt"})), 401, chInvalid, "invalid-credential"},
+		{"typ at+jwt", "GET", "/v1/accounts", bearer(typed("at+jwt")), 200, "", ""},
+		{"typ AT+JWT", "GET", "/v1/accounts", bearer(typed("AT+JWT")), 200, "", ""},
+		{"typ Application/At+Jwt", "GET", "/v1/accounts", bearer(typed("Application/At+Jwt")), 200, "", ""},
+		{"typ JWT", "GET", "/v1/accounts", bearer(typed("JWT")), 200, "", ""},
+		{"typ jwt", "GET", "/v1/accounts", bearer(typed("jwt")), 200, "", ""},
+		{"typ application/jwt", "GET", "/v1/accounts", bearer(typed("application/jwt")), 200, "", ""},
+		{"no typ", "GET", "/v1/accounts", bearer(typed(nil)), 200, "", ""},
+		// go-jose reads a null header as an absent one.
+		{"typ null is no typ", "GET", "/v1/accounts", bearer(typed(json.RawMessage("null"))), 200, "", ""},
+		{"require at+jwt: typ null", "GET", "/v1/strict", bearer(typed(json.RawMessage("null"))), 401, chInvalid, "invalid-credential"},
+		{"require at+jwt: at+jwt", "GET", "/v1/strict", bearer(typed("at+jwt")), 200, "", ""},
+		{"require at+jwt: application/at+jwt", "GET", "/v1/strict", bearer(typed("application/AT+JWT")), 200, "", ""},
+		{"require at+jwt: JWT", "GET", "/v1/strict", bearer(typed("JWT")), 401, chInvalid, "invalid-credential"},
+		{"require at+jwt: no typ", "GET", "/v1/strict", bearer(typed(nil)), 401, chInvalid, "invalid-credential"},
+		{"require at+jwt: dpop+jwt", "GET", "/v1/strict", bearer(typed("dpop+jwt")), 401, chInvalid, "invalid-credential"},
 		{"role from a nested claim path", "GET", "/v1/admin", bearer(is.Sign(f.claims(func(c map[string]any) { c["realm_access"] = map[string]any{"roles": []string{"admin"}} }))), 200, "", ""},
 	}
 	ids := map[string]string{}
@@ -315,6 +358,18 @@ var wantReason = map[string]string{
 	"opaque token":                              "no credential",
 	"missing scope for the method":              `authz: missing scope "payments:write"`,
 	"missing role":                              "authz: none of the roles admin",
+	"typ dpop+jwt":                              `typ "dpop+jwt" is not an access token type`,
+	"typ application/dpop+jwt":                  `typ "application/dpop+jwt" is not an access token type`,
+	"typ logout+jwt":                            `typ "logout+jwt" is not an access token type`,
+	"typ secevent+jwt":                          `typ "secevent+jwt" is not an access token type`,
+	"typ JOSE":                                  `typ "JOSE" is not an access token type`,
+	"typ at+jwt with a parameter":               `typ "at+jwt; v=1" is not an access token type`,
+	"typ empty":                                 `typ "" is not an access token type`,
+	"require at+jwt: typ null":                  "no typ header (require_typ: at+jwt)",
+	"typ not a string":                          "typ header is not a string",
+	"require at+jwt: JWT":                       `typ "JWT" is not at+jwt (require_typ: at+jwt)`,
+	"require at+jwt: no typ":                    "no typ header (require_typ: at+jwt)",
+	"require at+jwt: dpop+jwt":                  `typ "dpop+jwt" is not at+jwt (require_typ: at+jwt)`,
 }
 
 // authFailures maps request ids to the access log's auth_failure.

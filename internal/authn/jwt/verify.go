@@ -121,6 +121,9 @@ func (a *Authenticator) verify(r *http.Request, tok string) (*principal.Principa
 	if cty, ok := hdr.ExtraHeaders["cty"].(string); ok && strings.EqualFold(cty, "JWT") {
 		return nil, reject("nested JWT")
 	}
+	if err := a.checkTyp(hdr); err != nil {
+		return nil, err
+	}
 	// The issuer is chosen from the unverified payload; everything about it
 	// is checked again once the signature holds.
 	var unverified struct {
@@ -192,6 +195,39 @@ func (a *Authenticator) verify(r *http.Request, tok string) (*principal.Principa
 		p.CredentialID = authn.TokenID(tok)
 	}
 	return p, nil
+}
+
+// checkTyp refuses a token that says it is some other kind of JWT (a DPoP
+// proof, a logout or security event token, an ID token typed as such):
+// its claims may fit an access token's, but it was never issued as one
+// (RFC 8725 §3.11). typ is a media type (RFC 7515 §4.1.9): compared
+// case-insensitively, "application/" optional. With require_typ: at+jwt
+// only RFC 9068 access tokens pass, so a token without typ is refused too.
+func (a *Authenticator) checkTyp(hdr jose.Header) *authn.Unauthenticated {
+	v, present := hdr.ExtraHeaders[jose.HeaderType]
+	if !present {
+		if a.requireAT {
+			return reject("no typ header (require_typ: at+jwt)")
+		}
+		return nil
+	}
+	typ, ok := v.(string)
+	if !ok {
+		return reject("typ header is not a string")
+	}
+	full := typ
+	if !strings.Contains(typ, "/") {
+		full = "application/" + typ
+	}
+	switch {
+	case strings.EqualFold(full, "application/at+jwt"):
+		return nil
+	case strings.EqualFold(full, "application/jwt") && !a.requireAT:
+		return nil
+	case a.requireAT:
+		return reject("typ %.40q is not at+jwt (require_typ: at+jwt)", typ)
+	}
+	return reject("typ %.40q is not an access token type", typ)
 }
 
 func reject(format string, args ...any) *authn.Unauthenticated {

@@ -174,10 +174,16 @@ func FuzzAuthenticate(f *testing.F) {
 	l := newLocal(f, true)
 	valid := l.token(l.is.KidFor("RS256"), time.Hour)
 	parts := strings.Split(valid, ".")
-	for _, s := range []string{
+	seeds := []string{
 		valid, parts[0] + "." + parts[1] + ".", "a.b.c", "..", "e30.e30.e30", "eyJhbGciOiJub25lIn0.e30.",
 		parts[0] + ".eyJpc3MiOnt9fQ." + parts[2], strings.Repeat("A.", 3), "\x00.\xff.\n",
-	} {
+	}
+	// Really signed, claims that fit, but typed as another kind of JWT:
+	// refused, so the fuzzer starts from the token-type boundary.
+	for _, typ := range []any{"dpop+jwt", "logout+jwt", "secevent+jwt", "application/dpop+jwt", "at+jwt;x", 7} {
+		seeds = append(seeds, l.is.SignWith(l.is.KidFor("RS256"), l.is.Claims("api", "alice", "read", l.now, time.Hour), map[string]any{"typ": typ}))
+	}
+	for _, s := range seeds {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, tok string) {
