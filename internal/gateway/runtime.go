@@ -6,8 +6,8 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -20,6 +20,7 @@ import (
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/ipfilter"
+	"github.com/portcullis/portcullis/internal/lifecycle"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/proxy"
@@ -190,81 +191,69 @@ func (rt *Runtime) InheritHealth(prev *Runtime) {
 	}
 }
 
-// Start begins the Runtime's background work (health checks).
+// parts are what the runtime built that may take part in its lifecycle
+// (lifecycle.Prefetcher, Readiness, Closer): upstreams first, then
+// authenticators by name, so reports and shutdown have a stable order.
+func (rt *Runtime) parts() []any {
+	out := make([]any, 0, len(rt.upstreams)+len(rt.auths))
+	for _, u := range rt.upstreams {
+		out = append(out, u)
+	}
+	for _, name := range slices.Sorted(maps.Keys(rt.auths)) {
+		out = append(out, rt.auths[name])
+	}
+	return out
+}
+
+// Start begins the Runtime's background work: upstream health checks, and
+// loading what the first requests would wait for (remote JWKS).
 func (rt *Runtime) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	rt.cancel = cancel
 	for _, u := range rt.upstreams {
 		u.StartHealthChecks(ctx)
 	}
-	for _, a := range rt.auths {
-		if p, ok := a.(interface{ Prefetch() }); ok {
-			p.Prefetch() // load JWKS before the first request needs them
+	for _, p := range rt.parts() {
+		if pf, ok := p.(lifecycle.Prefetcher); ok {
+			pf.Prefetch()
 		}
 	}
 }
 
-// Stop ends background work and releases idle connections. Requests still
-// running on this Runtime complete normally.
+// Stop ends background work, waits for it, and releases what the runtime's
+// parts hold (idle connections). Requests still running on this Runtime
+// complete normally.
 func (rt *Runtime) Stop() {
 	if rt.cancel != nil {
 		rt.cancel()
 	}
-	for _, u := range rt.upstreams {
-		u.Close()
+	for _, p := range rt.parts() {
+		if c, ok := p.(lifecycle.Closer); ok {
+			_ = c.Close()
+		}
 	}
 	if rt.ownStores != nil {
 		_ = rt.ownStores.Close()
 	}
 }
 
-// Unready returns the upstreams with no available target.
-func (rt *Runtime) Unready() []string {
-	var out []string
-	for _, u := range rt.upstreams {
-		if !u.Healthy() {
-			out = append(out, u.Name)
-		}
-	}
-	return out
-}
-
-// JWKSReady reports the readiness of every remote JWKS of the runtime's
-// authenticators, by issuer: nil when loaded and fresh, else the error of
-// jwks.Remote.Ready (degraded: a refresh failed and the previous keys are
-// used; otherwise: never loaded). An issuer configured in several
-// authenticators gets the worst of their reports.
-func (rt *Runtime) JWKSReady() map[string]error {
-	names := make([]string, 0, len(rt.auths))
-	for name := range rt.auths {
-		names = append(names, name)
-	}
-	slices.Sort(names)
+// Ready merges the readiness reports of the runtime's parts
+// ("upstream:<name>", "jwks:<issuer>"). A name reported by several parts
+// (one issuer in two authenticators) gets the worst report.
+func (rt *Runtime) Ready() map[string]error {
 	out := map[string]error{}
-	for _, name := range names {
-		r, ok := rt.auths[name].(interface{ Ready() map[string]error })
+	for _, p := range rt.parts() {
+		r, ok := p.(lifecycle.Readiness)
 		if !ok {
 			continue
 		}
-		for iss, err := range r.Ready() {
-			if prev, seen := out[iss]; !seen || severity(err) > severity(prev) {
-				out[iss] = err
+		for name, err := range r.Ready() {
+			if prev, seen := out[name]; !seen || lifecycle.Severity(err) > lifecycle.Severity(prev) {
+				out[name] = err
 			}
 		}
 	}
 	return out
-}
-
-// severity orders readiness reports: ready, degraded, not ready.
-func severity(err error) int {
-	var d interface{ Degraded() bool }
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &d) && d.Degraded():
-		return 1
-	}
-	return 2
 }
 
 // Upstreams returns the runtime's upstreams.

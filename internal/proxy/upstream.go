@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/lifecycle"
 	"github.com/portcullis/portcullis/internal/tlsconf"
 )
 
@@ -42,6 +43,7 @@ type Upstream struct {
 	ejectMu      sync.Mutex // serialises ejection decisions
 	transport    http.RoundTripper
 	closeIdle    func()
+	checks       sync.WaitGroup // health-check loops, waited for by Close
 	health       *config.HealthCheck
 	log          *slog.Logger
 	now          func() time.Time
@@ -121,12 +123,31 @@ func (u *Upstream) Healthy() bool {
 	return false
 }
 
-// Close releases idle connections; in-flight requests are unaffected.
-func (u *Upstream) Close() {
+// Close waits for the health checks to end (their context must be done)
+// and releases idle connections; in-flight requests are unaffected.
+func (u *Upstream) Close() error {
+	u.checks.Wait()
 	if u.closeIdle != nil {
 		u.closeIdle()
 	}
+	return nil
 }
+
+// Ready reports "upstream:<name>": an error when no target is available.
+func (u *Upstream) Ready() map[string]error {
+	var err error
+	if !u.Healthy() {
+		err = errNoHealthyTargetReady
+	}
+	return map[string]error{"upstream:" + u.Name: err}
+}
+
+var errNoHealthyTargetReady = errors.New("no healthy target")
+
+var (
+	_ lifecycle.Closer    = (*Upstream)(nil)
+	_ lifecycle.Readiness = (*Upstream)(nil)
+)
 
 // UseTransport replaces the network transport, for benchmarks of the
 // request path without the network. Not for production use.
@@ -141,7 +162,11 @@ func (u *Upstream) StartHealthChecks(ctx context.Context) {
 		return
 	}
 	for _, t := range u.Targets {
-		go u.checkLoop(ctx, t)
+		u.checks.Add(1)
+		go func() {
+			defer u.checks.Done()
+			u.checkLoop(ctx, t)
+		}()
 	}
 }
 

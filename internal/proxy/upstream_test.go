@@ -31,7 +31,7 @@ func newTestUpstream(t *testing.T, uc config.Upstream) *Upstream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(u.Close)
+	t.Cleanup(func() { _ = u.Close() })
 	return u
 }
 

@@ -2,10 +2,10 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/pprof"
 
+	"github.com/portcullis/portcullis/internal/lifecycle"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -31,33 +31,29 @@ func (s *Server) opsHandler(withPprof bool) http.Handler {
 	return mux
 }
 
-// readiness is ready when a configuration is loaded, every upstream has an
-// available target, every remote JWKS has loaded at least once and every
-// registered check passes. A check that fails with a degraded error (one
-// with a Degraded() bool method returning true) is listed under "warnings"
-// with status "degraded" and still answers 200.
+// readiness is ready when a configuration is loaded, every part of the
+// runtime that reports readiness (lifecycle.Readiness: upstreams, remote
+// JWKS) is ready and every registered check passes. A degraded report
+// (lifecycle.IsDegraded) is listed under "warnings" with status "degraded"
+// and still answers 200.
 func (s *Server) readiness() (int, map[string]any) {
 	rt := s.gw.Runtime()
 	body := map[string]any{"status": "ready"}
 	problems := map[string]string{}
-	for _, name := range rt.Unready() {
-		problems["upstream:"+name] = "no healthy target"
-	}
 	warnings := map[string]string{}
 	// A degraded check (e.g. the key store is down but cached keys still
 	// verify) is reported without taking the instance out of rotation.
 	report := func(name string, err error) {
-		var d interface{ Degraded() bool }
 		switch {
 		case err == nil:
-		case errors.As(err, &d) && d.Degraded():
+		case lifecycle.IsDegraded(err):
 			warnings[name] = err.Error()
 		default:
 			problems[name] = err.Error()
 		}
 	}
-	for iss, err := range rt.JWKSReady() {
-		report("jwks:"+iss, err)
+	for name, err := range rt.Ready() {
+		report(name, err)
 	}
 	for name, check := range s.readyChecks {
 		report(name, check())

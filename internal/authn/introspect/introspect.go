@@ -28,6 +28,7 @@ import (
 	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/authn/claims"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/lifecycle"
 	"github.com/portcullis/portcullis/internal/principal"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/tlsconf"
@@ -137,6 +138,15 @@ func (a *Authenticator) Name() string { return a.name }
 
 // Challenge implements authn.Authenticator.
 func (a *Authenticator) Challenge() authn.Challenge { return a.challenge }
+
+// Close releases the idle connections to the introspection endpoint when a
+// reload retires the runtime that built this authenticator.
+func (a *Authenticator) Close() error {
+	a.client.CloseIdleConnections()
+	return nil
+}
+
+var _ lifecycle.Closer = (*Authenticator)(nil)
 
 // WithTokenSources implements authn.BearerAuthenticator.
 func (a *Authenticator) WithTokenSources(src authn.TokenSources) authn.Authenticator {

@@ -13,6 +13,7 @@ import (
 	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/authn/claims"
 	"github.com/portcullis/portcullis/internal/authn/jwks"
+	"github.com/portcullis/portcullis/internal/lifecycle"
 	"github.com/portcullis/portcullis/internal/principal"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/tokencache"
@@ -48,18 +49,23 @@ func (a *Authenticator) Prefetch() {
 	}
 }
 
-// Ready reports each remote JWKS's readiness by issuer (see
+// Ready reports each remote JWKS's readiness as "jwks:<issuer>" (see
 // jwks.Remote.Ready); issuers with a key file are always ready and not
 // listed.
 func (a *Authenticator) Ready() map[string]error {
 	out := map[string]error{}
 	for iss, is := range a.issuers {
 		if is.remote != nil {
-			out[iss] = is.remote.Ready()
+			out["jwks:"+iss] = is.remote.Ready()
 		}
 	}
 	return out
 }
+
+var (
+	_ lifecycle.Prefetcher = (*Authenticator)(nil)
+	_ lifecycle.Readiness  = (*Authenticator)(nil)
+)
 
 // Authenticate implements authn.Authenticator. A bearer token that is not
 // in JWS compact form (two dots) is not applicable, so an opaque token can
