@@ -14,7 +14,7 @@ type Config struct {
 	Ops Ops `yaml:"ops"`
 	// TrustedProxies are the CIDRs whose forwarding header is believed when
 	// deriving the client IP. Default: none (the peer address is the client).
-	TrustedProxies []string `yaml:"trusted_proxies"`
+	TrustedProxies []Prefix `yaml:"trusted_proxies"`
 	// ClientIPHeader is the one forwarding header read from trusted
 	// proxies: "x-forwarded-for" (default) or "forwarded" (RFC 7239 for=).
 	ClientIPHeader string `yaml:"client_ip_header"`
@@ -247,10 +247,10 @@ type Route struct {
 	RateLimits []string `yaml:"rate_limits"`
 	// IPAllow, when not empty, admits only client IPs in these CIDRs on
 	// this route (on top of rate_limits.ip_allow). Default: empty.
-	IPAllow []string `yaml:"ip_allow"`
+	IPAllow []Prefix `yaml:"ip_allow"`
 	// IPDeny rejects client IPs in these CIDRs on this route with 403.
 	// Default: empty.
-	IPDeny []string `yaml:"ip_deny"`
+	IPDeny []Prefix `yaml:"ip_deny"`
 	// WebSocket forwards WebSocket upgrades (an HTTP/1.1 GET with
 	// "Upgrade: websocket") on this route and tunnels the connection after
 	// the upstream's 101. Default false: an Upgrade header is removed and

@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -92,10 +93,13 @@ func Parse(data []byte, env LookupEnv) (*Config, error) {
 	}
 
 	var errs Errors
-	w := walker{errs: &errs, lines: map[int]string{}, secretLines: map[int]bool{}, env: env, set: map[string]bool{}}
+	w := walker{errs: &errs, lines: map[int]string{}, secretLines: map[int]bool{}, env: env, set: map[string]bool{}, at: map[string]int{}}
 	w.walk(doc, reflect.TypeOf(Config{}), "")
-	if len(errs) > 0 {
-		return nil, errs
+	// A value the walker refused is taken out (as if left empty), so the
+	// rest of the file is still decoded and validated: one run reports
+	// every problem.
+	for _, n := range w.bad {
+		*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
 	}
 
 	cfg := &Config{}
@@ -107,10 +111,52 @@ func Parse(data []byte, env LookupEnv) (*Config, error) {
 	// kept (and refused by Validate where it is invalid).
 	fillDefaults(cfg, func(path string, _ reflect.Value) bool { return w.set[path] })
 	cfg.contextDefaults(func(path string) bool { return w.set[path] })
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	verr := cfg.Validate()
+	if len(errs) == 0 {
+		if verr != nil {
+			return nil, verr
+		}
+		return cfg, nil
 	}
-	return cfg, nil
+	// What Validate says about a value the walker already refused (or
+	// inside it) is a consequence, not another problem.
+	reported := errs
+	if ve, ok := verr.(Errors); ok {
+		for _, fe := range ve {
+			if !coveredBy(reported, fe.Path) {
+				errs = append(errs, fe)
+			}
+		}
+	}
+	// In the order of the file, so a reader can go through it top down.
+	slices.SortStableFunc(errs, func(a, b FieldError) int { return w.lineOf(a.Path) - w.lineOf(b.Path) })
+	return nil, errs
+}
+
+// lineOf is the line of path in the file, or of its nearest written
+// ancestor (0 for the whole file).
+func (w *walker) lineOf(path string) int {
+	for path != "" {
+		if l, ok := w.at[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+// coveredBy reports whether path is, or is inside, a path of errs.
+func coveredBy(errs Errors, path string) bool {
+	for _, e := range errs {
+		if e.Path == path || strings.HasPrefix(path, e.Path+".") || strings.HasPrefix(path, e.Path+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -129,6 +175,18 @@ type walker struct {
 	env         LookupEnv
 	// set holds the path of every key written with a non-null value.
 	set map[string]bool
+	// at is the line of every key and list element, by path.
+	at map[string]int
+	// bad are values that cannot be decoded; they are emptied before the
+	// decode so that it can go on.
+	bad []*yaml.Node
+}
+
+// refuse records a problem with the value n and takes n out of the decode.
+func (w *walker) refuse(n *yaml.Node, path, format string, args ...any) {
+	w.errs.Add(path, format, args...)
+	w.bad = append(w.bad, n)
+	delete(w.set, path) // decoded as left out: it takes its default
 }
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
@@ -168,7 +226,7 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 				if w.secretLines[n.Line] {
 					msg = secretValueMsg
 				}
-				w.errs.Add(path, "%s", msg)
+				w.refuse(n, path, "%s", msg)
 			}
 			return
 		}
@@ -181,14 +239,14 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 				if !w.secretLines[n.Line] {
 					msg = decodeMessage(err)
 				}
-				w.errs.Add(path, "%s", msg)
+				w.refuse(n, path, "%s", msg)
 			}
 		case reflect.Struct:
-			w.errs.Add(path, "must be a mapping")
+			w.refuse(n, path, "must be a mapping")
 		case reflect.Slice:
-			w.errs.Add(path, "must be a list")
+			w.refuse(n, path, "must be a list")
 		case reflect.Map:
-			w.errs.Add(path, "must be a mapping")
+			w.refuse(n, path, "must be a mapping")
 		}
 	case yaml.MappingNode:
 		switch t.Kind() {
@@ -198,8 +256,9 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i], n.Content[i+1]
 				p := Join(path, k.Value)
+				w.at[p] = k.Line
 				if seen[k.Value] {
-					w.errs.Add(p, "duplicate key")
+					w.duplicate(k, v, p)
 					continue
 				}
 				seen[k.Value] = true
@@ -222,8 +281,9 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i], n.Content[i+1]
 				p := Join(path, k.Value)
+				w.at[p] = k.Line
 				if seen[k.Value] {
-					w.errs.Add(p, "duplicate key")
+					w.duplicate(k, v, p)
 					continue
 				}
 				seen[k.Value] = true
@@ -233,17 +293,26 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 				w.walk(v, t.Elem(), p)
 			}
 		default:
-			w.errs.Add(path, "must not be a mapping")
+			w.refuse(n, path, "must not be a mapping")
 		}
 	case yaml.SequenceNode:
 		if t.Kind() != reflect.Slice {
-			w.errs.Add(path, "must not be a list")
+			w.refuse(n, path, "must not be a list")
 			return
 		}
 		for i, c := range n.Content {
+			w.at[Index(path, i)] = c.Line
 			w.walk(c, t.Elem(), Index(path, i))
 		}
 	}
+}
+
+// duplicate records a repeated key and hides the repeat from the decode
+// (which would stop at it) under a name no field has.
+func (w *walker) duplicate(k, v *yaml.Node, path string) {
+	w.errs.Add(path, "duplicate key")
+	k.Value = "\x00duplicate"
+	w.bad = append(w.bad, v)
 }
 
 // isNull reports whether n is a YAML null ("key:", "key: ~"), which counts
@@ -272,7 +341,7 @@ func (w *walker) expand(n *yaml.Node, path string) {
 		return v
 	})
 	if len(missing) > 0 {
-		w.errs.Add(path, "environment variable %s is not set", strings.Join(quoteAll(missing), ", "))
+		w.refuse(n, path, "environment variable %s is not set", strings.Join(quoteAll(missing), ", "))
 		return
 	}
 	w.secretLines[n.Line] = true

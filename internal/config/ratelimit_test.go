@@ -33,7 +33,7 @@ rate_limits:
 	rl := cfg.RateLimits
 	p := rl.Policies[0]
 	switch {
-	case rl.Store.Type != "memory", rl.Store.MaxKeys != 1_000_000, rl.Instances != 1, rl.TimeZone != "UTC", rl.LegacyHeaders:
+	case rl.Store.Type != "memory", rl.Store.MaxKeys != 1_000_000, rl.Instances != 1, rl.TimeZone.Name() != "UTC", rl.LegacyHeaders:
 		t.Fatalf("store defaults: %+v", rl)
 	case len(p.Key) != 1 || p.Key[0] != "consumer", p.OnMissingKey != "client_ip", p.OnStoreError != "local", p.Rate.Burst != 10:
 		t.Fatalf("policy defaults: %+v", p)
@@ -178,9 +178,9 @@ rate_limits:
 `, []string{
 			`rate_limits.global[1]: duplicate policy "p"`,
 			`rate_limits.global[2]: unknown policy "ghost"`,
+			`rate_limits.tiers.gold[0]: unknown policy "ghost"`,
 			"rate_limits.tiers.bad tier: tier name must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
 			"rate_limits.tiers.bad tier: must name at least one policy",
-			`rate_limits.tiers.gold[0]: unknown policy "ghost"`,
 			`rate_limits.ip_allow[0]: invalid CIDR "10.0.0.0/33"`,
 			`rate_limits.ip_deny[0]: invalid IP address or CIDR "example.com"`,
 		}},

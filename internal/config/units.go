@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -98,3 +99,83 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	*b = v
 	return nil
 }
+
+// Prefix is an IP prefix written as a CIDR ("10.0.0.0/8") or a single
+// address (a /32 or /128). It is parsed and masked once, at load, so the
+// code that uses it cannot meet a malformed one.
+type Prefix netip.Prefix
+
+// P returns p as a netip.Prefix.
+func (p Prefix) P() netip.Prefix { return netip.Prefix(p) }
+
+// String formats p.
+func (p Prefix) String() string { return netip.Prefix(p).String() }
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (p *Prefix) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("must be an IP address or CIDR")
+	}
+	v, err := ParsePrefix(n.Value)
+	if err != nil {
+		return err
+	}
+	*p = Prefix(v)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (p Prefix) MarshalYAML() (any, error) { return p.String(), nil }
+
+// Prefixes returns ps as netip.Prefixes.
+func Prefixes(ps []Prefix) []netip.Prefix {
+	out := make([]netip.Prefix, len(ps))
+	for i, p := range ps {
+		out[i] = p.P()
+	}
+	return out
+}
+
+// TimeZone is an IANA time zone name ("Europe/Berlin"), loaded once at
+// load time (the zone database is embedded).
+type TimeZone struct {
+	name string
+	loc  *time.Location
+}
+
+// Name is the zone's name.
+func (z TimeZone) Name() string { return z.name }
+
+// Location is the loaded zone (UTC for the zero value).
+func (z TimeZone) Location() *time.Location {
+	if z.loc == nil {
+		return time.UTC
+	}
+	return z.loc
+}
+
+// ParseTimeZone loads an IANA zone. "" and "Local" are refused: the
+// machine's zone is not configuration.
+func ParseTimeZone(s string) (TimeZone, error) {
+	loc, err := time.LoadLocation(s)
+	if err != nil || s == "" || s == "Local" {
+		return TimeZone{}, fmt.Errorf("unknown time zone %q (use an IANA name such as Europe/Berlin)", s)
+	}
+	return TimeZone{name: s, loc: loc}, nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (z *TimeZone) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("must be a time zone name such as Europe/Berlin")
+	}
+	v, err := ParseTimeZone(n.Value)
+	if err != nil {
+		return err
+	}
+	*z = v
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (z TimeZone) MarshalYAML() (any, error) { return z.name, nil }

@@ -21,11 +21,6 @@ func (c *Config) Validate() error {
 	var errs Errors
 	c.validateListeners(&errs)
 	c.validateOps(&errs)
-	for i, p := range c.TrustedProxies {
-		if _, err := ParsePrefix(p); err != nil {
-			errs.Add(Index("trusted_proxies", i), "%v", err)
-		}
-	}
 	switch c.ClientIPHeader {
 	case "x-forwarded-for", "forwarded":
 	default:

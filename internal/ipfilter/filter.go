@@ -83,37 +83,20 @@ type Filter struct {
 	allow, deny *Set
 }
 
-// New compiles allow and deny (CIDRs or single addresses). It returns nil
-// when both are empty. Errors carry the paths "ip_allow[i]" and
-// "ip_deny[i]".
-func New(allow, deny []string) (*Filter, error) {
+// New compiles allow and deny (parsed at load). It returns nil when both
+// are empty.
+func New(allow, deny []config.Prefix) *Filter {
 	if len(allow) == 0 && len(deny) == 0 {
-		return nil, nil
-	}
-	var errs config.Errors
-	parse := func(path string, list []string) []netip.Prefix {
-		out := make([]netip.Prefix, 0, len(list))
-		for i, s := range list {
-			p, err := config.ParsePrefix(s)
-			if err != nil {
-				errs.Add(config.Index(path, i), "%v", err)
-				continue
-			}
-			out = append(out, p)
-		}
-		return out
+		return nil
 	}
 	f := &Filter{}
 	if len(allow) > 0 {
-		f.allow = NewSet(parse("ip_allow", allow))
+		f.allow = NewSet(config.Prefixes(allow))
 	}
 	if len(deny) > 0 {
-		f.deny = NewSet(parse("ip_deny", deny))
+		f.deny = NewSet(config.Prefixes(deny))
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return f, nil
+	return f
 }
 
 // Allowed reports whether ip passes f.

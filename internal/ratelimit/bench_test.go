@@ -30,7 +30,7 @@ func BenchmarkMemoryCheck(b *testing.B) {
 // store: key, digest, one rate and one quota check, headers.
 func BenchmarkLimiterMiddleware(b *testing.B) {
 	cfg := &config.Config{RateLimits: config.RateLimits{
-		TimeZone: "UTC", Instances: 1,
+		Instances: 1,
 		Policies: []config.RateLimitPolicy{{Name: "p", Key: []string{"consumer"}, OnMissingKey: "client_ip", OnStoreError: "local",
 			Rate:  &config.RateSpec{Limit: 1_000_000, Period: config.Duration(time.Second), Burst: 1_000_000_000},
 			Quota: &config.QuotaSpec{Limit: 1_000_000_000_000, Period: "month"}}},
@@ -39,10 +39,7 @@ func BenchmarkLimiterMiddleware(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l, err := New(cfg.RateLimits, stores)
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := New(cfg.RateLimits, stores)
 	h := pipeline.Chain(pipeline.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }),
 		l.Route(config.Route{Name: "r", RateLimits: []string{"p"}, Timeout: config.Duration(time.Minute)}))
 	b.ReportAllocs()

@@ -80,10 +80,7 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg *config.Config, stores *Stores, route string) *harness {
 	t.Helper()
-	l, err := New(cfg.RateLimits, stores)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	l := New(cfg.RateLimits, stores)
 	var rc config.Route
 	for _, r := range cfg.Routes {
 		if r.Name == route {

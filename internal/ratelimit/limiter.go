@@ -9,7 +9,6 @@ package ratelimit
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -29,38 +28,26 @@ type Limits struct {
 	tiers  map[string][]*policy
 }
 
-// New compiles cfg. Errors carry paths relative to rate_limits.
-func New(cfg config.RateLimits, stores *Stores) (*Limits, error) {
-	loc, err := time.LoadLocation(cfg.TimeZone)
-	if err != nil {
-		return nil, config.FieldError{Path: "time_zone", Message: fmt.Sprintf("unknown time zone %q", cfg.TimeZone)}
-	}
+// New compiles cfg, which config.Parse validated (every policy a route,
+// global or tier names exists; the time zone is loaded).
+func New(cfg config.RateLimits, stores *Stores) *Limits {
 	instances := int64(max(1, cfg.Instances))
-	l := &Limits{stores: stores, loc: loc, legacy: cfg.LegacyHeaders, byName: map[string]*policy{}, tiers: map[string][]*policy{}}
+	l := &Limits{stores: stores, loc: cfg.TimeZone.Location(), legacy: cfg.LegacyHeaders, byName: map[string]*policy{}, tiers: map[string][]*policy{}}
 	for _, pc := range cfg.Policies {
 		l.byName[pc.Name] = compilePolicy(pc, instances, stores.metrics)
 	}
-	var errs config.Errors
-	resolve := func(path string, names []string) []*policy {
+	resolve := func(names []string) []*policy {
 		out := make([]*policy, 0, len(names))
-		for i, n := range names {
-			p, ok := l.byName[n]
-			if !ok {
-				errs.Add(config.Index(path, i), "unknown policy %q", n)
-				continue
-			}
-			out = append(out, p)
+		for _, n := range names {
+			out = append(out, l.byName[n])
 		}
 		return out
 	}
-	l.global = resolve("global", cfg.Global)
+	l.global = resolve(cfg.Global)
 	for tier, names := range cfg.Tiers {
-		l.tiers[tier] = resolve(config.Join("tiers", tier), names)
+		l.tiers[tier] = resolve(names)
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return l, nil
+	return l
 }
 
 // Route returns the middleware enforcing the route's policies (its own, or

@@ -335,10 +335,7 @@ policies:
   - name: unused
     rate: {limit: 1, period: 1h}
 `, "")
-	l, err := New(cfg.RateLimits, memoryStores(t, testenv.NewClock(base)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := New(cfg.RateLimits, memoryStores(t, testenv.NewClock(base)))
 	if mw := l.Route(cfg.Routes[0]); mw != nil {
 		t.Fatal("a route without policies got a limiter")
 	}
