@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/portcullis/portcullis/internal/router"
 )
 
 var (
@@ -283,10 +285,15 @@ func validTarget(errs *Errors, p, t string) {
 	}
 }
 
-var knownMethods = map[string]bool{
-	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
-	"DELETE": true, "OPTIONS": true,
-}
+// knownMethods are the methods a route can name: the ones the router
+// routes (router.Methods), so configuration and routing never disagree.
+var knownMethods = func() map[string]bool {
+	m := make(map[string]bool, len(router.Methods))
+	for _, name := range router.Methods {
+		m[name] = true
+	}
+	return m
+}()
 
 func (c *Config) validateRoutes(errs *Errors) {
 	if len(c.Routes) == 0 {
@@ -323,10 +330,12 @@ func (c *Config) validateRoutes(errs *Errors) {
 		for j, m := range r.Methods {
 			mp := Index(Join(p, "methods"), j)
 			switch {
+			case m == "TRACE" || m == "CONNECT":
+				errs.Add(mp, "%s is never proxied", m)
 			case !methodRe.MatchString(m):
-				errs.Add(mp, "invalid method %q (use uppercase, e.g. GET)", m)
+				errs.Add(mp, "invalid method %q (methods are case-sensitive: use uppercase, e.g. GET)", m)
 			case !knownMethods[m]:
-				errs.Add(mp, "unsupported method %q", m)
+				errs.Add(mp, "unsupported method %q (one of %s)", m, strings.Join(router.Methods, ", "))
 			case seen[m]:
 				errs.Add(mp, "duplicate method %q", m)
 			}
