@@ -33,6 +33,7 @@ const (
 	DefaultEjectFor              = 30 * time.Second
 	DefaultMaxBodyBytes          = 1 << 20
 	DefaultRouteTimeout          = 60 * time.Second
+	DefaultPathCharset           = "utf-8"
 	DefaultLogLevel              = "info"
 	DefaultAccessOutput          = "stdout"
 	DefaultAccessBuffer          = 64 << 10
@@ -117,6 +118,7 @@ func (c *Config) ApplyDefaults() {
 			r.MaxBodyBytes = &b
 		}
 		setDur(&r.Timeout, DefaultRouteTimeout)
+		setStr(&r.PathCharset, DefaultPathCharset)
 	}
 	setStr(&c.Logging.Level, DefaultLogLevel)
 	a := &c.Logging.Access

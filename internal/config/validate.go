@@ -350,6 +350,11 @@ func (c *Config) validateRoutes(errs *Errors) {
 		if r.Auth == nil {
 			errs.Add(Join(p, "auth"), "is required: name authenticators, or write \"auth: none\" to make the route public on purpose")
 		}
+		switch r.PathCharset {
+		case "utf-8", "ascii":
+		default:
+			errs.Add(Join(p, "path_charset"), "must be utf-8 or ascii; got %q", r.PathCharset)
+		}
 		if *r.MaxBodyBytes > 1<<30 {
 			errs.Add(Join(p, "max_body_bytes"), "must be at most 1GiB")
 		}
