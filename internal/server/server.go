@@ -226,7 +226,7 @@ func (s *Server) newHTTPServer(lc config.Listener, h http.Handler) *http.Server 
 	lim := lc.Limits
 	return &http.Server{
 		Addr:              lc.Address,
-		Handler:           h,
+		Handler:           closeAmbiguousFraming(h),
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
 		ReadTimeout:       lim.ReadTimeout.D(),
 		WriteTimeout:      lim.WriteTimeout.D(),
