@@ -55,6 +55,13 @@ type Listener struct {
 	// HTTPRedirect is an optional host:port for a plain-HTTP listener that
 	// only answers 308 redirects to this listener. Default: none.
 	HTTPRedirect string `yaml:"http_redirect"`
+	// ServerNames are the hosts this listener serves: exact lowercase
+	// names, "*.example.com" wildcards (one or more labels) or IP
+	// addresses. A request whose Host (HTTP/2 :authority) is not one of
+	// them, or differs from the TLS server name (SNI) the client sent,
+	// gets 421 Misdirected Request. Default: none, any host is accepted
+	// (and a warning is logged at startup for a non-loopback address).
+	ServerNames []string `yaml:"server_names"`
 	// HSTS configures Strict-Transport-Security on HTTPS responses.
 	HSTS HSTS `yaml:"hsts"`
 	// Limits are the server's timeouts and size/connection limits.

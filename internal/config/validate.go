@@ -163,6 +163,17 @@ func (c *Config) validateListeners(errs *Errors) {
 			}
 			addrs[l.HTTPRedirect] = Join(p, "http_redirect")
 		}
+		seenNames := map[string]bool{}
+		for j, n := range l.ServerNames {
+			np := Index(Join(p, "server_names"), j)
+			switch {
+			case !hostRe.MatchString(n) && net.ParseIP(n) == nil:
+				errs.Add(np, "invalid server name %q (lowercase name, *.domain or IP address)", n)
+			case seenNames[n]:
+				errs.Add(np, "duplicate server name %q", n)
+			}
+			seenNames[n] = true
+		}
 		lp := Join(p, "limits")
 		if l.Limits.MaxConnections < 1 {
 			errs.Add(Join(lp, "max_connections"), "must be at least 1")

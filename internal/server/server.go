@@ -267,6 +267,9 @@ func (s *Server) Start() error {
 		if lc.Insecure {
 			s.log.Warn("listener serves plain HTTP (insecure: true); never expose it beyond a trusted network", "listener", lc.Name, "address", lc.Address)
 		}
+		if len(lc.ServerNames) == 0 && !config.IsLoopback(lc.Address) {
+			s.log.Warn("listener accepts requests for any host; set server_names to the hosts it serves (others get 421)", "listener", lc.Name, "address", lc.Address)
+		}
 	}
 	go s.upstreamGauges(ctx)
 	for _, bl := range s.listeners {
