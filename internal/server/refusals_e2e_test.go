@@ -269,3 +269,27 @@ func TestOptionsAsteriskIsTheGatewaysAnswer(t *testing.T) {
 		t.Errorf("OPTIONS * counted as refused %v times", n)
 	}
 }
+
+// The plain-HTTP redirect listener refuses "OPTIONS *" too, instead of
+// redirecting to "https://host*".
+func TestRedirectListenerRefusesOptionsAsterisk(t *testing.T) {
+	g, _ := startBase(t, "")
+	conn, err := net.Dial("tcp", g.srv.Addr("public-redirect"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "OPTIONS * HTTP/1.1\r\nHost: api.example.com\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := strings.ReplaceAll(problemInvalidPath, `,"request_id":"RID"`, "")
+	if resp.StatusCode != 400 || resp.Header.Get("Location") != "" || strings.TrimSpace(string(body)) != want {
+		t.Fatalf("got %d Location %q: %s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+}
