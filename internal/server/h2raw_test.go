@@ -68,6 +68,36 @@ func (c *h2conn) request(id uint32, fields ...string) {
 	}
 }
 
+// ping sends a PING and reads frames until its ACK (the server has
+// processed every frame sent before it) or the end of the connection;
+// it reports whether the ACK came, and the GOAWAY code if one did.
+func (c *h2conn) ping() (acked bool, goaway *http2.ErrCode) {
+	c.t.Helper()
+	data := [8]byte{'p', 'r', 'o', 'b', 'e'}
+	if err := c.fr.WritePing(false, data); err != nil {
+		return false, nil
+	}
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			return false, goaway
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				_ = c.fr.WriteSettingsAck()
+			}
+		case *http2.PingFrame:
+			if f.IsAck() && f.Data == data {
+				return true, goaway
+			}
+		case *http2.GoAwayFrame:
+			code := f.ErrCode
+			goaway = &code
+		}
+	}
+}
+
 // h2result is how the server ended a stream or the connection.
 type h2result struct {
 	status  int               // the :status of the response on the stream, 0 if none

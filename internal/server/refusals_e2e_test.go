@@ -31,7 +31,17 @@ type watched struct {
 
 func startWatched(t *testing.T) *watched {
 	t.Helper()
+	return startWatchedWith(t, "")
+}
+
+// startWatchedWith is startWatched with upstream instead of the env's echo
+// server ("" keeps it).
+func startWatchedWith(t *testing.T, upstream string) *watched {
+	t.Helper()
 	env := gatewaytest.NewEnv(t)
+	if upstream != "" {
+		env.Upstream = upstream
+	}
 	w := &watched{env: env, logs: &testenv.SyncBuffer{}}
 	yaml := env.Base("none") + `
 routes:
