@@ -241,6 +241,11 @@ func (s *Server) newHTTPServer(name string, lc config.Listener, h http.Handler) 
 		MaxHeaderBytes:               int(lim.MaxHeaderBytes),
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: 250,
+			// The protocol's default frame size, not Go's 1 MiB: a
+			// connection keeps a read buffer as large as the largest
+			// frame it was sent, so 1 MiB frames let each of
+			// max_connections pin a megabyte.
+			MaxReadFrameSize: 16 << 10,
 		},
 		// TLS handshake noise from scanners goes to debug, not error.
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
