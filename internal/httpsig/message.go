@@ -15,7 +15,9 @@ type Target struct {
 	Authority string
 	// RequestTarget is the request-target exactly as received, before any
 	// normalisation: origin-form "/path?query" (r.RequestURI), or the
-	// asterisk, absolute or authority form.
+	// asterisk, absolute or authority form. Only @request-target uses an
+	// absolute form's own scheme and authority; the other components take
+	// them from Scheme and Authority.
 	RequestTarget string
 }
 

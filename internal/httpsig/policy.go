@@ -77,7 +77,8 @@ var (
 
 var defaultAlgorithms = []Algorithm{AlgEd25519, AlgECDSAP256SHA256, AlgRSAPSSSHA512}
 
-// Verifier verifies signatures against a Policy compiled once.
+// Verifier verifies signatures against a Policy compiled once. It is
+// immutable and safe for concurrent use.
 type Verifier struct {
 	p          Policy
 	reqComps   []Component
