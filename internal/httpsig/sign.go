@@ -36,7 +36,8 @@ type SignerConfig struct {
 }
 
 // Signer signs requests or responses with one key and one set of
-// components, compiled once.
+// components, compiled once. It is safe for concurrent use if its key's
+// crypto.Signer is (the standard library's keys are).
 type Signer struct {
 	c     SignerConfig
 	comps []Component
