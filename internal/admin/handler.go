@@ -78,7 +78,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set(requestid.Header, info.ID)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Strict-Transport-Security", "max-age=31536000")
+	h.Set("Strict-Transport-Security", hsts)
 	rec := &statusRecorder{ResponseWriter: w}
 	c := &call{w: rec, r: r, info: info}
 	err := s.serve(c)

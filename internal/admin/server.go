@@ -24,6 +24,11 @@ import (
 	"github.com/portcullis/portcullis/internal/tlsconf"
 )
 
+// hsts is sent on every admin response. includeSubDomains: the admin API
+// is usually on a host of its own (admin.example.com), and a subdomain
+// served over plain HTTP must not be able to set cookies for it.
+const hsts = "max-age=31536000; includeSubDomains"
+
 // Deps are what the admin API works with.
 type Deps struct {
 	// Keys is the key service (the same one the gateway verifies with).

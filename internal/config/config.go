@@ -58,6 +58,13 @@ type Listener struct {
 	// HTTPRedirect is an optional host:port for a plain-HTTP listener that
 	// only answers 308 redirects to this listener. Default: none.
 	HTTPRedirect string `yaml:"http_redirect"`
+	// ServerNames are the hosts this listener serves: exact lowercase
+	// names, "*.example.com" wildcards (one or more labels) or IP
+	// addresses. A request whose Host (HTTP/2 :authority) is not one of
+	// them, or differs from the TLS server name (SNI) the client sent,
+	// gets 421 Misdirected Request. Default: none, any host is accepted
+	// (and a warning is logged at startup for a non-loopback address).
+	ServerNames []string `yaml:"server_names"`
 	// HSTS configures Strict-Transport-Security on HTTPS responses.
 	HSTS HSTS `yaml:"hsts"`
 	// Limits are the server's timeouts and size/connection limits.
@@ -229,8 +236,16 @@ type Route struct {
 	// Prefix matches this path and everything below it, on segment
 	// boundaries ("/v1/files" matches "/v1/files/a", not "/v1/filesx").
 	Prefix string `yaml:"prefix"`
-	// Methods the route accepts. Default: all; others get 405.
+	// Methods the route accepts, from GET, HEAD, POST, PUT, PATCH, DELETE
+	// and OPTIONS (case-sensitive). Default: all of those; any other
+	// method gets 405.
 	Methods []string `yaml:"methods"`
+	// PathCharset is what the decoded request path may contain: "utf-8"
+	// (default: valid UTF-8; invalid and overlong sequences get 400 on
+	// every route) or "ascii" (any byte outside ASCII after decoding gets
+	// 400, so full-width and other look-alikes of "." and "/" never reach
+	// a backend that folds Unicode).
+	PathCharset string `yaml:"path_charset"`
 	// Upstream is the name of the upstream. Required.
 	Upstream string `yaml:"upstream"`
 	// Auth is required: "none" or an auth block. A route without it is an

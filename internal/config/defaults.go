@@ -40,6 +40,7 @@ const (
 	DefaultRouteTimeout          = 60 * time.Second
 	DefaultWebSocketIdleTimeout  = 5 * time.Minute
 	DefaultWebSocketMaxLifetime  = time.Hour
+	DefaultPathCharset           = "utf-8"
 	DefaultLogLevel              = "info"
 	DefaultAccessOutput          = "stdout"
 	DefaultAccessBuffer          = 64 << 10
@@ -274,7 +275,7 @@ func (PassiveEjection) defaults() any {
 }
 
 func (Route) defaults() any {
-	return Route{MaxBodyBytes: ptr(ByteSize(DefaultMaxBodyBytes)), Timeout: Duration(DefaultRouteTimeout), UpstreamErrors: "pass"}
+	return Route{MaxBodyBytes: ptr(ByteSize(DefaultMaxBodyBytes)), Timeout: Duration(DefaultRouteTimeout), UpstreamErrors: "pass", PathCharset: DefaultPathCharset}
 }
 
 func (Logging) defaults() any { return Logging{Level: DefaultLogLevel} }

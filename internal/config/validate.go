@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/router"
 )
 
 var (
@@ -177,6 +179,17 @@ func (c *Config) validateListeners(errs *Errors) {
 		if l.HSTS.MaxAge.D() < time.Second {
 			errs.Add(Join(p, "hsts.max_age"), "must be at least 1s: HSTS cannot be turned off on an HTTPS listener")
 		}
+		seenNames := map[string]bool{}
+		for j, n := range l.ServerNames {
+			np := Index(Join(p, "server_names"), j)
+			switch {
+			case !hostRe.MatchString(n) && net.ParseIP(n) == nil:
+				errs.Add(np, "invalid server name %q (lowercase name, *.domain or IP address)", n)
+			case seenNames[n]:
+				errs.Add(np, "duplicate server name %q", n)
+			}
+			seenNames[n] = true
+		}
 		lp := Join(p, "limits")
 		// 0 would mean "no timeout" to net/http (and for idle_timeout,
 		// "use read_timeout"): a slowloris opening, never a default.
@@ -304,10 +317,15 @@ func validTarget(errs *Errors, p, t string) {
 	}
 }
 
-var knownMethods = map[string]bool{
-	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
-	"DELETE": true, "OPTIONS": true,
-}
+// knownMethods are the methods a route can name: the ones the router
+// routes (router.Methods), so configuration and routing never disagree.
+var knownMethods = func() map[string]bool {
+	m := make(map[string]bool, len(router.Methods))
+	for _, name := range router.Methods {
+		m[name] = true
+	}
+	return m
+}()
 
 func (c *Config) validateRoutes(errs *Errors) {
 	if len(c.Routes) == 0 {
@@ -344,10 +362,12 @@ func (c *Config) validateRoutes(errs *Errors) {
 		for j, m := range r.Methods {
 			mp := Index(Join(p, "methods"), j)
 			switch {
+			case m == "TRACE" || m == "CONNECT":
+				errs.Add(mp, "%s is never proxied", m)
 			case !methodRe.MatchString(m):
-				errs.Add(mp, "invalid method %q (use uppercase, e.g. GET)", m)
+				errs.Add(mp, "invalid method %q (methods are case-sensitive: use uppercase, e.g. GET)", m)
 			case !knownMethods[m]:
-				errs.Add(mp, "unsupported method %q", m)
+				errs.Add(mp, "unsupported method %q (one of %s)", m, strings.Join(router.Methods, ", "))
 			case seen[m]:
 				errs.Add(mp, "duplicate method %q", m)
 			}
@@ -363,6 +383,11 @@ func (c *Config) validateRoutes(errs *Errors) {
 			errs.Add(Join(p, "auth"), "is required: name authenticators, or write \"auth: none\" to make the route public on purpose")
 		}
 		atLeast(errs, Join(p, "timeout"), r.Timeout, time.Millisecond)
+		switch r.PathCharset {
+		case "utf-8", "ascii":
+		default:
+			errs.Add(Join(p, "path_charset"), "must be utf-8 or ascii; got %q", r.PathCharset)
+		}
 		if *r.MaxBodyBytes > 1<<30 {
 			errs.Add(Join(p, "max_body_bytes"), "must be at most 1GiB")
 		}

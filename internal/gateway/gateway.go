@@ -57,9 +57,10 @@ func HSTSValue(h config.HSTS) string {
 }
 
 // Handler returns the http.Handler for a listener. hsts is sent on every
-// response when the listener is HTTPS.
+// response when the listener is HTTPS; a request for a host outside the
+// listener's server_names gets 421.
 func (g *Gateway) Handler(l config.Listener) http.Handler {
-	h := &listenerHandler{g: g}
+	h := &listenerHandler{g: g, names: newServerNames(l.ServerNames)}
 	if l.TLS != nil {
 		h.hsts = []string{HSTSValue(l.HSTS)}
 	}
@@ -67,8 +68,9 @@ func (g *Gateway) Handler(l config.Listener) http.Handler {
 }
 
 type listenerHandler struct {
-	g    *Gateway
-	hsts []string
+	g     *Gateway
+	hsts  []string
+	names *serverNames // nil: any host
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +98,13 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(reqinfo.With(ctx, info))
 
-	err := g.serve(rt, rec, r, info)
+	var err error
+	if h.names != nil {
+		err = h.names.check(r)
+	}
+	if err == nil {
+		err = g.serve(rt, rec, r, info)
+	}
 	if err != nil {
 		if rec.status == 0 {
 			problem.Write(rec, r, err)

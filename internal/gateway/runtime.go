@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -55,6 +56,9 @@ type Deps struct {
 type Route struct {
 	Name    string
 	handler pipeline.Handler
+	// asciiPath refuses decoded paths with bytes outside ASCII
+	// (path_charset: ascii).
+	asciiPath bool
 }
 
 // Runtime is one built configuration.
@@ -119,7 +123,7 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 			continue
 		}
 		spec := router.Spec{Hosts: rc.Hosts, Path: rc.Path, Prefix: rc.Prefix, Methods: rc.Methods}
-		if err := rt.router.Add(spec, rc.Name, &Route{Name: rc.Name, handler: h}); err != nil {
+		if err := rt.router.Add(spec, rc.Name, &Route{Name: rc.Name, handler: h, asciiPath: rc.PathCharset == "ascii"}); err != nil {
 			field := "path"
 			if rc.Prefix != "" {
 				field = "prefix"
@@ -259,6 +263,19 @@ func (rt *Runtime) Ready() map[string]error {
 // Upstreams returns the runtime's upstreams.
 func (rt *Runtime) Upstreams() []*proxy.Upstream { return rt.upstreams }
 
+// errNonASCIIPath is the logged cause of a 400 on a path_charset: ascii
+// route.
+var errNonASCIIPath = errors.New("path has bytes outside ASCII (path_charset: ascii)")
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // serve routes r and runs its chain.
 func (rt *Runtime) serve(w http.ResponseWriter, r *http.Request, info *reqinfo.Info) error {
 	if err := rt.ipfilter.Check(info.ClientIP); err != nil {
@@ -277,6 +294,9 @@ func (rt *Runtime) serve(w http.ResponseWriter, r *http.Request, info *reqinfo.I
 		return problem.MethodNotAllowed(res.Allow)
 	}
 	info.Route = res.Value.Name
+	if res.Value.asciiPath && !isASCII(path) {
+		return problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(errNonASCIIPath)
+	}
 	if len(res.Params) > 0 {
 		info.Params = make(map[string]string, len(res.Params))
 		for _, p := range res.Params {

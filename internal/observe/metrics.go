@@ -18,6 +18,17 @@ type Metrics struct {
 	UpstreamHealthy *prometheus.GaugeVec
 	Reloads         *prometheus.CounterVec
 	CertExpiry      *prometheus.GaugeVec
+	// Unhandled counts what net/http ended without the gateway's handler
+	// ever running, by listener and reason: tls_handshake (the handshake
+	// failed or never finished), no_request (closed before any request
+	// byte), refused (a request, or an HTTP/2 stream, that net/http
+	// answered or dropped itself: 400, 431, 501, 505, HTTP/2 400s, header
+	// timeouts). Nothing else logs these.
+	Unhandled *prometheus.CounterVec
+	// HTTP2Errors counts the HTTP/2 protocol errors net/http's server
+	// reports (http.HTTP2Config.CountError), by listener and type (a fixed
+	// set such as frame_data_stream_0 or conn_ENHANCE_YOUR_CALM_too_many_early_resets).
+	HTTP2Errors *prometheus.CounterVec
 }
 
 // NewMetrics registers every metric on a fresh registry.
@@ -50,8 +61,16 @@ func NewMetrics() *Metrics {
 			Name: "portcullis_tls_certificate_expiry_timestamp_seconds",
 			Help: "NotAfter of each listener's certificate.",
 		}, []string{"listener"}),
+		Unhandled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portcullis_connections_unhandled_total",
+			Help: "Connections or requests net/http ended before the gateway's handler ran, by listener and reason (tls_handshake, no_request, refused).",
+		}, []string{"listener", "reason"}),
+		HTTP2Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portcullis_http2_errors_total",
+			Help: "HTTP/2 protocol errors detected by the server, by listener and type.",
+		}, []string{"listener", "type"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamLatency, m.UpstreamHealthy, m.Reloads, m.CertExpiry,
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamLatency, m.UpstreamHealthy, m.Reloads, m.CertExpiry, m.Unhandled, m.HTTP2Errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

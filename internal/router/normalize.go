@@ -4,20 +4,24 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalidPath is returned for a request path that is malformed or could
 // escape a route: dot-segments, encoded slashes or backslashes, double
-// encoding of those, control characters. Such requests are rejected, never
-// forwarded.
+// encoding of those, control characters, bytes that are not UTF-8
+// (including overlong forms such as %c0%ae for "."). Such requests are
+// rejected, never forwarded.
 var ErrInvalidPath = errors.New("invalid request path")
 
 // Normalize returns the canonical, decoded form of an escaped request path:
 // repeated slashes collapsed, percent-encoding decoded. It rejects any path
 // whose meaning a backend could read differently from the gateway (a
 // dot-segment, "..;", an encoded "/" or "\", a double-encoded one, a NUL or
-// control character). The result is what routes match and what the upstream
-// receives, so the gateway and the backend always agree on the path.
+// control character, invalid or overlong UTF-8, which a lenient decoder in
+// a backend can turn into "." or "/"). The result is what routes match and
+// what the upstream receives, so the gateway and the backend always agree
+// on the path.
 func Normalize(escaped string) (string, error) {
 	if len(escaped) == 0 || escaped[0] != '/' {
 		return "", ErrInvalidPath
@@ -52,14 +56,14 @@ func Normalize(escaped string) (string, error) {
 	return b.String(), nil
 }
 
-// clean reports whether p needs no work: no escapes, no empty or dot
-// segments, no backslash, semicolon or control byte.
+// clean reports whether p needs no work: ASCII only, no escapes, no empty
+// or dot segments, no backslash, semicolon or control byte.
 func clean(p string) bool {
 	prev := byte('/')
 	for i := 1; i < len(p); i++ {
 		c := p[i]
 		switch {
-		case c == '%', c == '\\', c == ';', c < 0x21, c == 0x7f:
+		case c == '%', c == '\\', c == ';', c < 0x21, c >= 0x7f:
 			return false
 		case c == '/' && prev == '/':
 			return false
@@ -73,7 +77,7 @@ func clean(p string) bool {
 
 func decodeSegment(seg string) (string, error) {
 	dec, err := url.PathUnescape(seg)
-	if err != nil {
+	if err != nil || !utf8.ValidString(dec) {
 		return "", ErrInvalidPath
 	}
 	for i := 0; i < len(dec); i++ {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestNormalize(t *testing.T) {
@@ -44,6 +45,19 @@ func TestNormalize(t *testing.T) {
 		{name: "bad escape", in: "/v1/%zz", bad: true},
 		{name: "truncated escape", in: "/v1/%2", bad: true},
 		{name: "iis unicode escape", in: "/v1/%u002e%u002e/admin", bad: true},
+		{name: "utf-8 decoded", in: "/v1/caf%C3%A9", want: "/v1/caf\u00e9"},
+		{name: "raw utf-8 kept", in: "/v1/caf\u00e9", want: "/v1/caf\u00e9"},
+		{name: "full-width dots are valid utf-8", in: "/v1/%EF%BC%8E%EF%BC%8E/admin", want: "/v1/\uff0e\uff0e/admin"},
+		{name: "overlong dot (2 bytes)", in: "/v1/%c0%ae%c0%ae/admin", bad: true},
+		{name: "overlong dot (3 bytes)", in: "/v1/%e0%80%ae%e0%80%ae/admin", bad: true},
+		{name: "overlong slash", in: "/v1/..%c0%af..%c0%afadmin", bad: true},
+		{name: "overlong backslash", in: "/v1/..%c1%9c..%c1%9cadmin", bad: true},
+		{name: "overlong raw", in: "/v1/\xc0\xae\xc0\xae/admin", bad: true},
+		{name: "lone continuation byte", in: "/v1/a%80b", bad: true},
+		{name: "truncated sequence", in: "/v1/a%e2%82", bad: true},
+		{name: "utf-16 surrogate", in: "/v1/%ed%a0%80", bad: true},
+		{name: "latin-1 byte", in: "/v1/caf%e9", bad: true},
+		{name: "raw latin-1 byte", in: "/v1/caf\xe9", bad: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,7 +79,8 @@ func TestNormalize(t *testing.T) {
 // with "/", has no empty or dot segment, no backslash or control byte, and
 // normalising it again changes nothing that would change its meaning.
 func FuzzNormalize(f *testing.F) {
-	for _, s := range []string{"/", "/v1/a", "//a//b/", "/%2e%2e/", "/a%2fb", "/..;/", "/%252e", "/a b", "/%41"} {
+	for _, s := range []string{"/", "/v1/a", "//a//b/", "/%2e%2e/", "/a%2fb", "/..;/", "/%252e", "/a b", "/%41",
+		"/%c0%ae%c0%ae/", "/%e0%80%ae/", "/\xc0\xae/", "/%ef%bc%8e%ef%bc%8e/", "/caf\u00e9", "/a%80", "/%ed%a0%80", "/%f4%90%80%80"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -85,6 +100,9 @@ func FuzzNormalize(f *testing.F) {
 			if head == "." || head == ".." {
 				t.Fatalf("%q -> %q: dot segment", in, out)
 			}
+		}
+		if !utf8.ValidString(out) {
+			t.Fatalf("%q -> %q: not UTF-8", in, out)
 		}
 		for i := 0; i < len(out); i++ {
 			if c := out[i]; c < 0x20 || c == 0x7f || c == '\\' {

@@ -18,8 +18,25 @@ type Spec struct {
 	Path string
 	// Prefix matches the path and everything below it on segment boundaries.
 	Prefix string
-	// Methods are the accepted methods; empty is all. GET implies HEAD.
+	// Methods are the accepted methods, each one of Methods; empty is all
+	// of Methods. GET implies HEAD.
 	Methods []string
+}
+
+// Methods are the only request methods the gateway routes: the
+// registered methods an API uses, upper-case as RFC 9110 §9.1 spells them
+// (methods are case-sensitive tokens). Anything else ("post", "Delete",
+// TRACE, CONNECT, WebDAV verbs) matches no route and gets 405, so no
+// per-method rule can be side-stepped by a spelling an upstream folds.
+var Methods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// IsMethod reports whether m is one of Methods, byte for byte.
+func IsMethod(m string) bool {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+		return true
+	}
+	return false
 }
 
 // Param is one {param} value.
@@ -71,8 +88,9 @@ type entry[T any] struct {
 
 type endpoint[T any] struct {
 	methods map[string]*entry[T]
-	all     *entry[T]
-	allow   string
+	// all takes every one of Methods that methods does not name.
+	all   *entry[T]
+	allow string
 }
 
 // Add indexes v under spec; label names it in conflict errors. It returns an
@@ -161,6 +179,9 @@ func (ep *endpoint[T]) add(methods []string, e *entry[T]) error {
 		ep.all = e
 	}
 	for _, m := range methods {
+		if !IsMethod(m) {
+			return fmt.Errorf("method %q is not one of %s", m, strings.Join(Methods, ", "))
+		}
 		if prev := ep.methods[m]; prev != nil {
 			return fmt.Errorf("%s matches the same requests as route %q", m, prev.label)
 		}
@@ -171,9 +192,16 @@ func (ep *endpoint[T]) add(methods []string, e *entry[T]) error {
 			ep.methods["HEAD"] = ep.methods["GET"]
 		}
 	}
-	allow := make([]string, 0, len(ep.methods))
+	allow := make([]string, 0, len(Methods))
 	for m := range ep.methods {
 		allow = append(allow, m)
+	}
+	if ep.all != nil {
+		for _, m := range Methods {
+			if ep.methods[m] == nil {
+				allow = append(allow, m)
+			}
+		}
 	}
 	slices.Sort(allow)
 	ep.allow = strings.Join(allow, ", ")
@@ -184,7 +212,10 @@ func (ep *endpoint[T]) lookup(method string) *entry[T] {
 	if e := ep.methods[method]; e != nil {
 		return e
 	}
-	return ep.all
+	if ep.all != nil && IsMethod(method) {
+		return ep.all
+	}
+	return nil
 }
 
 // parsePattern splits a route path into segments, with "{}" for params, and

@@ -16,6 +16,8 @@ func build(t *testing.T, specs map[string]Spec) *Router[string] {
 	return r
 }
 
+const allMethods = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
+
 func TestMatch(t *testing.T) {
 	r := build(t, map[string]Spec{
 		"list":       {Path: "/v1/accounts", Methods: []string{"GET"}},
@@ -29,6 +31,8 @@ func TestMatch(t *testing.T) {
 		"wild":       {Hosts: []string{"*.tenants.example.com"}, Prefix: "/"},
 		"root":       {Path: "/"},
 		"slash":      {Path: "/v1/slash/"},
+		"shared-get": {Hosts: []string{"shared.example.com"}, Path: "/s", Methods: []string{"GET"}},
+		"shared-all": {Hosts: []string{"shared.example.com"}, Path: "/s"},
 	})
 	tests := []struct {
 		name, host, path, method string
@@ -62,6 +66,18 @@ func TestMatch(t *testing.T) {
 		{name: "trailing slash route", path: "/v1/slash/", method: "GET", status: Found, want: "slash"},
 		{name: "trailing slash differs", path: "/v1/slash", method: "GET", status: NotFound},
 		{name: "unknown", path: "/v2", method: "GET", status: NotFound},
+		// A route without methods takes the registered methods only;
+		// methods are case-sensitive, so "post" is not POST.
+		{name: "no methods: lower-case post", path: "/v1/accounts/a/entries/e", method: "post", status: MethodNotAllowed, allow: allMethods},
+		{name: "no methods: mixed-case Post", path: "/v1/accounts/a/entries/e", method: "Post", status: MethodNotAllowed, allow: allMethods},
+		{name: "no methods: lower-case delete", path: "/v1/files/a", method: "delete", status: MethodNotAllowed, allow: allMethods},
+		{name: "no methods: TRACE", path: "/", method: "TRACE", status: MethodNotAllowed, allow: allMethods},
+		{name: "no methods: CONNECT", path: "/", method: "CONNECT", status: MethodNotAllowed, allow: allMethods},
+		{name: "no methods: unregistered method", path: "/", method: "PROPFIND", status: MethodNotAllowed, allow: allMethods},
+		{name: "no methods: OPTIONS", path: "/", method: "OPTIONS", status: Found, want: "root"},
+		{name: "explicit methods: lower-case get", path: "/v1/accounts", method: "get", status: MethodNotAllowed, allow: "GET, HEAD, POST"},
+		{name: "explicit and all share a path", host: "shared.example.com", path: "/s", method: "PUT", status: Found, want: "shared-all"},
+		{name: "explicit and all: Allow is the union", host: "shared.example.com", path: "/s", method: "TRACE", status: MethodNotAllowed, allow: allMethods},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,6 +112,8 @@ func TestAddErrors(t *testing.T) {
 		{name: "bad param name", spec: Spec{Path: "/v1/{1d}"}, want: `invalid parameter name "1d"`},
 		{name: "duplicate param", spec: Spec{Path: "/v1/{id}/{id}"}, want: `duplicate parameter "id"`},
 		{name: "conflict", first: &Spec{Path: "/v1/a", Methods: []string{"GET"}}, spec: Spec{Path: "/v1/a", Methods: []string{"GET"}}, want: `GET matches the same requests as route "first"`},
+		{name: "lower-case method", spec: Spec{Path: "/v1/a", Methods: []string{"post"}}, want: `method "post" is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS`},
+		{name: "TRACE", spec: Spec{Path: "/v1/a", Methods: []string{"TRACE"}}, want: `method "TRACE" is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS`},
 		{name: "conflict param names differ", first: &Spec{Path: "/v1/{a}"}, spec: Spec{Path: "/v1/{b}"}, want: `matches the same requests as route "first"`},
 	}
 	for _, tt := range tests {

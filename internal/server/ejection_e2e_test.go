@@ -51,24 +51,26 @@ func TestClientFailuresNeverEjectTheUpstream(t *testing.T) {
 		// send makes one such request and returns the status the client
 		// saw and the body's problem type (0, "" when it left; the access
 		// log then says 499).
-		send       func(t *testing.T, g *gw, c *h2Conn) (int, string)
+		send       func(t *testing.T, g *gw, c *h2conn) (int, string)
 		wantStatus int
 		wantType   string
 	}{
 		{name: "HTTP/2 body shorter than content-length", wantStatus: 400, wantType: "unreadable-body",
-			send: func(t *testing.T, g *gw, c *h2Conn) (int, string) {
-				st, body := c.request([][2]string{{":method", "POST"}, {":scheme", "https"}, {":authority", "127.0.0.1"},
+			send: func(t *testing.T, g *gw, c *h2conn) (int, string) {
+				st, body := c.exchange([][2]string{{":method", "POST"}, {":scheme", "https"}, {":authority", "127.0.0.1"},
 					{":path", "/v1/pay"}, {"content-type", "application/json"}, {"content-length", "100"}}, []byte(`{"amount":1`))
 				return st, problemType(t, body)
 			}},
-		{name: "HTTP/2 invalid :method", wantStatus: 400, wantType: "invalid-request",
-			send: func(t *testing.T, g *gw, c *h2Conn) (int, string) {
-				st, body := c.request([][2]string{{":method", "GET X"}, {":scheme", "https"}, {":authority", "127.0.0.1"},
+		// The router refuses methods outside the registered set before
+		// anything is forwarded.
+		{name: "HTTP/2 invalid :method", wantStatus: 405, wantType: "method-not-allowed",
+			send: func(t *testing.T, g *gw, c *h2conn) (int, string) {
+				st, body := c.exchange([][2]string{{":method", "GET X"}, {":scheme", "https"}, {":authority", "127.0.0.1"},
 					{":path", "/v1/pay"}}, nil)
 				return st, problemType(t, body)
 			}},
 		{name: "HTTP/1.1 body shorter than Content-Length, then close", wantStatus: 0,
-			send: func(t *testing.T, g *gw, _ *h2Conn) (int, string) {
+			send: func(t *testing.T, g *gw, _ *h2conn) (int, string) {
 				conn := dialH1(t, g)
 				_, _ = io.WriteString(conn, "POST /v1/pay HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"amount\":1")
 				conn.Close()
@@ -116,7 +118,7 @@ logging:
     output: "{{ACCESS}}"
     flush_interval: 50ms
 `, nil)
-				c := dialH2(t, g)
+				c := dialGW(t, g)
 				for i := range 5 {
 					st, typ := tc.send(t, g, c)
 					if st != tc.wantStatus || typ != tc.wantType {

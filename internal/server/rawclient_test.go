@@ -14,59 +14,30 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
-// h2Conn is a raw HTTP/2 connection to the gateway, for requests net/http's
-// client refuses to send (a body shorter than its content-length, an
-// invalid :method).
-type h2Conn struct {
-	t    *testing.T
-	conn *tls.Conn
-	fr   *http2.Framer
-	hbuf bytes.Buffer
-	enc  *hpack.Encoder
-	next uint32
-}
-
-func dialH2(t *testing.T, g *gw) *h2Conn {
+// dialGW is a raw HTTP/2 connection (h2raw_test.go) to the gateway g.
+func dialGW(t *testing.T, g *gw) *h2conn {
 	t.Helper()
-	conn, err := tls.Dial("tcp", strings.TrimPrefix(g.base, "https://"), &tls.Config{RootCAs: g.ca.Pool(), NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
-		t.Fatalf("negotiated %q, want h2", p)
-	}
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	c := &h2Conn{t: t, conn: conn, fr: http2.NewFramer(conn, conn), next: 1}
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	c.enc = hpack.NewEncoder(&c.hbuf)
-	if err := c.fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return dialH2(t, strings.TrimPrefix(g.base, "https://"), g.ca.Pool())
 }
 
-// request sends one stream: HEADERS with fields (pseudo-headers first), then
-// data in one DATA frame ending the stream, or no DATA when data is nil. It
-// returns the response status and body; status 0 means the gateway reset
-// the stream.
-func (c *h2Conn) request(fields [][2]string, data []byte) (int, string) {
+// exchange sends one stream on the next client stream id: HEADERS with
+// fields (pseudo-headers first), then data in one DATA frame ending the
+// stream, or no DATA when data is nil. It returns the response status and
+// body; status 0 means the gateway reset the stream.
+func (c *h2conn) exchange(fields [][2]string, data []byte) (int, string) {
 	c.t.Helper()
+	if c.next == 0 {
+		c.next = 1
+	}
 	id := c.next
 	c.next += 2
-	c.hbuf.Reset()
+	flat := make([]string, 0, 2*len(fields))
 	for _, f := range fields {
-		if err := c.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}); err != nil {
-			c.t.Fatal(err)
-		}
+		flat = append(flat, f[0], f[1])
 	}
-	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(),
+	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.headers(flat...),
 		EndHeaders: true, EndStream: data == nil}); err != nil {
 		c.t.Fatal(err)
 	}
@@ -75,61 +46,16 @@ func (c *h2Conn) request(fields [][2]string, data []byte) (int, string) {
 			c.t.Fatal(err)
 		}
 	}
-	status := 0
-	var body strings.Builder
-	for {
-		f, err := c.fr.ReadFrame()
-		if err != nil {
-			c.t.Fatalf("reading stream %d: %v", id, err)
-		}
-		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				_ = c.fr.WriteSettingsAck()
-			}
-		case *http2.GoAwayFrame:
-			c.t.Fatalf("GOAWAY %v on stream %d", f.ErrCode, id)
-		case *http2.RSTStreamFrame:
-			if f.StreamID == id {
-				return 0, ""
-			}
-		case *http2.MetaHeadersFrame:
-			if f.StreamID != id {
-				continue
-			}
-			if s := f.PseudoValue("status"); s != "" && s[0] != '1' {
-				status = atoi(c.t, s)
-			}
-			if f.StreamEnded() {
-				return status, body.String()
-			}
-		case *http2.DataFrame:
-			if f.StreamID != id {
-				continue
-			}
-			body.Write(f.Data())
-			if len(f.Data()) > 0 {
-				// Keep the gateway's send window open for long bodies.
-				_ = c.fr.WriteWindowUpdate(0, uint32(len(f.Data())))
-				_ = c.fr.WriteWindowUpdate(id, uint32(len(f.Data())))
-			}
-			if f.StreamEnded() {
-				return status, body.String()
-			}
-		}
+	res := c.await(id)
+	switch {
+	case res.goaway:
+		c.t.Fatalf("GOAWAY %v on stream %d", res.code, id)
+	case res.readErr != nil:
+		c.t.Fatalf("reading stream %d: %v", id, res.readErr)
+	case res.rst != 0:
+		return 0, ""
 	}
-}
-
-func atoi(t *testing.T, s string) int {
-	t.Helper()
-	n := 0
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			t.Fatalf("not a number: %q", s)
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n
+	return res.status, res.body
 }
 
 // dialH1 opens a raw HTTP/1.1 connection to the gateway over TLS.

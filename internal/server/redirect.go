@@ -48,7 +48,12 @@ func (h *redirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.httpsPort != "" {
 		host += ":" + h.httpsPort
 	}
-	target := "https://" + host + r.URL.RequestURI()
+	uri := r.URL.RequestURI()
+	if !strings.HasPrefix(uri, "/") { // "OPTIONS *"
+		problem.Write(w, r, problem.BadRequest("invalid-path", "The request path is malformed or not allowed."))
+		return
+	}
+	target := "https://" + host + uri
 	w.Header().Set("Location", target)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusPermanentRedirect)

@@ -58,6 +58,7 @@ type Server struct {
 	others    []*http.Server // redirect and ops
 	listeners []boundListener
 	certs     []*tlsconf.Server
+	watches   []*connWatch
 	redirects []redirectFor
 	bgCancel  context.CancelFunc
 	draining  atomic.Bool
@@ -117,7 +118,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 
 	var errs config.Errors
 	for i, lc := range cfg.Listeners {
-		srv := s.newHTTPServer(lc, s.gw.Handler(lc))
+		srv := s.newHTTPServer(lc.Name, lc, s.gw.Handler(lc))
 		if lc.TLS != nil {
 			cs, err := newCertServer(lc.TLS, s.log)
 			if err != nil {
@@ -133,7 +134,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		if lc.HTTPRedirect != "" {
 			rh := newRedirectHandler(lc.Address)
 			s.redirects = append(s.redirects, redirectFor{handler: rh, httpsListener: lc.Name})
-			rs := s.newHTTPServer(lc, rh)
+			rs := s.newHTTPServer(lc.Name+"-redirect", lc, rh)
 			rs.Addr = lc.HTTPRedirect
 			s.others = append(s.others, rs)
 			s.listeners = append(s.listeners, boundListener{name: lc.Name + "-redirect", srv: rs, maxConns: lc.Limits.MaxConnections})
@@ -224,22 +225,37 @@ func newCertServer(t *config.ListenerTLS, log *slog.Logger) (*tlsconf.Server, er
 	}, log)
 }
 
-func (s *Server) newHTTPServer(lc config.Listener, h http.Handler) *http.Server {
+// newHTTPServer is the http.Server of a public listener (or its redirect
+// listener), name.
+func (s *Server) newHTTPServer(name string, lc config.Listener, h http.Handler) *http.Server {
 	lim := lc.Limits
-	return &http.Server{
-		Addr:              lc.Address,
-		Handler:           h,
-		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(),
-		ReadTimeout:       lim.ReadTimeout.D(),
-		WriteTimeout:      lim.WriteTimeout.D(),
-		IdleTimeout:       lim.IdleTimeout.D(),
-		MaxHeaderBytes:    int(lim.MaxHeaderBytes),
+	srv := &http.Server{
+		Addr:    lc.Address,
+		Handler: closeAmbiguousFraming(h),
+		// "OPTIONS *" reaches the handler, which refuses it like any
+		// target that is not a path (400 problem+json, logged), instead
+		// of net/http's silent 200.
+		DisableGeneralOptionsHandler: true,
+		ReadHeaderTimeout:            lim.ReadHeaderTimeout.D(),
+		ReadTimeout:                  lim.ReadTimeout.D(),
+		WriteTimeout:                 lim.WriteTimeout.D(),
+		IdleTimeout:                  lim.IdleTimeout.D(),
+		MaxHeaderBytes:               int(lim.MaxHeaderBytes),
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: 250,
+			// The protocol's default frame size, not Go's 1 MiB: a
+			// connection keeps a read buffer as large as the largest
+			// frame it was sent, so 1 MiB frames let each of
+			// max_connections pin a megabyte.
+			MaxReadFrameSize: 16 << 10,
 		},
 		// Redacted and at warn: net/http quotes what clients sent.
 		ErrorLog: observe.ErrorLog(s.log),
 	}
+	cw := newConnWatch(name, s.log, s.metrics)
+	cw.install(srv)
+	s.watches = append(s.watches, cw)
+	return srv
 }
 
 // Start binds every listener and starts serving. On a bind error nothing is
@@ -268,6 +284,9 @@ func (s *Server) Start() error {
 		}
 		if lc.Insecure {
 			s.log.Warn("listener serves plain HTTP (insecure: true); never expose it beyond a trusted network", "listener", lc.Name, "address", lc.Address)
+		}
+		if len(lc.ServerNames) == 0 && !config.IsLoopback(lc.Address) {
+			s.log.Warn("listener accepts requests for any host; set server_names to the hosts it serves (others get 421)", "listener", lc.Name, "address", lc.Address)
 		}
 	}
 	go s.upstreamGauges(ctx)

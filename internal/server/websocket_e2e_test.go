@@ -176,8 +176,8 @@ func TestUpgradeOnlyWhereAllowed(t *testing.T) {
 // malformed, and net/http answers 400 itself before the gateway sees it.
 func TestHTTP2UpgradeIsRefused(t *testing.T) {
 	g, _, _ := startWSGateway(t)
-	c := dialH2(t, g)
-	st, body := c.request([][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "127.0.0.1"},
+	c := dialGW(t, g)
+	st, body := c.exchange([][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "127.0.0.1"},
 		{":path", "/ws"}, {"connection", "upgrade"}, {"upgrade", "websocket"}}, nil)
 	if st != 400 || body != "request header \"Connection\" is not valid in HTTP/2\n" {
 		t.Fatalf("got %d %q; want net/http's own 400", st, body)

@@ -20,17 +20,28 @@ type ServerOptions struct {
 	MinVersion        uint16
 	// NextProtos defaults to h2 and http/1.1.
 	NextProtos []string
+	// TicketKeyRotation is how often the session-ticket key changes
+	// (the previous one still decrypts). Default DefaultTicketKeyRotation.
+	TicketKeyRotation time.Duration
+	// Now is the clock of ticket-key rotation. Default time.Now.
+	Now func() time.Time
 }
 
 // Server serves a listener's TLS configuration and swaps in new
 // certificates and client CAs when their files change. Handshakes read the
-// current configuration with one atomic load.
+// current configuration with one atomic load. It owns the listener's
+// session-ticket keys: random, rotated every TicketKeyRotation, and the
+// same across certificate and configuration reloads (the Server outlives
+// both), so a reload never invalidates a client's ticket.
 type Server struct {
 	opts    ServerOptions
 	log     *slog.Logger
 	current atomic.Pointer[tls.Config]
-	mu      sync.Mutex // serialises reloads
-	stamp   string
+	mu      sync.Mutex // serialises reloads and ticket-key rotation
+	// tickets are the session-ticket keys, newest (encrypting) first.
+	tickets      [][32]byte
+	nextRotation atomic.Int64 // unix nanoseconds
+	stamp        string
 	// failed is the stamp of files that failed to load, so a broken file is
 	// reported once, not on every tick.
 	failed string
@@ -44,7 +55,14 @@ func NewServer(opts ServerOptions, log *slog.Logger) (*Server, error) {
 	if len(opts.NextProtos) == 0 {
 		opts.NextProtos = []string{"h2", "http/1.1"}
 	}
-	s := &Server{opts: opts, log: log}
+	if opts.TicketKeyRotation <= 0 {
+		opts.TicketKeyRotation = DefaultTicketKeyRotation
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{opts: opts, log: log, tickets: [][32]byte{newTicketKey()}}
+	s.nextRotation.Store(opts.Now().Add(opts.TicketKeyRotation).UnixNano())
 	if err := s.load(); err != nil {
 		return nil, err
 	}
@@ -58,6 +76,7 @@ func (s *Server) Config() *tls.Config {
 		MinVersion: s.opts.MinVersion,
 		NextProtos: s.opts.NextProtos,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			s.rotateTickets()
 			return s.current.Load(), nil
 		},
 	}
@@ -107,7 +126,7 @@ func (s *Server) load() error {
 		}
 		c.ClientCAs = pool
 	}
-	s.current.Store(c)
+	s.current.Store(s.withTickets(c))
 	s.stamp = stamp
 	s.notAfter.Store(cert.Leaf.NotAfter.Unix())
 	if left := time.Until(cert.Leaf.NotAfter); left < 14*24*time.Hour && s.log != nil {

@@ -25,17 +25,50 @@ var streamBuffered atomic.Int64
 // BodyLimit rejects a request whose declared Content-Length exceeds limit
 // with 413 before anything is forwarded, and caps a body of unknown length
 // so that reading past the limit fails with 413 (see BufferBody).
+//
+// Every 413 goes out as soon as the limit is crossed. Over HTTP/1.x the
+// connection is marked to close first: otherwise net/http, to reuse the
+// connection, reads up to 256 KiB more of the unread body before it writes
+// the response, and the client waits for a refusal it could have had at
+// once.
 func BodyLimit(limit int64) pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 			if r.ContentLength > limit {
+				closeAfterResponse(w, r)
 				return problem.PayloadTooLarge(limit)
 			}
 			if hasBody(r) {
-				r.Body = http.MaxBytesReader(w, r.Body, limit)
+				// The connection's own writer, not a wrapper: only it can
+				// mark the connection to close when the limit is crossed,
+				// wherever the body is read (BufferBody or the proxy).
+				r.Body = http.MaxBytesReader(connWriter(w), r.Body, limit)
 			}
 			return next.ServeHTTP(w, r)
 		})
+	}
+}
+
+// connWriter unwraps w (recorders and the like) down to the writer
+// net/http gave the handler.
+func connWriter(w http.ResponseWriter) http.ResponseWriter {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
+		}
+		w = u.Unwrap()
+	}
+}
+
+// closeAfterResponse makes an HTTP/1.x connection close after this
+// response, so an unread body is never drained before it nor parsed as
+// the next request after it. HTTP/2 is left alone: there a Connection
+// header would shut down every other stream of the connection, and a
+// refused stream's body costs nothing to drop.
+func closeAfterResponse(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
 	}
 }
 
@@ -56,7 +89,7 @@ func BufferBody(limit int64) pipeline.Middleware {
 				streamBuffered.Add(-limit)
 				return next.ServeHTTP(w, r)
 			}
-			err := bufferBody(r, limit)
+			err := bufferBody(w, r, limit)
 			streamBuffered.Add(-limit)
 			if err != nil {
 				return err
@@ -72,14 +105,17 @@ func hasBody(r *http.Request) bool {
 
 // bufferBody reads r's body (already capped at limit) into memory and
 // makes it a body of known length.
-func bufferBody(r *http.Request, limit int64) error {
+func bufferBody(w http.ResponseWriter, r *http.Request, limit int64) error {
 	var buf bytes.Buffer
 	_, err := buf.ReadFrom(r.Body)
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		// Not closed here: closing drains up to 256 KiB of the rest
+		// before the 413 could be written. The connection closes after it.
+		closeAfterResponse(w, r)
+		return problem.PayloadTooLarge(limit).WithCause(err)
+	}
 	_ = r.Body.Close()
 	if err != nil {
-		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			return problem.PayloadTooLarge(limit).WithCause(err)
-		}
 		return problem.BadRequest("unreadable-body", "The request body could not be read.").WithCause(err)
 	}
 	r.ContentLength = int64(buf.Len())

@@ -36,11 +36,15 @@ func TestBodyLimit(t *testing.T) {
 		wantLength  int64
 		wantBody    string
 		wantReadErr bool
+		h2          bool
+		wantClose   bool // Connection: close on the response
 	}{
 		{name: "declared within", body: strings.NewReader("0123456789"), length: 10, wantNext: true, wantLength: 10, wantBody: "0123456789"},
-		{name: "declared over", body: strings.NewReader("0123456789ab"), length: 12, wantType: "payload-too-large"},
+		{name: "declared over", body: strings.NewReader("0123456789ab"), length: 12, wantType: "payload-too-large", wantClose: true},
+		{name: "declared over, HTTP/2", body: strings.NewReader("0123456789ab"), length: 12, h2: true, wantType: "payload-too-large"},
 		{name: "unknown within", body: strings.NewReader("0123456789"), length: -1, wantNext: true, wantLength: 10, wantBody: "0123456789"},
-		{name: "unknown over", body: strings.NewReader("0123456789ab"), length: -1, wantType: "payload-too-large"},
+		{name: "unknown over", body: strings.NewReader("0123456789ab"), length: -1, wantType: "payload-too-large", wantClose: true},
+		{name: "unknown over, HTTP/2", body: strings.NewReader("0123456789ab"), length: -1, h2: true, wantType: "payload-too-large"},
 		{name: "unknown empty", body: strings.NewReader(""), length: -1, wantNext: true, wantLength: 0, wantBody: ""},
 		{name: "unknown broken", body: &brokenReader{}, length: -1, wantType: "unreadable-body"},
 		{name: "budget spent: streams capped", body: strings.NewReader("0123456789ab"), length: -1, spent: true,
@@ -70,7 +74,14 @@ func TestBodyLimit(t *testing.T) {
 			})
 			req := httptest.NewRequest("POST", "/", tc.body)
 			req.ContentLength = tc.length
-			err := pipeline.Chain(next, BodyLimit(10), BufferBody(10)).ServeHTTP(httptest.NewRecorder(), req)
+			if tc.h2 {
+				req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
+			}
+			rec := httptest.NewRecorder()
+			err := pipeline.Chain(next, BodyLimit(10), BufferBody(10)).ServeHTTP(rec, req)
+			if got := rec.Header().Get("Connection") == "close"; got != tc.wantClose {
+				t.Errorf("Connection: close = %v, want %v", got, tc.wantClose)
+			}
 			if called != tc.wantNext {
 				t.Fatalf("next called = %v, want %v", called, tc.wantNext)
 			}

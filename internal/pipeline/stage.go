@@ -1,0 +1,164 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+)
+
+// Phase is where a stage runs on the request path. Phases run in this
+// order; within a phase, stages run in the order the gateway's registry
+// lists them. The order is deliberate: only admitted callers cost memory
+// (the body is read after authentication and rate limits), and the
+// expensive inspections (schemas, the WAF) run after authentication on
+// authenticated routes, so their CPU is not an anonymous lever.
+type Phase int
+
+const (
+	// Admit rejects what needs no identity: IP lists, blocked sources, a
+	// declared body over the route's limit.
+	Admit Phase = iota
+	// Authenticate establishes the caller (reqinfo Principal).
+	Authenticate
+	// Authorise decides whether the caller may make this request.
+	Authorise
+	// Admission applies rate limits, quotas and concurrency limits.
+	Admission
+	// Body reads the request body at most once, within the route's limit
+	// and the process's memory budget (see package validate).
+	Body
+	// Validate inspects the request: schemas, structure, the WAF.
+	Validate
+	// Forward prepares the outbound request; the forwarder follows it.
+	Forward
+	phaseCount
+)
+
+var phaseNames = [...]string{"admit", "authenticate", "authorise", "admission", "body", "validate", "forward"}
+
+// String names the phase.
+func (p Phase) String() string {
+	if p < 0 || p >= phaseCount {
+		return fmt.Sprintf("phase(%d)", int(p))
+	}
+	return phaseNames[p]
+}
+
+// Stage is one step of a route's request path. A stage is built once per
+// route (per reload) from config that was validated at load; Handle wraps
+// the rest of the chain, and may run code before and after it.
+type Stage interface {
+	// Name identifies the stage in errors, traces and tests.
+	Name() string
+	// Phase is where the stage runs.
+	Phase() Phase
+	// Handle returns next wrapped by this stage.
+	Handle(next Handler) Handler
+}
+
+// ResponsePhase is where a response stage runs. Response stages see the
+// upstream's response (status, headers, and, when they ask and within a
+// budget, the body) before it reaches the client; replays re-enter at
+// Sign so that a replayed response is signed like a fresh one.
+type ResponsePhase int
+
+const (
+	// CheckResponse validates the response against the route's contract.
+	CheckResponse ResponsePhase = iota
+	// InspectResponse runs the WAF's response phases.
+	InspectResponse
+	// MaskResponse removes what must not reach a client (card numbers).
+	MaskResponse
+	// CaptureResponse keeps the response (idempotency replay).
+	CaptureResponse
+	// SignResponse signs what the client receives; last.
+	SignResponse
+)
+
+// ResponseStage is a stage that also acts on the upstream's response. An
+// error from OnResponse replaces the response with the problem the error
+// carries (a 502 unless it says otherwise), written by package problem:
+// the upstream's body is never relayed after a response stage refused it.
+type ResponseStage interface {
+	Stage
+	ResponsePhase() ResponsePhase
+	OnResponse(resp *http.Response, r *http.Request) error
+}
+
+// AuthObserver is a stage that observes authentication outcomes as typed
+// signals instead of inspecting status codes (the brute-force defence).
+// The authentication stage calls every observer of its route, in registry
+// order. A non-nil error replaces the outcome: a blocked credential gets
+// the observer's problem whether it verified or not, so the status never
+// tells a guesser that a secret was right.
+type AuthObserver interface {
+	Stage
+	// Authenticated is called when a credential verified (the principal is
+	// on reqinfo).
+	Authenticated(ctx context.Context) error
+	// AuthFailed is called when a presented credential was refused (the
+	// reason and credential hint are on reqinfo).
+	AuthFailed(ctx context.Context) error
+}
+
+// Compose wraps terminal with stages ordered by phase (stable within a
+// phase: registry order). It rejects an unknown phase, so a stage cannot
+// be slotted in by accident.
+func Compose(terminal Handler, stages []Stage) (Handler, error) {
+	ordered := slices.Clone(stages)
+	for _, s := range ordered {
+		if p := s.Phase(); p < 0 || p >= phaseCount {
+			return nil, fmt.Errorf("stage %s: unknown %v", s.Name(), p)
+		}
+	}
+	slices.SortStableFunc(ordered, func(a, b Stage) int { return int(a.Phase()) - int(b.Phase()) })
+	h := terminal
+	for i := len(ordered) - 1; i >= 0; i-- {
+		h = ordered[i].Handle(h)
+	}
+	return h, nil
+}
+
+// ResponseStages returns the stages among stages that act on responses,
+// ordered by response phase.
+func ResponseStages(stages []Stage) []ResponseStage {
+	var out []ResponseStage
+	for _, s := range stages {
+		if rs, ok := s.(ResponseStage); ok {
+			out = append(out, rs)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ResponseStage) int { return int(a.ResponsePhase()) - int(b.ResponsePhase()) })
+	return out
+}
+
+// AuthObservers returns the stages among stages that observe
+// authentication outcomes, in their given order.
+func AuthObservers(stages []Stage) []AuthObserver {
+	var out []AuthObserver
+	for _, s := range stages {
+		if o, ok := s.(AuthObserver); ok {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// StageFunc adapts a middleware to a Stage.
+type StageFunc struct {
+	StageName  string
+	StagePhase Phase
+	Wrap       Middleware
+}
+
+// Name implements Stage.
+func (s StageFunc) Name() string { return s.StageName }
+
+// Phase implements Stage.
+func (s StageFunc) Phase() Phase { return s.StagePhase }
+
+// Handle implements Stage.
+func (s StageFunc) Handle(next Handler) Handler { return s.Wrap(next) }
+
+var _ Stage = StageFunc{}
