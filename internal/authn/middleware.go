@@ -13,55 +13,109 @@ import (
 // Realm is the realm of every challenge.
 const Realm = "portcullis"
 
-// Middleware tries auths in order; the first that does not answer "not
-// applicable" decides. On success the Principal is on reqinfo (the
-// forwarder sends it upstream through Outbound); otherwise the request
-// ends with 401 (every authenticator's challenge, RFC 6750 error codes) or
-// 503. A request with two Authorization headers, or two of an API-key
-// header, is refused with invalid_request before any authenticator runs.
-func Middleware(auths []Authenticator) pipeline.Middleware {
-	challenges := make([]string, len(auths))
+// Stage is a route's authentication: it tries the route's authenticators
+// in order; the first that does not answer "not applicable" decides. On
+// success the Principal is on reqinfo (the forwarder sends it upstream
+// through Outbound); otherwise the request ends with 401 (every
+// authenticator's challenge, RFC 6750 error codes) or 503. A request with
+// two Authorization headers, or two of an API-key header, is refused with
+// invalid_request before any authenticator runs. Every outcome is told to
+// the route's observers (the brute-force defence) as a typed signal.
+type Stage struct {
+	auths      []Authenticator
+	observers  []pipeline.AuthObserver
+	challenges []string
+	single     []singleHeader
+}
+
+var _ pipeline.Stage = (*Stage)(nil)
+
+// NewStage builds the authentication stage of a route.
+func NewStage(auths []Authenticator, observers []pipeline.AuthObserver) *Stage {
+	s := &Stage{auths: auths, observers: observers, challenges: make([]string, len(auths)), single: singleHeaders(auths)}
 	for i, a := range auths {
-		challenges[i] = a.Challenge().String()
+		s.challenges[i] = a.Challenge().String()
 	}
-	single := singleHeaders(auths)
-	return func(next pipeline.Handler) pipeline.Handler {
-		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			info := reqinfo.From(r.Context())
-			for _, s := range single {
-				if len(r.Header[s.name]) > 1 {
-					info.AuthFailure = "several " + s.name + " headers"
-					return Unauthorized(s.challenge, &Unauthenticated{Reason: info.AuthFailure, Code: "invalid_request",
-						Description: s.description})
-				}
+	return s
+}
+
+// Name implements pipeline.Stage.
+func (s *Stage) Name() string { return "authenticate" }
+
+// Phase implements pipeline.Stage.
+func (s *Stage) Phase() pipeline.Phase { return pipeline.Authenticate }
+
+// Handle implements pipeline.Stage.
+func (s *Stage) Handle(next pipeline.Handler) pipeline.Handler {
+	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.authenticate(r); err != nil {
+			return err
+		}
+		return next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate decides the request's caller and tells the observers.
+func (s *Stage) authenticate(r *http.Request) error {
+	err := s.verify(r)
+	switch {
+	case err == nil:
+		for _, o := range s.observers {
+			if oerr := o.Authenticated(r.Context()); oerr != nil {
+				return oerr
 			}
-			for _, a := range auths {
-				p, err := a.Authenticate(r)
-				switch {
-				case err == nil:
-					if p.Authenticator == "" {
-						p.Authenticator = a.Name()
-					}
-					info.Principal = p
-					return next.ServeHTTP(w, r)
-				case errors.Is(err, ErrNotApplicable):
-					continue
-				}
-				var ue *Unauthenticated
-				if errors.As(err, &ue) {
-					info.AuthFailure = a.Name() + ": " + ue.Reason
-					return Unauthorized(a.Challenge(), ue)
-				}
-				return problem.Unavailable("auth-unavailable",
-					"The gateway cannot verify credentials right now.", err)
+		}
+	case isUnauthorized(err):
+		for _, o := range s.observers {
+			if oerr := o.AuthFailed(r.Context()); oerr != nil {
+				return oerr
 			}
-			info.AuthFailure = "no credential"
-			pe := problem.New(http.StatusUnauthorized, "unauthenticated", "Unauthorized",
-				"This route requires authentication.")
-			pe.Header = http.Header{"Www-Authenticate": challenges}
-			return pe
-		})
+		}
 	}
+	return err
+}
+
+// isUnauthorized reports whether err is a 401 (kept out of authenticate:
+// the status coder it needs would be allocated on every request).
+func isUnauthorized(err error) bool {
+	var sc problem.StatusCoder
+	return errors.As(err, &sc) && sc.StatusCode() == http.StatusUnauthorized
+}
+
+func (s *Stage) verify(r *http.Request) error {
+	info := reqinfo.From(r.Context())
+	for _, h := range s.single {
+		if len(r.Header[h.name]) > 1 {
+			info.AuthFailure = "several " + h.name + " headers"
+			return Unauthorized(h.challenge, &Unauthenticated{Reason: info.AuthFailure, Code: "invalid_request",
+				Description: h.description})
+		}
+	}
+	for _, a := range s.auths {
+		p, err := a.Authenticate(r)
+		switch {
+		case err == nil:
+			if p.Authenticator == "" {
+				p.Authenticator = a.Name()
+			}
+			info.Principal = p
+			return nil
+		case errors.Is(err, ErrNotApplicable):
+			continue
+		}
+		var ue *Unauthenticated
+		if errors.As(err, &ue) {
+			info.AuthFailure = a.Name() + ": " + ue.Reason
+			return Unauthorized(a.Challenge(), ue)
+		}
+		return problem.Unavailable("auth-unavailable",
+			"The gateway cannot verify credentials right now.", err)
+	}
+	info.AuthFailure = "no credential"
+	pe := problem.New(http.StatusUnauthorized, "unauthenticated", "Unauthorized",
+		"This route requires authentication.")
+	pe.Header = http.Header{"Www-Authenticate": s.challenges}
+	return pe
 }
 
 // singleHeader is a credential header a request may carry once only, and

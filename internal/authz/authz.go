@@ -76,20 +76,23 @@ func set(ss []string) map[string]bool {
 	return m
 }
 
-// Middleware returns the authorisation step; it must run after
-// authentication. A nil Policy allows everything.
-func (p *Policy) Middleware() pipeline.Middleware {
-	if p == nil {
-		return nil
-	}
-	return func(next pipeline.Handler) pipeline.Handler {
-		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			if err := p.Check(r.Method, reqinfo.From(r.Context())); err != nil {
-				return err
-			}
-			return next.ServeHTTP(w, r)
-		})
-	}
+var _ pipeline.Stage = (*Policy)(nil)
+
+// Name implements pipeline.Stage.
+func (p *Policy) Name() string { return "authorise" }
+
+// Phase implements pipeline.Stage.
+func (p *Policy) Phase() pipeline.Phase { return pipeline.Authorise }
+
+// Handle implements pipeline.Stage: the authenticated caller must meet the
+// policy for the request's method.
+func (p *Policy) Handle(next pipeline.Handler) pipeline.Handler {
+	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if err := p.Check(r.Method, reqinfo.From(r.Context())); err != nil {
+			return err
+		}
+		return next.ServeHTTP(w, r)
+	})
 }
 
 // Check returns nil when the request's principal meets the policy for

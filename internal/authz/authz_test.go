@@ -62,8 +62,8 @@ func TestPolicy(t *testing.T) {
 	}
 }
 
-func TestNoRequirementsNoMiddleware(t *testing.T) {
-	if New(config.RouteAuth{Authenticators: []string{"a"}}).Middleware() != nil {
+func TestNoRequirementsNoStage(t *testing.T) {
+	if New(config.RouteAuth{Authenticators: []string{"a"}}) != nil {
 		t.Fatal("a route requiring nothing got an authorisation step")
 	}
 	if New(config.RouteAuth{Methods: map[string]config.Grants{"GET": {}}}) != nil {

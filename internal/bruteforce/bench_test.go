@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/testenv"
@@ -18,12 +17,9 @@ import (
 // real Redis: the common case of every request on a cluster.
 func BenchmarkGuardRedisNoBlock(b *testing.B) {
 	r := testenv.StartRedis(b, testenv.RedisOptions{})
-	g, err := New(bruteForceConfig(10, 10), redisStores(b, r.Addr(), "bench:", nil), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	g := New(bruteForceConfig(10, 10), redisStores(b, r.Addr(), "bench:", nil), nil)
 	up := pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { return nil })
-	chain := pipeline.Chain(up, g.Outer(), authn.Middleware([]authn.Authenticator{keyAuth{}}), g.AfterAuth())
+	chain := guarded(b, g, up)
 	req := httptest.NewRequest("GET", "/", nil)
 	req.Header.Set("X-Key", "k.right")
 	info := &reqinfo.Info{ID: "rid", ClientIP: netip.MustParseAddr("203.0.113.7")}

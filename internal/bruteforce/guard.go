@@ -8,7 +8,6 @@ package bruteforce
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -25,7 +24,13 @@ import (
 // TypeBlocked is the problem type of a request from a blocked source.
 const TypeBlocked = "blocked"
 
-// Guard is one runtime's brute-force defence.
+// Guard is one runtime's brute-force defence: one stage in the Admit phase
+// (a blocked client IP gets 429 before anything else is done) that also
+// observes every authentication outcome of its routes (pipeline.
+// AuthObserver): failures are counted against the client IP and the
+// presented credential, and a blocked credential is refused whether it
+// verified or not, so the status never tells a guesser that a secret was
+// right.
 type Guard struct {
 	stores  *ratelimit.Stores
 	log     *slog.Logger
@@ -34,43 +39,30 @@ type Guard struct {
 	penalty ratelimit.Penalty
 }
 
-// New returns the Guard for cfg (defaults applied), or nil when the
-// defence is disabled.
-func New(cfg config.BruteForce, stores *ratelimit.Stores, log *slog.Logger) (*Guard, error) {
-	if cfg.Enabled != nil && !*cfg.Enabled {
-		return nil, nil
-	}
-	if stores == nil {
-		return nil, errors.New("brute-force defence needs the rate-limit stores")
-	}
-	g := &Guard{stores: stores, log: log, penalty: ratelimit.Penalty{Window: cfg.Window.D(), Forget: cfg.ForgetAfter.D()}}
-	if cfg.IPThreshold != nil {
-		g.ipThr = int64(*cfg.IPThreshold)
-	}
-	if cfg.CredentialThreshold != nil {
-		g.credThr = int64(*cfg.CredentialThreshold)
-	}
-	var errs config.Errors
-	for i, d := range cfg.Block {
-		if d.D() < time.Second {
-			errs.Add(config.Index("block", i), "must be at least 1s")
-		}
-		g.penalty.Ladder = append(g.penalty.Ladder, d.D())
-	}
-	if len(g.penalty.Ladder) == 0 {
-		errs.Add("block", "needs at least one step")
-	}
-	if g.penalty.Window < time.Second {
-		errs.Add("window", "must be at least 1s")
-	}
-	if len(errs) > 0 {
-		return nil, errs
+var _ pipeline.AuthObserver = (*Guard)(nil)
+
+// New returns the Guard for cfg (validated at load), or nil when the
+// defence is disabled. stores must not be nil.
+func New(cfg config.BruteForce, stores *ratelimit.Stores, log *slog.Logger) *Guard {
+	if !*cfg.Enabled {
+		return nil
 	}
 	if log == nil {
-		g.log = slog.New(slog.DiscardHandler)
+		log = slog.New(slog.DiscardHandler)
 	}
-	return g, nil
+	g := &Guard{stores: stores, log: log, ipThr: int64(*cfg.IPThreshold), credThr: int64(*cfg.CredentialThreshold),
+		penalty: ratelimit.Penalty{Window: cfg.Window.D(), Forget: cfg.ForgetAfter.D()}}
+	for _, d := range cfg.Block {
+		g.penalty.Ladder = append(g.penalty.Ladder, d.D())
+	}
+	return g
 }
+
+// Name implements pipeline.Stage.
+func (g *Guard) Name() string { return "brute_force" }
+
+// Phase implements pipeline.Stage.
+func (g *Guard) Phase() pipeline.Phase { return pipeline.Admit }
 
 func ipKey(info *reqinfo.Info) string {
 	return "bf:ip:" + ratelimit.Digest(ratelimit.IPKey(info.ClientIP))
@@ -78,43 +70,37 @@ func ipKey(info *reqinfo.Info) string {
 
 func credKey(id string) string { return "bf:cred:" + ratelimit.Digest(id) }
 
-// Outer runs before the body limit and authentication: it rejects a
-// blocked client IP, and counts a 401 from the rest of the chain against
-// the client IP and the presented credential. While a credential is
-// blocked, its failures answer 429 just like its successes do
-// (AfterAuth), so the status never tells a guesser that a secret was right.
-func (g *Guard) Outer() pipeline.Middleware {
-	return func(next pipeline.Handler) pipeline.Handler {
-		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			info := reqinfo.From(r.Context())
-			var ik string // built at most once: an IP string and a digest
-			if g.ipThr > 0 && g.stores.MayBlock() {
-				ik = ipKey(info)
-				if d := g.stores.Blocked(r.Context(), []string{ik}); d > 0 {
-					g.stores.Metrics().BlockRejected("ip")
-					return Blocked(d, "client ip")
-				}
-			}
-			err := next.ServeHTTP(w, r)
-			if err == nil || statusOf(err) != http.StatusUnauthorized {
-				return err
-			}
-			if ik == "" {
-				ik = ipKey(info)
-			}
-			if d := g.failed(r.Context(), info, ik); d > 0 {
-				g.stores.Metrics().BlockRejected("credential")
-				return Blocked(d, "credential")
-			}
-			return err
-		})
+// Handle rejects a blocked client IP.
+func (g *Guard) Handle(next pipeline.Handler) pipeline.Handler {
+	if g.ipThr <= 0 {
+		return next
 	}
+	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if g.stores.MayBlock() {
+			if d := g.stores.Blocked(r.Context(), []string{ipKey(reqinfo.From(r.Context()))}); d > 0 {
+				g.stores.Metrics().BlockRejected("ip")
+				return Blocked(d, "client ip")
+			}
+		}
+		return next.ServeHTTP(w, r)
+	})
+}
+
+// AuthFailed counts a refused authentication against the client IP and
+// the presented credential; while the credential is blocked, its failures
+// answer 429 just like its successes do.
+func (g *Guard) AuthFailed(ctx context.Context) error {
+	if d := g.failed(ctx, reqinfo.From(ctx)); d > 0 {
+		g.stores.Metrics().BlockRejected("credential")
+		return Blocked(d, "credential")
+	}
+	return nil
 }
 
 // failed records a failure and returns how long the presented credential
 // is now blocked (0 when it is not).
-func (g *Guard) failed(ctx context.Context, info *reqinfo.Info, ipKey string) time.Duration {
-	fs := []ratelimit.Failure{{Key: ipKey, Threshold: g.ipThr}}
+func (g *Guard) failed(ctx context.Context, info *reqinfo.Info) time.Duration {
+	fs := []ratelimit.Failure{{Key: ipKey(info), Threshold: g.ipThr}}
 	hint := info.CredentialHint
 	if hint != "" {
 		fs = append(fs, ratelimit.Failure{Key: credKey(hint), Threshold: g.credThr})
@@ -138,41 +124,27 @@ func (g *Guard) failed(ctx context.Context, info *reqinfo.Info, ipKey string) ti
 	return g.stores.Blocked(ctx, []string{credKey(hint)})
 }
 
-// AfterAuth runs right after authentication: a blocked credential is
-// rejected even though it verified.
-func (g *Guard) AfterAuth() pipeline.Middleware {
-	if g.credThr <= 0 {
+// Authenticated refuses a blocked credential even though it verified.
+func (g *Guard) Authenticated(ctx context.Context) error {
+	p := reqinfo.From(ctx).Principal
+	if g.credThr <= 0 || p == nil || !g.stores.MayBlock() {
 		return nil
 	}
-	return func(next pipeline.Handler) pipeline.Handler {
-		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			if p := reqinfo.From(r.Context()).Principal; p != nil && g.stores.MayBlock() {
-				var keys [2]string
-				ks := keys[:0]
-				if p.CredentialID != "" {
-					ks = append(ks, credKey(p.CredentialID))
-				}
-				if p.Subject != "" && p.Subject != p.CredentialID {
-					ks = append(ks, credKey(p.Subject))
-				}
-				if len(ks) > 0 {
-					if d := g.stores.Blocked(r.Context(), ks); d > 0 {
-						g.stores.Metrics().BlockRejected("credential")
-						return Blocked(d, "credential")
-					}
-				}
-			}
-			return next.ServeHTTP(w, r)
-		})
+	var keys [2]string
+	ks := keys[:0]
+	if p.CredentialID != "" {
+		ks = append(ks, credKey(p.CredentialID))
 	}
-}
-
-func statusOf(err error) int {
-	var sc problem.StatusCoder
-	if errors.As(err, &sc) {
-		return sc.StatusCode()
+	if p.Subject != "" && p.Subject != p.CredentialID {
+		ks = append(ks, credKey(p.Subject))
 	}
-	return 0
+	if len(ks) > 0 {
+		if d := g.stores.Blocked(ctx, ks); d > 0 {
+			g.stores.Metrics().BlockRejected("credential")
+			return Blocked(d, "credential")
+		}
+	}
+	return nil
 }
 
 // Blocked is the 429 of a blocked source, here and on the admin API. The

@@ -9,87 +9,18 @@ import (
 	"github.com/portcullis/portcullis/internal/authn/jwks"
 	"github.com/portcullis/portcullis/internal/authn/jwt"
 	"github.com/portcullis/portcullis/internal/authn/mtls"
-	"github.com/portcullis/portcullis/internal/authz"
 	"github.com/portcullis/portcullis/internal/bruteforce"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
-	"github.com/portcullis/portcullis/internal/ipfilter"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/proxy"
 	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/validate"
 )
 
-// buildChain assembles a route's middleware chain. The order is fixed and
-// deliberate: cheap rejections first, then who is calling, then what they
-// may do, then forwarding.
-//
-//  1. the route's IP allow/deny lists (403)
-//  2. brute-force: a blocked client IP gets 429; 401s from below are counted
-//  3. body size limit (413 before anything reads the body)
-//  4. authentication (401), unless the route is auth: none, then the
-//     brute-force check of the verified credential (429)
-//  5. authorisation (403): scopes, roles, consumers, groups per method
-//  6. rate limits, quotas and concurrency limits (429, RateLimit fields)
-//  7. a body of unknown length is read up to the limit (413 before the
-//     upstream sees any of it); only admitted callers get this far
-//  8. the forwarder, which alone decides what the upstream receives
-//     (identity headers, credentials, stripped headers) and what the
-//     client gets back
-func buildChain(rc config.Route, path string, up *proxy.Upstream, env chainEnv) (pipeline.Handler, error) {
-	var errs config.Errors
-	ipf, err := ipfilter.New(rc.IPAllow, rc.IPDeny)
-	if err != nil {
-		errs.Merge(path, prefixed(path, err))
-	}
-	mws := []pipeline.Middleware{ipf.Middleware()}
-	if env.guard != nil {
-		mws = append(mws, env.guard.Outer())
-	}
-	mws = append(mws, validate.BodyLimit(int64(*rc.MaxBodyBytes)))
-	var routeAuths []authn.Authenticator
-	if rc.Auth != nil && !rc.Auth.None {
-		var list []authn.Authenticator
-		src := authn.TokenSources{Query: rc.Auth.AllowQueryToken, Cookie: rc.Auth.AllowCookieToken, StripHeader: rc.Auth.StripToken}
-		for j, name := range rc.Auth.Authenticators {
-			a, ok := env.auths[name]
-			if !ok {
-				errs.Add(config.Index(config.Join(path, "auth.authenticators"), j), "authenticator %q is not available", name)
-				continue
-			}
-			if ba, ok := a.(authn.BearerAuthenticator); ok && src != (authn.TokenSources{}) {
-				a = ba.WithTokenSources(src)
-			}
-			list = append(list, a)
-		}
-		routeAuths = list
-		mws = append(mws, authn.Middleware(list))
-		if env.guard != nil {
-			mws = append(mws, env.guard.AfterAuth())
-		}
-		mws = append(mws, authz.New(*rc.Auth).Middleware())
-	}
-	if env.limits != nil {
-		mws = append(mws, env.limits.Route(rc))
-	}
-	mws = append(mws, validate.BufferBody(int64(*rc.MaxBodyBytes)))
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	fwd := proxy.NewForwarder(up, proxy.Options{
-		Timeout: rc.Timeout.D(), Resolver: env.resolver, Log: env.deps.Log, Headers: env.headers,
-		Identity: authn.NewOutbound(env.cfg.IdentityHeaders, rc.Auth, routeAuths, env.auths),
-		Route: proxy.RouteOptions{AllowUnderscoreHeaders: rc.AllowUnderscoreHeaders, AllowTrailers: rc.AllowTrailers,
-			MaskUpstreamErrors: rc.UpstreamErrors == config.UpstreamErrorsMask},
-	})
-	if rc.WebSocket {
-		fwd.AllowWebSocket(proxy.TunnelLimits{Idle: rc.WebSocketIdleTimeout.D(), MaxLifetime: rc.WebSocketMaxLifetime.D()})
-	}
-	return pipeline.Chain(fwd, mws...), nil
-}
-
-// chainEnv is what every route's chain is built from.
-type chainEnv struct {
+// runtimeBuild is what every route's chain is built from: the parts one
+// runtime shares between its routes.
+type runtimeBuild struct {
 	cfg      *config.Config
 	resolver *clientip.Resolver
 	auths    map[string]authn.Authenticator
@@ -97,6 +28,81 @@ type chainEnv struct {
 	headers  *proxy.HeaderPolicy
 	guard    *bruteforce.Guard // nil when brute_force is disabled
 	limits   *ratelimit.Limits
+}
+
+// buildChain assembles a route's request path from the stage registry:
+// the registered stages that apply to the route, ordered by phase (see
+// stages), the body stage, and the forwarder, which alone decides what the
+// upstream receives (identity headers, credentials, stripped headers) and
+// what the client gets back, running the response stages on the way.
+func buildChain(rc config.Route, path string, up *proxy.Upstream, rt *runtimeBuild) (pipeline.Handler, []pipeline.Stage, error) {
+	var errs config.Errors
+	b := &routeBuild{rt: rt, route: rc, path: path}
+	for _, build := range stages {
+		s, err := build(b)
+		if err != nil {
+			errs.Merge(path, prefixed(path, err))
+			continue
+		}
+		if s != nil {
+			b.stages = append(b.stages, s)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, errs
+	}
+	all := append(b.stages, validate.ReadBody(int64(*rc.MaxBodyBytes), rt.deps.Bodies, pipeline.NeedBody(b.stages)))
+	fwd := proxy.NewForwarder(up, proxy.Options{
+		Timeout: rc.Timeout.D(), Resolver: rt.resolver, Log: rt.deps.Log, Headers: rt.headers,
+		Identity: authn.NewOutbound(rt.cfg.IdentityHeaders, rc.Auth, routeAuthenticators(rc, rt), rt.auths),
+		Route: proxy.RouteOptions{AllowUnderscoreHeaders: rc.AllowUnderscoreHeaders, AllowTrailers: rc.AllowTrailers,
+			MaskUpstreamErrors: rc.UpstreamErrors == config.UpstreamErrorsMask},
+		ResponseStages: pipeline.ResponseStages(all),
+	})
+	if rc.WebSocket {
+		fwd.AllowWebSocket(proxy.TunnelLimits{Idle: rc.WebSocketIdleTimeout.D(), MaxLifetime: rc.WebSocketMaxLifetime.D()})
+	}
+	ordered, err := pipeline.Order(all)
+	if err != nil {
+		return nil, nil, config.FieldError{Path: path, Message: err.Error()}
+	}
+	h, err := pipeline.Compose(fwd, ordered)
+	if err != nil {
+		return nil, nil, config.FieldError{Path: path, Message: err.Error()}
+	}
+	return h, ordered, nil
+}
+
+// routeAuthenticators are the route's authenticators in order, with the
+// route's token sources (query, cookie, strip_token) applied; nil on
+// auth: none routes. Names were checked by config.Validate.
+func routeAuthenticators(rc config.Route, rt *runtimeBuild) []authn.Authenticator {
+	if rc.Auth == nil || rc.Auth.None {
+		return nil
+	}
+	src := authn.TokenSources{Query: rc.Auth.AllowQueryToken, Cookie: rc.Auth.AllowCookieToken, StripHeader: rc.Auth.StripToken}
+	var list []authn.Authenticator
+	for _, name := range rc.Auth.Authenticators {
+		a, ok := rt.auths[name]
+		if !ok {
+			continue // its own build failed and was reported
+		}
+		if ba, ok := a.(authn.BearerAuthenticator); ok && src != (authn.TokenSources{}) {
+			a = ba.WithTokenSources(src)
+		}
+		list = append(list, a)
+	}
+	return list
+}
+
+// authenticateStage is the route's authentication, observed by the stages
+// registered before it that observe authentication outcomes.
+func authenticateStage(b *routeBuild) (pipeline.Stage, error) {
+	list := routeAuthenticators(b.route, b.rt)
+	if list == nil {
+		return nil, nil
+	}
+	return authn.NewStage(list, pipeline.AuthObservers(b.stages)), nil
 }
 
 // buildAuthenticators builds every configured authenticator once per

@@ -182,17 +182,6 @@ func TestGatewayLimitsSurviveReload(t *testing.T) {
 	}
 }
 
-func TestGatewayConfigErrors(t *testing.T) {
-	cfg := limitsConfig(t, "http://127.0.0.1:1", perIP)
-	cfg.RateLimits.TimeZone = "Nowhere/Atlantis" // past Validate, as if edited in memory
-	cfg.Routes[1].IPAllow = []string{"bad"}
-	_, err := Build(cfg, Deps{Log: slog.New(slog.DiscardHandler)})
-	want := "rate_limits.time_zone: unknown time zone \"Nowhere/Atlantis\"\nroutes[1].ip_allow[0]: invalid IP address or CIDR \"bad\""
-	if err == nil || err.Error() != want {
-		t.Fatalf("err = %v\nwant %s", err, want)
-	}
-}
-
 // Two gateway instances share one limit through a real Redis: together
 // they admit exactly the burst. Then Redis dies (each instance falls back
 // to its share, limit / instances) and comes back (shared again).

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/netip"
 	"slices"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/router"
 	"github.com/portcullis/portcullis/internal/tokencache"
+	"github.com/portcullis/portcullis/internal/validate"
 )
 
 // Deps are the long-lived services a Runtime is built with. They outlive
@@ -50,12 +50,17 @@ type Deps struct {
 	// they survive reloads. When nil, Build makes a store for that runtime
 	// alone (validate, tests).
 	RateLimits *ratelimit.Stores
+	// Bodies bounds the memory all requests hold in read bodies, across
+	// reloads. When nil, Build makes one for that runtime alone.
+	Bodies *validate.Budget
 }
 
 // Route is one configured route's runtime.
 type Route struct {
 	Name    string
 	handler pipeline.Handler
+	// stages are the route's request stages, in the order they run.
+	stages []pipeline.Stage
 	// asciiPath refuses decoded paths with bytes outside ASCII
 	// (path_charset: ascii).
 	asciiPath bool
@@ -65,6 +70,7 @@ type Route struct {
 type Runtime struct {
 	Config    *config.Config
 	router    *router.Router[*Route]
+	routes    []*Route // in configuration order
 	upstreams []*proxy.Upstream
 	resolver  *clientip.Resolver
 	auths     map[string]authn.Authenticator
@@ -79,20 +85,14 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 	var errs config.Errors
 	rt := &Runtime{Config: cfg, router: router.New[*Route]()}
 
-	var trusted []netip.Prefix
-	for _, s := range cfg.TrustedProxies {
-		p, err := config.ParsePrefix(s)
-		if err != nil {
-			errs.Add("trusted_proxies", "%v", err)
-			continue
-		}
-		trusted = append(trusted, p)
-	}
 	header := clientip.XForwardedFor
 	if cfg.ClientIPHeader == "forwarded" {
 		header = clientip.Forwarded
 	}
-	rt.resolver = clientip.New(trusted, header)
+	rt.resolver = clientip.New(config.Prefixes(cfg.TrustedProxies), header)
+	if deps.Bodies == nil {
+		deps.Bodies = validate.NewBudget(validate.DefaultBudget)
+	}
 
 	ups := map[string]*proxy.Upstream{}
 	for i, uc := range cfg.Upstreams {
@@ -108,8 +108,10 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 	auths, err := buildAuthenticators(cfg, deps)
 	errs.Merge("authenticators", err)
 	rt.auths = auths
-	env := chainEnv{cfg: cfg, resolver: rt.resolver, auths: auths, deps: deps, headers: proxy.NewHeaderPolicy(cfg.Headers)}
-	errs.Merge("rate_limits", rt.buildLimits(cfg, deps, &env))
+	env := &runtimeBuild{cfg: cfg, resolver: rt.resolver, auths: auths, deps: deps, headers: proxy.NewHeaderPolicy(cfg.Headers)}
+	if err := rt.buildLimits(cfg, deps, env); err != nil {
+		errs.Merge("rate_limits.store", err)
+	}
 
 	for i, rc := range cfg.Routes {
 		path := config.Index("routes", i)
@@ -117,13 +119,15 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 		if up == nil {
 			continue // reported by Validate, or by the upstream's own error
 		}
-		h, err := buildChain(rc, path, up, env)
+		h, stages, err := buildChain(rc, path, up, env)
 		if err != nil {
 			errs.Merge(path, err)
 			continue
 		}
 		spec := router.Spec{Hosts: rc.Hosts, Path: rc.Path, Prefix: rc.Prefix, Methods: rc.Methods}
-		if err := rt.router.Add(spec, rc.Name, &Route{Name: rc.Name, handler: h, asciiPath: rc.PathCharset == "ascii"}); err != nil {
+		route := &Route{Name: rc.Name, handler: h, stages: stages, asciiPath: rc.PathCharset == "ascii"}
+		rt.routes = append(rt.routes, route)
+		if err := rt.router.Add(spec, rc.Name, route); err != nil {
 			field := "path"
 			if rc.Prefix != "" {
 				field = "prefix"
@@ -139,9 +143,9 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 }
 
 // buildLimits compiles the IP lists, brute-force defence and rate-limit
-// policies over the long-lived stores in deps.
-func (rt *Runtime) buildLimits(cfg *config.Config, deps Deps, env *chainEnv) error {
-	var errs config.Errors
+// policies over the long-lived stores in deps (or stores of the runtime's
+// own when deps has none: validate, tests).
+func (rt *Runtime) buildLimits(cfg *config.Config, deps Deps, env *runtimeBuild) error {
 	rl := cfg.RateLimits
 	stores := deps.RateLimits
 	if stores == nil {
@@ -151,18 +155,10 @@ func (rt *Runtime) buildLimits(cfg *config.Config, deps Deps, env *chainEnv) err
 		}
 		rt.ownStores = stores
 	}
-	f, err := ipfilter.New(rl.IPAllow, rl.IPDeny)
-	if err != nil {
-		errs.Merge("rate_limits", prefixed("rate_limits", err))
-	}
-	rt.ipfilter = f
-	if env.guard, err = bruteforce.New(rl.BruteForce, stores, deps.Log); err != nil {
-		errs.Merge("rate_limits.brute_force", prefixed("rate_limits.brute_force", err))
-	}
-	if env.limits, err = ratelimit.New(rl, stores); err != nil {
-		errs.Merge("rate_limits", prefixed("rate_limits", err))
-	}
-	return errs.Err()
+	rt.ipfilter = ipfilter.New(rl.IPAllow, rl.IPDeny)
+	env.guard = bruteforce.New(rl.BruteForce, stores, deps.Log)
+	env.limits = ratelimit.New(rl, stores)
+	return nil
 }
 
 // prefixed re-roots the paths of a constructor's errors under path.

@@ -120,17 +120,20 @@ func Denied() *problem.Error {
 	return problem.New(http.StatusForbidden, TypeDenied, "Forbidden", "Requests from this address are not allowed.")
 }
 
-// Middleware checks the request's client IP against f; nil when f is nil.
-func (f *Filter) Middleware() pipeline.Middleware {
-	if f == nil {
-		return nil
-	}
-	return func(next pipeline.Handler) pipeline.Handler {
-		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-			if err := f.Check(reqinfo.From(r.Context()).ClientIP); err != nil {
-				return err
-			}
-			return next.ServeHTTP(w, r)
-		})
-	}
+var _ pipeline.Stage = (*Filter)(nil)
+
+// Name implements pipeline.Stage.
+func (f *Filter) Name() string { return "ip_filter" }
+
+// Phase implements pipeline.Stage.
+func (f *Filter) Phase() pipeline.Phase { return pipeline.Admit }
+
+// Handle implements pipeline.Stage: the request's client IP must pass f.
+func (f *Filter) Handle(next pipeline.Handler) pipeline.Handler {
+	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if err := f.Check(reqinfo.From(r.Context()).ClientIP); err != nil {
+			return err
+		}
+		return next.ServeHTTP(w, r)
+	})
 }

@@ -79,7 +79,7 @@ func TestFilterRules(t *testing.T) {
 }
 
 func TestEmptyListsAdmitEverything(t *testing.T) {
-	if f := New(nil, nil); f != nil || f.Middleware() != nil || f.Check(netip.Addr{}) != nil {
+	if f := New(nil, nil); f != nil || f.Check(netip.Addr{}) != nil {
 		t.Fatal("empty lists must give a nil filter that admits everything")
 	}
 }
@@ -98,12 +98,12 @@ func prefixes(t *testing.T, list []string) []config.Prefix {
 	return out
 }
 
-func TestMiddleware(t *testing.T) {
+func TestStage(t *testing.T) {
 	f := New(nil, prefixes(t, []string{"127.0.0.1"}))
-	h := pipeline.Chain(pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+	h := f.Handle(pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		_, _ = io.WriteString(w, "ok")
 		return nil
-	}), f.Middleware())
+	}))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := &reqinfo.Info{ID: "rid", ClientIP: netip.MustParseAddr("127.0.0.1")}
 		r = r.WithContext(reqinfo.With(r.Context(), info))

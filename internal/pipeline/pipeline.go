@@ -1,6 +1,8 @@
-// Package pipeline owns the one shape every step of a route's request path
-// has: a Handler that returns an error instead of writing error responses,
-// and Middleware that wraps one Handler in another.
+// Package pipeline owns the shape of a route's request path: a Handler
+// that returns an error instead of writing error responses, the Stage
+// every step of the path is (with the Phase it runs in), the optional roles
+// a stage can take (ResponseStage, AuthObserver, BodyConsumer), and
+// Compose, which orders a route's stages by phase around the forwarder.
 package pipeline
 
 import "net/http"
@@ -17,16 +19,3 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // ServeHTTP calls f(w, r).
 func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) error { return f(w, r) }
-
-// Middleware wraps next in one step of the request path.
-type Middleware func(next Handler) Handler
-
-// Chain returns h wrapped by mws so that mws[0] runs first.
-func Chain(h Handler, mws ...Middleware) Handler {
-	for i := len(mws) - 1; i >= 0; i-- {
-		if mws[i] != nil {
-			h = mws[i](h)
-		}
-	}
-	return h
-}

@@ -102,10 +102,29 @@ type AuthObserver interface {
 	AuthFailed(ctx context.Context) error
 }
 
-// Compose wraps terminal with stages ordered by phase (stable within a
-// phase: registry order). It rejects an unknown phase, so a stage cannot
-// be slotted in by accident.
-func Compose(terminal Handler, stages []Stage) (Handler, error) {
+// BodyConsumer is a stage that inspects the request body (validation, the
+// WAF, signatures, idempotency fingerprints). A route with one reads the
+// body once, within the process's memory budget, in the Body phase; the
+// consumer finds it on reqinfo (Body), the same bytes the upstream gets.
+type BodyConsumer interface {
+	Stage
+	NeedsBody() bool
+}
+
+// NeedBody reports whether a stage among stages needs the request body.
+func NeedBody(stages []Stage) bool {
+	for _, s := range stages {
+		if c, ok := s.(BodyConsumer); ok && c.NeedsBody() {
+			return true
+		}
+	}
+	return false
+}
+
+// Order returns stages in the order they run: by phase, and within a
+// phase in the given (registry) order. It rejects an unknown phase, so a
+// stage cannot be slotted in by accident.
+func Order(stages []Stage) ([]Stage, error) {
 	ordered := slices.Clone(stages)
 	for _, s := range ordered {
 		if p := s.Phase(); p < 0 || p >= phaseCount {
@@ -113,6 +132,15 @@ func Compose(terminal Handler, stages []Stage) (Handler, error) {
 		}
 	}
 	slices.SortStableFunc(ordered, func(a, b Stage) int { return int(a.Phase()) - int(b.Phase()) })
+	return ordered, nil
+}
+
+// Compose wraps terminal with stages in the order they run (see Order).
+func Compose(terminal Handler, stages []Stage) (Handler, error) {
+	ordered, err := Order(stages)
+	if err != nil {
+		return nil, err
+	}
 	h := terminal
 	for i := len(ordered) - 1; i >= 0; i-- {
 		h = ordered[i].Handle(h)
@@ -144,21 +172,3 @@ func AuthObservers(stages []Stage) []AuthObserver {
 	}
 	return out
 }
-
-// StageFunc adapts a middleware to a Stage.
-type StageFunc struct {
-	StageName  string
-	StagePhase Phase
-	Wrap       Middleware
-}
-
-// Name implements Stage.
-func (s StageFunc) Name() string { return s.StageName }
-
-// Phase implements Stage.
-func (s StageFunc) Phase() Phase { return s.StagePhase }
-
-// Handle implements Stage.
-func (s StageFunc) Handle(next Handler) Handler { return s.Wrap(next) }
-
-var _ Stage = StageFunc{}

@@ -45,6 +45,8 @@ type Forwarder struct {
 	origins  []targetOrigin
 	route    RouteOptions
 	tunnel   *TunnelLimits // nil: the route forwards no upgrade
+
+	responseStages []pipeline.ResponseStage
 }
 
 var _ pipeline.Handler = (*Forwarder)(nil)
@@ -80,12 +82,15 @@ type Options struct {
 	Identity Asserter
 	// Route holds the route's choices.
 	Route RouteOptions
+	// ResponseStages act on the upstream's response before the client
+	// gets it, in this order.
+	ResponseStages []pipeline.ResponseStage
 }
 
 // NewForwarder returns the handler that proxies to up.
 func NewForwarder(up *Upstream, o Options) *Forwarder {
 	f := &Forwarder{up: up, timeout: o.Timeout, resolver: o.Resolver, headers: o.Headers,
-		identity: o.Identity, origins: originsOf(up.Targets), route: o.Route}
+		identity: o.Identity, origins: originsOf(up.Targets), route: o.Route, responseStages: o.ResponseStages}
 	if f.headers == nil {
 		f.headers = defaultHeaderPolicy
 	}
@@ -238,8 +243,25 @@ func (f *Forwarder) modifyResponse(resp *http.Response) error {
 	f.headers.stripResponse(resp.Header)
 	rewriteLocations(resp.Header, f.origins)
 	resp.Header["X-Content-Type-Options"] = []string{"nosniff"}
+	// The route's response stages see the cleaned response, in response
+	// phase order (signing last, over exactly what the client gets).
+	for _, s := range f.responseStages {
+		if err := s.OnResponse(resp, resp.Request); err != nil {
+			return responseStageError{stage: s.Name(), err: err}
+		}
+	}
 	return nil
 }
+
+// responseStageError is a response stage's refusal: the response it
+// carries (a problem) replaces the upstream's, whose body is never relayed.
+type responseStageError struct {
+	stage string
+	err   error
+}
+
+func (e responseStageError) Error() string { return "response stage " + e.stage + ": " + e.err.Error() }
+func (e responseStageError) Unwrap() error { return e.err }
 
 // errUnrequestedSwitch is an upstream switching protocols on a request that
 // asked for no upgrade (the gateway removed it): no tunnel is opened.
@@ -266,7 +288,13 @@ func classify(clientCtx context.Context, err error) error {
 	var ne net.Error
 	var cbe clientBodyError
 	var ire invalidRequestError
+	var rse responseStageError
+	var pe *problem.Error
 	switch {
+	case errors.As(err, &rse) && errors.As(rse.err, &pe):
+		return pe
+	case errors.As(err, &rse):
+		return problem.BadGateway(err)
 	case errors.As(err, &mbe):
 		return problem.PayloadTooLarge(mbe.Limit).WithCause(err)
 	case clientCtx.Err() != nil:

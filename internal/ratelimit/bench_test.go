@@ -40,8 +40,8 @@ func BenchmarkLimiterMiddleware(b *testing.B) {
 		b.Fatal(err)
 	}
 	l := New(cfg.RateLimits, stores)
-	h := pipeline.Chain(pipeline.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }),
-		l.Route(config.Route{Name: "r", RateLimits: []string{"p"}, Timeout: config.Duration(time.Minute)}))
+	h := l.Route(config.Route{Name: "r", RateLimits: []string{"p"}, Timeout: config.Duration(time.Minute)}).
+		Handle(pipeline.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }))
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		info := &reqinfo.Info{Route: "r", ClientIP: netip.MustParseAddr("192.0.2.1")}

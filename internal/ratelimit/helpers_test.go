@@ -97,7 +97,10 @@ func newHarness(t *testing.T, cfg *config.Config, stores *Stores, route string) 
 		_, _ = io.WriteString(w, "ok")
 		return nil
 	})
-	chain := pipeline.Chain(upstream, l.Route(rc))
+	var chain pipeline.Handler = upstream
+	if st := l.Route(rc); st != nil {
+		chain = st.Handle(upstream)
+	}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := &reqinfo.Info{ID: "req-1", Route: route, ClientIP: netip.MustParseAddr("192.0.2.1")}
 		if ip := r.Header.Get("X-Test-IP"); ip != "" {

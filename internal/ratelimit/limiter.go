@@ -50,10 +50,10 @@ func New(cfg config.RateLimits, stores *Stores) *Limits {
 	return l
 }
 
-// Route returns the middleware enforcing the route's policies (its own, or
-// its caller's tier's, plus the global ones), or nil when none applies.
-// The route's rate_limits must name known policies (Validate checks).
-func (l *Limits) Route(rc config.Route) pipeline.Middleware {
+// Route returns the stage enforcing the route's policies (its own, or its
+// caller's tier's, plus the global ones), or nil when none applies. The
+// route's rate_limits must name known policies (Validate checks).
+func (l *Limits) Route(rc config.Route) pipeline.Stage {
 	rl := &routeLimits{l: l, lease: rc.Timeout.D() + time.Minute, tiers: map[string][]*bound{}}
 	for _, p := range l.global {
 		rl.global = append(rl.global, bind(p, rc.Name))
@@ -73,8 +73,19 @@ func (l *Limits) Route(rc config.Route) pipeline.Middleware {
 			}
 		}
 	}
-	return func(next pipeline.Handler) pipeline.Handler { return &limited{rl: rl, next: next} }
+	return rl
 }
+
+var _ pipeline.Stage = (*routeLimits)(nil)
+
+// Name implements pipeline.Stage.
+func (rl *routeLimits) Name() string { return "rate_limit" }
+
+// Phase implements pipeline.Stage.
+func (rl *routeLimits) Phase() pipeline.Phase { return pipeline.Admission }
+
+// Handle implements pipeline.Stage.
+func (rl *routeLimits) Handle(next pipeline.Handler) pipeline.Handler { return &limited{rl: rl, next: next} }
 
 // routeLimits are the policies of one route.
 type routeLimits struct {

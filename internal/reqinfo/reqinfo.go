@@ -45,6 +45,12 @@ type Info struct {
 	// (an API key id, a token's unverified subject), for brute-force
 	// counting and the log. Never the secret itself.
 	CredentialHint string
+	// Body is the request body, read once by the route's body stage when
+	// the route needs it (BodyRead); every stage that inspects the body
+	// and the upstream see these same bytes.
+	Body []byte
+	// BodyRead reports whether Body holds the whole request body.
+	BodyRead bool
 	// Err is the internal cause of an error response, for the log only.
 	Err error
 	// UpstreamErr is the proxy's error, handed from its error hook back to

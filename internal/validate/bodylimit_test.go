@@ -10,6 +10,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
+	"github.com/portcullis/portcullis/internal/reqinfo"
 )
 
 type brokenReader struct{ sent bool }
@@ -23,14 +24,17 @@ func (b *brokenReader) Read(p []byte) (int, error) {
 }
 
 // What the next handler sees, and what the client is told, for bodies of
-// known and unknown length, within and over the limit, and when the
-// buffering budget is spent.
+// known and unknown length, within and over the limit, needed by a later
+// stage or not, and when the memory budget is spent. The memory a read
+// body holds stays counted until the next handler (the upstream exchange)
+// has returned.
 func TestBodyLimit(t *testing.T) {
 	tests := []struct {
 		name        string
 		body        io.Reader
 		length      int64 // -1: unknown
-		spent       bool  // StreamBufferBudget used up by others
+		needed      bool  // a later stage needs the body
+		spent       bool  // the budget is used up by others
 		wantType    string
 		wantNext    bool
 		wantLength  int64
@@ -49,16 +53,27 @@ func TestBodyLimit(t *testing.T) {
 		{name: "unknown broken", body: &brokenReader{}, length: -1, wantType: "unreadable-body"},
 		{name: "budget spent: streams capped", body: strings.NewReader("0123456789ab"), length: -1, spent: true,
 			wantNext: true, wantLength: -1, wantReadErr: true},
+		{name: "needed, declared", body: strings.NewReader("0123456789"), length: 10, needed: true, wantNext: true, wantLength: 10, wantBody: "0123456789"},
+		{name: "needed, budget spent: refused", body: strings.NewReader("0123456789"), length: 10, needed: true, spent: true,
+			wantType: "body-budget-exhausted"},
+		{name: "needed, shorter than declared", body: strings.NewReader("01234"), length: 10, needed: true, wantType: "unreadable-body"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			budget := NewBudget(1 << 20)
 			if tc.spent {
-				streamBuffered.Add(StreamBufferBudget)
-				defer streamBuffered.Add(-StreamBufferBudget)
+				budget = NewBudget(5)
 			}
 			called := false
 			next := pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 				called = true
+				read := reqinfo.From(r.Context()).BodyRead
+				if want := r.ContentLength > 0 && read; budget.InUse() != map[bool]int64{true: r.ContentLength}[want] {
+					t.Errorf("budget in use during the exchange: %d", budget.InUse())
+				}
+				if read && string(reqinfo.From(r.Context()).Body) != tc.wantBody {
+					t.Errorf("reqinfo body = %q", reqinfo.From(r.Context()).Body)
+				}
 				if r.ContentLength != tc.wantLength {
 					t.Errorf("ContentLength = %d, want %d", r.ContentLength, tc.wantLength)
 				}
@@ -73,12 +88,17 @@ func TestBodyLimit(t *testing.T) {
 				return nil
 			})
 			req := httptest.NewRequest("POST", "/", tc.body)
+			req = req.WithContext(reqinfo.With(req.Context(), &reqinfo.Info{}))
 			req.ContentLength = tc.length
 			if tc.h2 {
 				req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
 			}
 			rec := httptest.NewRecorder()
-			err := pipeline.Chain(next, BodyLimit(10), BufferBody(10)).ServeHTTP(rec, req)
+			h, err := pipeline.Compose(next, []pipeline.Stage{BodyLimit(10), ReadBody(10, budget, tc.needed)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = h.ServeHTTP(rec, req)
 			if got := rec.Header().Get("Connection") == "close"; got != tc.wantClose {
 				t.Errorf("Connection: close = %v, want %v", got, tc.wantClose)
 			}
@@ -92,7 +112,7 @@ func TestBodyLimit(t *testing.T) {
 			case tc.wantType != "" && (!errors.As(err, &pe) || pe.Type != tc.wantType):
 				t.Fatalf("err = %v, want problem %s", err, tc.wantType)
 			}
-			if n := streamBuffered.Load(); n != map[bool]int64{true: StreamBufferBudget, false: 0}[tc.spent] {
+			if n := budget.InUse(); n != 0 {
 				t.Fatalf("budget in use after the request: %d", n)
 			}
 		})

@@ -66,7 +66,7 @@ func serve(t *testing.T, a authn.Authenticator, client netip.Addr) *harness {
 		w.Header().Set("Content-Type", "application/json")
 		return json.NewEncoder(w).Encode(out)
 	})
-	chain := pipeline.Chain(final, authn.Middleware([]authn.Authenticator{a}))
+	chain := authn.NewStage([]authn.Authenticator{a}, nil).Handle(final)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := &reqinfo.Info{ID: "req-1", ClientIP: client}
 		r = r.WithContext(reqinfo.With(r.Context(), info))

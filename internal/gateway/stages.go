@@ -1,0 +1,68 @@
+package gateway
+
+import (
+	"github.com/portcullis/portcullis/internal/authz"
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/ipfilter"
+	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/validate"
+)
+
+// stageBuilder makes one kind of request stage for a route, or nil when
+// the stage has nothing to do on that route. It receives configuration
+// that config.Parse already validated; an error is a build problem (a key
+// file that cannot be read), reported with the route's path.
+type stageBuilder func(b *routeBuild) (pipeline.Stage, error)
+
+// stages is the registry of request stages: adding a stage is its package,
+// its config struct and one line here. Stages run by phase (see
+// pipeline.Phase); within a phase, in the order of this list. Response
+// stages act on the upstream's answer in their response phase's order.
+// Two parts of every chain are not listed: the body stage (built last, so
+// that it knows whether a stage needs the body) and the forwarder at the
+// end.
+var stages = []stageBuilder{
+	// Admit: what needs no identity.
+	func(b *routeBuild) (pipeline.Stage, error) {
+		return nilStage(ipfilter.New(b.route.IPAllow, b.route.IPDeny)), nil
+	},
+	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.guard), nil },
+	func(b *routeBuild) (pipeline.Stage, error) {
+		return validate.BodyLimit(int64(*b.route.MaxBodyBytes)), nil
+	},
+	// Authenticate, Authorise.
+	authenticateStage,
+	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(authorisePolicy(b.route)), nil },
+	// Admission.
+	func(b *routeBuild) (pipeline.Stage, error) { return b.rt.limits.Route(b.route), nil },
+}
+
+// routeBuild is what a route's stages are built from: the runtime-wide
+// parts and the stages built so far (in registry order).
+type routeBuild struct {
+	rt     *runtimeBuild
+	route  config.Route
+	path   string
+	stages []pipeline.Stage
+}
+
+// nilStage turns a typed nil (a part with nothing to do) into no stage.
+func nilStage[T interface {
+	pipeline.Stage
+	comparable
+}](s T) pipeline.Stage {
+	var zero T
+	if s == zero {
+		return nil
+	}
+	return s
+}
+
+// authorisePolicy is the route's authorisation policy (nil on auth: none
+// routes and where nothing is required).
+func authorisePolicy(rc config.Route) *authz.Policy {
+	if rc.Auth == nil || rc.Auth.None {
+		return nil
+	}
+	return authz.New(*rc.Auth)
+}
