@@ -85,7 +85,9 @@ func (rl *routeLimits) Name() string { return "rate_limit" }
 func (rl *routeLimits) Phase() pipeline.Phase { return pipeline.Admission }
 
 // Handle implements pipeline.Stage.
-func (rl *routeLimits) Handle(next pipeline.Handler) pipeline.Handler { return &limited{rl: rl, next: next} }
+func (rl *routeLimits) Handle(next pipeline.Handler) pipeline.Handler {
+	return &limited{rl: rl, next: next}
+}
 
 // routeLimits are the policies of one route.
 type routeLimits struct {
