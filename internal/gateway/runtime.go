@@ -256,6 +256,17 @@ func (rt *Runtime) Ready() map[string]error {
 	return out
 }
 
+// JWKSRemotes lists the remote JWKS the runtime's authenticators use.
+func (rt *Runtime) JWKSRemotes() []*jwks.Remote {
+	var out []*jwks.Remote
+	for _, p := range rt.parts() {
+		if u, ok := p.(jwks.User); ok {
+			out = append(out, u.Remotes()...)
+		}
+	}
+	return out
+}
+
 // Upstreams returns the runtime's upstreams.
 func (rt *Runtime) Upstreams() []*proxy.Upstream { return rt.upstreams }
 

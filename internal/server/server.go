@@ -389,6 +389,10 @@ func (s *Server) Reload(cfg *config.Config) error {
 	rt.Start()
 	old := s.gw.Swap(rt)
 	old.Stop()
+	if reg := s.opts.Deps.JWKS; reg != nil {
+		// Key sets no issuer of the new configuration uses are released.
+		reg.Retain(rt.JWKSRemotes())
+	}
 	s.cfg = kept
 	s.metrics.Reloads.WithLabelValues("success").Inc()
 	for _, c := range s.certs {

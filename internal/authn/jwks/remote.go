@@ -111,6 +111,41 @@ func (r *Registry) Remote(o Options) (*Remote, error) {
 	return rm, nil
 }
 
+// User is a part that fetches keys through Remotes of a Registry (a jwt
+// authenticator); Retain keeps what the current users name.
+type User interface {
+	Remotes() []*Remote
+}
+
+// Retain drops every Remote that keep does not list (the issuers a reload
+// removed or reconfigured) and releases its idle connections. Requests of
+// a retired runtime that still hold a dropped Remote keep using it.
+func (r *Registry) Retain(keep []*Remote) {
+	live := make(map[*Remote]bool, len(keep))
+	for _, rm := range keep {
+		live[rm] = true
+	}
+	r.mu.Lock()
+	var dropped []*Remote
+	for id, rm := range r.remotes {
+		if !live[rm] {
+			delete(r.remotes, id)
+			dropped = append(dropped, rm)
+		}
+	}
+	r.mu.Unlock()
+	for _, rm := range dropped {
+		rm.client.CloseIdleConnections()
+	}
+}
+
+// Len is the number of Remotes held.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.remotes)
+}
+
 // Remote is one cached remote JWKS.
 type Remote struct {
 	opts   Options

@@ -36,6 +36,7 @@ type fixture struct {
 	clk    *testenv.Clock
 	client *http.Client
 	now    time.Time
+	jwks   *jwks.Registry
 }
 
 func jwtConfig(env *gatewaytest.Env, is *testissuer.Issuer, issuerCA string) string {
@@ -131,7 +132,7 @@ func newFixture(t *testing.T) *fixture {
 	clk := testenv.NewClock(now)
 	deps := gateway.Deps{JWKS: jwks.NewRegistry(nil, clk.Now), TokenCache: tokencache.New(0, clk.Now), Now: clk.Now}
 	gw := env.Start(t, jwtConfig(env, is, issuerCA), deps)
-	return &fixture{env: env, is: is, gw: gw, clk: clk, client: env.Client(), now: now}
+	return &fixture{env: env, is: is, gw: gw, clk: clk, client: env.Client(), now: now, jwks: deps.JWKS}
 }
 
 func (f *fixture) claims(mod func(map[string]any)) map[string]any {
@@ -598,6 +599,27 @@ func TestReloadKeepsKeys(t *testing.T) {
 	}
 	if got := f.is.Fetches(); got != fetches {
 		t.Fatalf("reloads refetched the JWKS: %d -> %d fetches", fetches, got)
+	}
+}
+
+// A reload that changes how an issuer's key set is fetched releases the
+// old key set: the registry holds only what the running configuration
+// uses.
+func TestReloadReleasesUnusedKeySets(t *testing.T) {
+	f := newFixture(t)
+	issuerCA := filepath.Join(f.env.Dir, "issuer-ca.crt")
+	for i, interval := range []string{"11m", "12m", "12m"} {
+		doc := strings.Replace(jwtConfig(f.env, f.is, issuerCA), "refresh_interval: 10m", "refresh_interval: "+interval, -1)
+		if err := f.gw.Server.Reload(gatewaytest.Parse(t, doc)); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.jwks.Len(); n != 1 {
+			t.Fatalf("reload %d: the registry holds %d key sets, want 1", i, n)
+		}
+	}
+	tok := f.is.Sign(f.claims(nil))
+	if r := f.get(t, "GET", "/v1/accounts", bearer(tok)); r.Status != 200 {
+		t.Fatalf("after the reloads: %d", r.Status)
 	}
 }
 

@@ -62,9 +62,21 @@ func (a *Authenticator) Ready() map[string]error {
 	return out
 }
 
+// Remotes lists the remote JWKS the authenticator fetches keys from.
+func (a *Authenticator) Remotes() []*jwks.Remote {
+	var out []*jwks.Remote
+	for _, is := range a.issuers {
+		if is.remote != nil {
+			out = append(out, is.remote)
+		}
+	}
+	return out
+}
+
 var (
 	_ lifecycle.Prefetcher = (*Authenticator)(nil)
 	_ lifecycle.Readiness  = (*Authenticator)(nil)
+	_ jwks.User            = (*Authenticator)(nil)
 )
 
 // Authenticate implements authn.Authenticator. A bearer token that is not
