@@ -1,5 +1,7 @@
 package config
 
+import "fmt"
+
 import "strings"
 
 // ClaimMapping names the token claims (or introspection response members)
@@ -36,6 +38,41 @@ const (
 	DefaultRolesClaim    = "roles"
 	DefaultGroupsClaim   = "groups"
 )
+
+// TokenChecks are the checks every bearer-token authenticator (jwt,
+// introspection) makes of a token it verified: the same keys, meaning and
+// validation in both blocks.
+type TokenChecks struct {
+	// Leeway is the clock skew allowed when checking exp, nbf (and, for
+	// JWTs, iat). Default 30s; at most 5m; 0 allows none.
+	Leeway Duration `yaml:"leeway"`
+	// MaxTokenBytes caps the size of a token; larger tokens are rejected
+	// before anything else is done. Default 8KiB (jwt) or 4KiB
+	// (introspection); at most 64KiB.
+	MaxTokenBytes ByteSize `yaml:"max_token_bytes"`
+	// RequiredClaims must be present (names or dot paths). A JWT's exp is
+	// always required. Default: none.
+	RequiredClaims []string `yaml:"required_claims"`
+	// ClaimRules restrict claim values (e.g. acr in a set). Default: none.
+	ClaimRules []ClaimRule `yaml:"claim_rules"`
+	// Claims names the claims the principal is read from.
+	Claims ClaimMapping `yaml:"claims"`
+}
+
+// validate checks the block; minBytes is the smallest token its kind can
+// have.
+func (c *TokenChecks) validate(errs *Errors, path string, minBytes ByteSize) {
+	if c.Leeway.D() > maxJWTLeeway {
+		errs.Add(Join(path, "leeway"), "must be at most 5m")
+	}
+	if c.MaxTokenBytes < minBytes || c.MaxTokenBytes > maxJWTTokenBytes {
+		errs.Add(Join(path, "max_token_bytes"), "must be between %s and 64KiB", formatSize(minBytes))
+	}
+	c.Claims.validate(errs, Join(path, "claims"))
+	validateClaimRules(errs, path, c.RequiredClaims, c.ClaimRules)
+}
+
+func formatSize(b ByteSize) string { return fmt.Sprintf("%dB", int64(b)) }
 
 func (ClaimMapping) defaults() any {
 	return ClaimMapping{Consumer: DefaultConsumerClaim, Scopes: DefaultScopesClaim, Roles: DefaultRolesClaim, Groups: DefaultGroupsClaim}

@@ -39,17 +39,9 @@ type IntrospectionAuth struct {
 	Audiences []string `yaml:"audiences"`
 	// ClientIDs, when set, are the only "client_id" values accepted.
 	ClientIDs []string `yaml:"client_ids"`
-	// Leeway is the clock skew allowed when checking exp and nbf. Default
-	// 30s; 0 allows none.
-	Leeway Duration `yaml:"leeway"`
-	// MaxTokenBytes caps the token size. Default 4KiB; at most 64KiB.
-	MaxTokenBytes ByteSize `yaml:"max_token_bytes"`
-	// RequiredClaims must be present in the response. Default: none.
-	RequiredClaims []string `yaml:"required_claims"`
-	// ClaimRules restrict response member values. Default: none.
-	ClaimRules []ClaimRule `yaml:"claim_rules"`
-	// Claims names the response members the principal is read from.
-	Claims ClaimMapping `yaml:"claims"`
+	// TokenChecks are leeway, max_token_bytes, required_claims,
+	// claim_rules and claims (see TokenChecks), applied to the response.
+	TokenChecks `yaml:",inline"`
 }
 
 // Introspection defaults.
@@ -67,8 +59,8 @@ func (IntrospectionAuth) defaults() any {
 		Timeout:          Duration(DefaultIntrospectionTimeout),
 		CacheTTL:         Duration(DefaultIntrospectionCacheTTL),
 		NegativeCacheTTL: Duration(DefaultIntrospectionNegativeTTL),
-		Leeway:           Duration(DefaultJWTLeeway),
-		MaxTokenBytes:    DefaultIntrospectionMaxToken,
+		TokenChecks: TokenChecks{Leeway: Duration(DefaultJWTLeeway), MaxTokenBytes: DefaultIntrospectionMaxToken,
+			Claims: ClaimMapping{}.defaults().(ClaimMapping)},
 	}
 }
 
@@ -105,12 +97,5 @@ func (a *IntrospectionAuth) validate(errs *Errors, path string) {
 	if a.NegativeCacheTTL > a.CacheTTL {
 		errs.Add(Join(path, "negative_cache_ttl"), "must not be longer than cache_ttl")
 	}
-	if a.Leeway.D() > maxJWTLeeway {
-		errs.Add(Join(path, "leeway"), "must be at most 5m")
-	}
-	if a.MaxTokenBytes < 16 || a.MaxTokenBytes > maxJWTTokenBytes {
-		errs.Add(Join(path, "max_token_bytes"), "must be between 16B and 64KiB")
-	}
-	a.Claims.validate(errs, Join(path, "claims"))
-	validateClaimRules(errs, path, a.RequiredClaims, a.ClaimRules)
+	a.TokenChecks.validate(errs, path, 16)
 }

@@ -12,19 +12,9 @@ type JWTAuth struct {
 	// Issuers are the trusted token issuers; a token is matched to one by
 	// its exact "iss". At least one.
 	Issuers []JWTIssuer `yaml:"issuers"`
-	// Leeway is the clock skew allowed when checking exp, nbf and iat.
-	// Default 30s; at most 5m; 0 allows none.
-	Leeway Duration `yaml:"leeway"`
-	// MaxTokenBytes caps the size of a token; larger tokens are rejected
-	// before any parsing. Default 8KiB; at most 64KiB.
-	MaxTokenBytes ByteSize `yaml:"max_token_bytes"`
-	// RequiredClaims must be present in every token (names or dot paths).
-	// exp is always required. Default: none.
-	RequiredClaims []string `yaml:"required_claims"`
-	// ClaimRules restrict claim values (e.g. acr in a set). Default: none.
-	ClaimRules []ClaimRule `yaml:"claim_rules"`
-	// Claims names the claims the principal is read from.
-	Claims ClaimMapping `yaml:"claims"`
+	// TokenChecks are leeway, max_token_bytes, required_claims,
+	// claim_rules and claims (see TokenChecks).
+	TokenChecks `yaml:",inline"`
 	// CacheTTL bounds how long a verified token is remembered (by its
 	// SHA-256) so hot tokens are not re-verified on every request; entries
 	// never outlive the token's exp. Default 5m.
@@ -93,7 +83,8 @@ var AsymmetricAlgorithms = map[string]bool{
 }
 
 func (JWTAuth) defaults() any {
-	return JWTAuth{Leeway: Duration(DefaultJWTLeeway), MaxTokenBytes: DefaultJWTMaxTokenBytes, CacheTTL: Duration(DefaultJWTCacheTTL)}
+	return JWTAuth{TokenChecks: TokenChecks{Leeway: Duration(DefaultJWTLeeway), MaxTokenBytes: DefaultJWTMaxTokenBytes, Claims: ClaimMapping{}.defaults().(ClaimMapping)},
+		CacheTTL: Duration(DefaultJWTCacheTTL)}
 }
 
 func (JWTIssuer) defaults() any {
@@ -109,19 +100,12 @@ func (a *JWTAuth) validate(errs *Errors, path string) {
 	if len(a.Issuers) == 0 {
 		errs.Add(Join(path, "issuers"), "at least one issuer is required")
 	}
-	if a.Leeway.D() > maxJWTLeeway {
-		errs.Add(Join(path, "leeway"), "must be at most 5m")
-	}
-	if a.MaxTokenBytes < 512 || a.MaxTokenBytes > maxJWTTokenBytes {
-		errs.Add(Join(path, "max_token_bytes"), "must be between 512B and 64KiB")
-	}
+	a.TokenChecks.validate(errs, path, 512)
 	switch strings.ToLower(a.RequireTyp) {
 	case "", "at+jwt", "application/at+jwt":
 	default:
 		errs.Add(Join(path, "require_typ"), "must be at+jwt (or left out), got %q", a.RequireTyp)
 	}
-	a.Claims.validate(errs, Join(path, "claims"))
-	validateClaimRules(errs, path, a.RequiredClaims, a.ClaimRules)
 	seen := map[string]bool{}
 	for i, is := range a.Issuers {
 		p := Index(Join(path, "issuers"), i)

@@ -64,21 +64,24 @@ type defaulter interface{ defaults() any }
 // that isSet reports as not set its type's default, depth first. isSet is
 // called with the field's config path and its current value.
 func fillDefaults(v any, isSet func(path string, field reflect.Value) bool) {
-	fill(reflect.ValueOf(v).Elem(), "", isSet)
+	fill(reflect.ValueOf(v).Elem(), "", isSet, reflect.Value{})
 }
 
-func fill(v reflect.Value, path string, isSet func(string, reflect.Value) bool) {
+// fill gives v's unset fields their defaults: from def when it is valid
+// (an inlined block takes its defaults from the type it is inlined in, as
+// the token checks of jwt and introspection differ), else from v's type.
+func fill(v reflect.Value, path string, isSet func(string, reflect.Value) bool, def reflect.Value) {
 	switch v.Kind() {
 	case reflect.Pointer:
 		if !v.IsNil() {
-			fill(v.Elem(), path, isSet)
+			fill(v.Elem(), path, isSet, reflect.Value{})
 		}
 	case reflect.Slice:
 		if !holdsStructs(v.Type().Elem()) {
 			return
 		}
 		for i := range v.Len() {
-			fill(v.Index(i), Index(path, i), isSet)
+			fill(v.Index(i), Index(path, i), isSet, reflect.Value{})
 		}
 	case reflect.Map:
 		if !holdsStructs(v.Type().Elem()) {
@@ -88,12 +91,11 @@ func fill(v reflect.Value, path string, isSet func(string, reflect.Value) bool) 
 		for iter.Next() {
 			e := reflect.New(v.Type().Elem()).Elem()
 			e.Set(iter.Value())
-			fill(e, Join(path, fmt.Sprint(iter.Key().Interface())), isSet)
+			fill(e, Join(path, fmt.Sprint(iter.Key().Interface())), isSet, reflect.Value{})
 			v.SetMapIndex(iter.Key(), e)
 		}
 	case reflect.Struct:
-		var def reflect.Value
-		if d, ok := v.Interface().(defaulter); ok {
+		if d, ok := v.Interface().(defaulter); ok && !def.IsValid() {
 			def = reflect.ValueOf(d.defaults())
 		}
 		t := v.Type()
@@ -103,13 +105,19 @@ func fill(v reflect.Value, path string, isSet func(string, reflect.Value) bool) 
 			if !ok {
 				continue
 			}
-			fp := Join(path, name)
 			if inline {
-				fp = path
-			} else if def.IsValid() && !def.Field(i).IsZero() && !isSet(fp, v.Field(i)) {
+				var inner reflect.Value
+				if def.IsValid() {
+					inner = def.Field(i)
+				}
+				fill(v.Field(i), path, isSet, inner)
+				continue
+			}
+			fp := Join(path, name)
+			if def.IsValid() && !def.Field(i).IsZero() && !isSet(fp, v.Field(i)) {
 				v.Field(i).Set(deepCopy(def.Field(i)))
 			}
-			fill(v.Field(i), fp, isSet)
+			fill(v.Field(i), fp, isSet, reflect.Value{})
 		}
 	}
 }

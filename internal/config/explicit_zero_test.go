@@ -201,21 +201,34 @@ func lookup(v reflect.Value, path string) (reflect.Value, bool) {
 			}
 			v = e
 		case v.Kind() == reflect.Struct:
-			found := false
-			for i := range v.NumField() {
-				if name, _, ok := yamlName(v.Type().Field(i)); ok && name == seg.key {
-					v, found = v.Field(i), true
-					break
-				}
-			}
+			f, found := fieldByKey(v, seg.key)
 			if !found {
 				return v, false
 			}
+			v = f
 		default:
 			return v, false
 		}
 	}
 	return v, true
+}
+
+// fieldByKey finds the field of struct v written as key, inlined blocks
+// included.
+func fieldByKey(v reflect.Value, key string) (reflect.Value, bool) {
+	for i := range v.NumField() {
+		name, inline, ok := yamlName(v.Type().Field(i))
+		switch {
+		case !ok:
+		case inline:
+			if f, found := fieldByKey(v.Field(i), key); found {
+				return f, true
+			}
+		case name == key:
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
 }
 
 type segment struct {
