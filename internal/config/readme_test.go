@@ -2,21 +2,30 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 )
 
-// Every configuration key is documented in the README's reference: its
-// name appears there in backticks, alone or as the end of a dotted path
-// (`rate_limits.store.redis.block_sync`, `access.flush_interval`), or as
-// a section (`upstreams[]`).
+// Every configuration key is documented in the README or the docs tree:
+// its name appears there in backticks, alone or as the end of a dotted
+// path (`rate_limits.store.redis.block_sync`, `access.flush_interval`), or
+// as a section (`upstreams[]`).
 func TestEveryKeyIsInTheREADME(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc := string(readme)
+	pages, _ := filepath.Glob("../../docs/*.md")
+	for _, p := range pages {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc += "\n" + string(b)
+	}
 	documented := func(name string) bool {
 		for _, form := range []string{"`" + name + "`", "." + name + "`", "`" + name + "[]", "." + name + "[]", "`" + name + ".", "." + name + " /", "." + name + "."} {
 			if strings.Contains(doc, form) {
