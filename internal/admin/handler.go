@@ -72,6 +72,18 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // ServeHTTP authenticates, routes, authorises, runs the operation, writes
 // errors as problem+json, and records the audit event.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := s.mounted(r.URL.Path); h != nil {
+		w.Header().Set("Strict-Transport-Security", hsts)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+		return
+	}
+	s.handle(w, r, nil)
+}
+
+// handle serves one API request; preset is the caller when a front end
+// already authenticated it (Invoke), nil to authenticate the request.
+func (s *Server) handle(w http.ResponseWriter, r *http.Request, preset *actor) {
 	info := &reqinfo.Info{ID: requestid.FromRequest(r, false), Start: time.Now(), ClientIP: clientip.Peer(r.RemoteAddr)}
 	r = r.WithContext(reqinfo.With(r.Context(), info))
 	h := w.Header()
@@ -80,7 +92,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Strict-Transport-Security", hsts)
 	rec := &statusRecorder{ResponseWriter: w}
-	c := &call{w: rec, r: r, info: info}
+	c := &call{w: rec, r: r, info: info, actor: preset}
 	err := s.serve(c)
 	if err != nil {
 		if rec.status == 0 {
@@ -95,11 +107,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serve(c *call) error {
 	// Authenticate before routing, so unauthenticated callers learn
 	// nothing about which paths exist.
-	act, err := s.authenticate(c.r)
-	if err != nil {
-		return err
+	act := c.actor
+	if act == nil {
+		var err error
+		if act, err = s.authenticate(c.r); err != nil {
+			return err
+		}
+		c.actor = act
 	}
-	c.actor = act
 	rt, id, allow := s.router.match(c.r.Method, c.r.URL.Path)
 	switch {
 	case rt == nil && allow != "":

@@ -53,6 +53,8 @@ type Server struct {
 	srv      *http.Server
 	ln       net.Listener
 	cancel   context.CancelFunc
+	// mounts are front ends served beside the API (Mount).
+	mounts []mount
 }
 
 // New builds the admin API from its config (defaults applied, validated):

@@ -17,6 +17,7 @@ import (
 	"github.com/portcullis/portcullis/internal/admin"
 	"github.com/portcullis/portcullis/internal/authn/jwks"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/console"
 	"github.com/portcullis/portcullis/internal/gateway"
 	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/ratelimit"
@@ -121,6 +122,14 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 			return nil, err
 		}
 		adm := p.Admin
+		if cfg.Admin.Console.Enabled {
+			con, err := console.New(console.Deps{Admin: adm, Readiness: srv.Readiness, Status: srv.Status,
+				SessionTTL: cfg.Admin.Console.SessionTTL.D(), Log: o.Log})
+			if err != nil {
+				return nil, err
+			}
+			adm.Mount(console.Prefix, con)
+		}
 		p.onStop(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

@@ -19,6 +19,7 @@ func TestOneCompositionRoot(t *testing.T) {
 		// The long-lived parts of a process.
 		"server.New":          {"internal/app", "internal/gatewaytest"},
 		"admin.New":           {"internal/app"},
+		"console.New":         {"internal/app"},
 		"keys.Open":           {"internal/app"},
 		"ratelimit.NewStores": {"internal/app", "internal/gateway", "bench/ratelimit"},
 		// A runtime is built by the server (at start and on reload).

@@ -115,6 +115,18 @@ type Admin struct {
 	// and rotates only keys without scopes) until admin.roles.operator.
 	// max_scopes lists the scopes it may hand out.
 	Roles AdminRoles `yaml:"roles"`
+	// Console is the web console under /console/ on this listener.
+	Console AdminConsole `yaml:"console"`
+}
+
+// AdminConsole is the admin listener's web console.
+type AdminConsole struct {
+	// Enabled serves the console under /console/. Default true (it
+	// exists only where the admin API is enabled).
+	Enabled bool `yaml:"enabled"`
+	// SessionTTL is how long a console sign-in lasts, from sign-in (not
+	// sliding). Default 15m; between 1m and 12h.
+	SessionTTL Duration `yaml:"session_ttl"`
 }
 
 // AdminRoles are per-role ceilings. The auditor role changes nothing, so
@@ -181,6 +193,7 @@ const (
 	DefaultAdminMinTLS       = "1.3"
 	DefaultAdminMaxPageSize  = 500
 	DefaultAdminAuthFailures = 10
+	DefaultConsoleSessionTTL = 15 * time.Minute
 	DefaultAPIKeyHeader      = "X-API-Key"
 )
 
@@ -223,6 +236,10 @@ func (KeyUsage) defaults() any { return KeyUsage{FlushInterval: Duration(Default
 
 func (Admin) defaults() any {
 	return Admin{Address: DefaultAdminAddress, MaxPageSize: DefaultAdminMaxPageSize, AuthFailureThreshold: ptr(DefaultAdminAuthFailures)}
+}
+
+func (AdminConsole) defaults() any {
+	return AdminConsole{Enabled: true, SessionTTL: Duration(DefaultConsoleSessionTTL)}
 }
 
 func (AdminTLS) defaults() any { return AdminTLS{MinVersion: DefaultAdminMinTLS} }
@@ -338,6 +355,9 @@ func (a *Admin) validate(errs *Errors, p string, c *Config) {
 		if !adminRoles[cc.Role] {
 			errs.Add(Join(cp, "role"), "must be admin, operator or auditor, got %q", cc.Role)
 		}
+	}
+	if ttl := a.Console.SessionTTL.D(); ttl < time.Minute || ttl > 12*time.Hour {
+		errs.Add(Join(Join(p, "console"), "session_ttl"), "must be between 1m and 12h")
 	}
 	if a.MaxPageSize < 1 || a.MaxPageSize > 10000 {
 		errs.Add(Join(p, "max_page_size"), "must be between 1 and 10000")

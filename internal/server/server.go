@@ -65,6 +65,9 @@ type Server struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+
+	statusMu sync.Mutex
+	status   ConfigStatus
 }
 
 // redirectFor ties a redirect handler to the HTTPS listener it points at,
@@ -105,6 +108,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 	}
 	s.gw = gateway.New(rt, s.access, s.metrics, s.log)
+	s.setStatus(cfg, nil, false)
 	if cfg.Tracing.Enabled {
 		if s.tracing, err = observe.NewTracing(cfg.Tracing); err != nil {
 			rt.Stop()
@@ -370,6 +374,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	rt, err := gateway.Build(cfg, s.opts.Deps)
 	if err != nil {
 		s.metrics.Reloads.WithLabelValues("failure").Inc()
+		s.setStatus(cfg, err, true)
 		return err
 	}
 	kept, changed := keepRunning(s.cfg, cfg)
@@ -394,6 +399,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		reg.Retain(rt.JWKSRemotes())
 	}
 	s.cfg = kept
+	s.setStatus(kept, nil, true)
 	s.metrics.Reloads.WithLabelValues("success").Inc()
 	for _, c := range s.certs {
 		if _, err := c.Reload(false); err != nil {

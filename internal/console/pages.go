@@ -1,0 +1,317 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/admin"
+	"github.com/portcullis/portcullis/internal/clientip"
+	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/keys"
+	"github.com/portcullis/portcullis/internal/problem"
+)
+
+// pageSize is the rows per list page.
+const pageSize = 50
+
+// notices are the fixed messages a redirect may ask for (?done=): the
+// query never carries text of its own onto the page.
+var notices = map[string]string{
+	"revoked":          "The key was revoked. Calls with it are refused from now on.",
+	"consumer-created": "The consumer was created. Issue its first key below.",
+	"signed-out":       "You are signed out.",
+}
+
+type signedHandler func(w http.ResponseWriter, r *http.Request, a *admin.Actor)
+
+// signedIn runs h for a live session whose admin token still checks out
+// (unrevoked, unexpired, same role: asked of the store on every request);
+// otherwise the session ends and the browser goes to the sign-in page.
+func (c *Console) signedIn(h signedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ck, err := r.Cookie(CookieName)
+		var s *session
+		if err == nil {
+			s = c.sessions.get(ck.Value)
+		}
+		if s != nil {
+			if err := c.d.Admin.Recheck(r.Context(), &s.actor, c.d.Now()); err != nil {
+				if !errors.Is(err, admin.ErrSessionStale) {
+					c.d.Log.Error("console: checking the session's admin token failed", "error", err.Error())
+					c.errorPage(w, r, nil, http.StatusServiceUnavailable, "The console cannot check your sign-in right now.")
+					return
+				}
+				c.sessions.endToken(s.actor.TokenID)
+				s = nil
+			}
+		}
+		if s == nil {
+			http.SetCookie(w, sessionCookie("", time.Time{}))
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+				return
+			}
+			c.errorPage(w, r, nil, http.StatusUnauthorized, "Your console session has ended. Sign in again.")
+			return
+		}
+		a := s.actor
+		h(w, r, &a)
+	}
+}
+
+func (c *Console) home(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/console/keys", http.StatusSeeOther)
+}
+
+func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
+	c.render(w, http.StatusOK, "login", &view{Title: "Sign in", Notice: notices[r.URL.Query().Get("done")]})
+}
+
+// login turns an admin token into a session, through the admin API's own
+// token check and per-IP failure lockout.
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	a, err := c.d.Admin.SignIn(r.Context(), clientip.Peer(r.RemoteAddr), token, "console.login")
+	if err != nil {
+		pe := problem.From(err)
+		for k, v := range pe.Header {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Www-Authenticate")
+		c.render(w, pe.Status, "login", &view{Title: "Sign in", Error: pe.Detail})
+		return
+	}
+	id, exp := c.sessions.create(*a)
+	http.SetCookie(w, sessionCookie(id, exp))
+	http.Redirect(w, r, "/console/keys", http.StatusSeeOther)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request, a *admin.Actor) {
+	if ck, err := r.Cookie(CookieName); err == nil {
+		c.sessions.end(ck.Value)
+	}
+	c.d.Admin.Record(r.Context(), a, clientip.Peer(r.RemoteAddr), "console.logout")
+	http.SetCookie(w, sessionCookie("", time.Time{}))
+	http.Redirect(w, r, "/console/login?done=signed-out", http.StatusSeeOther)
+}
+
+// ---- keys
+
+type keysData struct {
+	Q, Cursor, Next string
+	Keys            []*keys.Key
+	// Consumer prefills the issue form.
+	Consumer string
+}
+
+func (c *Console) keysPage(w http.ResponseWriter, r *http.Request, a *admin.Actor) {
+	v := &view{Title: "Keys", Nav: "keys", Actor: a, Notice: notices[r.URL.Query().Get("done")]}
+	status := c.loadKeys(r, a, v)
+	c.render(w, status, "keys", v)
+}
+
+// loadKeys fills v with the keys page r asks for: q is a key id (that key)
+// or a consumer id (its keys); the list is paged on the server.
+func (c *Console) loadKeys(r *http.Request, a *admin.Actor, v *view) int {
+	q := r.URL.Query()
+	d := &keysData{Q: strings.TrimSpace(q.Get("q")), Cursor: q.Get("cursor")}
+	v.Data = d
+	if d.Q != "" && !keys.CheckID(d.Q) {
+		v.Error = "Search by a key id or a consumer id."
+		return http.StatusBadRequest
+	}
+	if d.Q != "" && d.Cursor == "" {
+		var k keys.Key
+		if err := c.call(r, a, "GET", "/v1/keys/"+d.Q, nil, &k); err == nil {
+			d.Keys = []*keys.Key{&k}
+			return http.StatusOK
+		}
+		d.Consumer = d.Q
+	}
+	target := "/v1/keys?limit=" + itoa(pageSize)
+	if d.Q != "" {
+		target += "&consumer_id=" + url.QueryEscape(d.Q)
+	}
+	if d.Cursor != "" {
+		target += "&cursor=" + url.QueryEscape(d.Cursor)
+	}
+	var out list[*keys.Key]
+	if err := c.call(r, a, "GET", target, nil, &out); err != nil {
+		v.Error = err.Error()
+		return err.Status
+	}
+	d.Keys, d.Next = out.Data, out.NextCursor
+	return http.StatusOK
+}
+
+// issuedData is the one page that shows a key's secret.
+type issuedData struct {
+	Issued   *keys.Issued
+	Previous *keys.Key
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' }) {
+		out = append(out, f)
+	}
+	return out
+}
+
+func (c *Console) issueKey(w http.ResponseWriter, r *http.Request, a *admin.Actor) {
+	spec := keys.KeySpec{ConsumerID: strings.TrimSpace(r.PostFormValue("consumer_id")),
+		Scopes: splitList(r.PostFormValue("scopes")), AllowedCIDRs: splitList(r.PostFormValue("allowed_cidrs")),
+		Notes: r.PostFormValue("notes")}
+	if spec.Scopes == nil {
+		spec.Scopes = []string{}
+	}
+	if e := strings.TrimSpace(r.PostFormValue("expires_in")); e != "" {
+		d, err := config.ParseDuration(e)
+		if err != nil || d.D() <= 0 {
+			c.keysError(w, r, a, http.StatusBadRequest, "Expires in must be a duration such as 30d or 12h.")
+			return
+		}
+		spec.ExpiresAt = c.d.Now().Add(d.D()).UTC()
+	}
+	var out keys.Issued
+	if err := c.call(r, a, "POST", "/v1/keys", spec, &out); err != nil {
+		c.keysError(w, r, a, err.Status, err.Error())
+		return
+	}
+	c.render(w, http.StatusCreated, "issued", &view{Title: "Key issued", Nav: "keys", Actor: a, Data: &issuedData{Issued: &out}})
+}
+
+func (c *Console) keysError(w http.ResponseWriter, r *http.Request, a *admin.Actor, status int, msg string) {
+	v := &view{Title: "Keys", Nav: "keys", Actor: a}
+	c.loadKeys(r, a, v)
+	v.Error = msg
+	c.render(w, status, "keys", v)
+}
+
+func (c *Console) rotateKey(w http.ResponseWriter, r *http.Request, a *admin.Actor) {
+	id := r.PathValue("id")
+	body := map[string]any{}
+	if g := strings.TrimSpace(r.PostFormValue("grace")); g != "" {
+		body["grace"] = g
+	}
+	var out struct {
+		keys.Issued
+		Previous *keys.Key `json:"previous"`
+	}
+	if err := c.call(r, a, "POST", "/v1/keys/"+url.PathEscape(id)+"/rotate", body, &out); err != nil {
+		c.keysError(w, r, a, err.Status, err.Error())
+		return
+	}
+	c.render(w, http.StatusCreated, "issued", &view{Title: "Key rotated", Nav: "keys", Actor: a,
+		Data: &issuedData{Issued: &out.Issued, Previous: out.Previous}})
+}
+
+func (c *Console) revokeForm(w http.ResponseWriter, r *http.Request, a *admin.Actor) {
+	var k keys.Key
+	if err := c.call(r, a, "GET", "/v1/keys/"+url.PathEscape(r.PathValue("id")), nil, &k); err != nil {
+		c.errorPage(w, r, a, err.Status, err.Error())
+		return
+	}
+	c.render(w, http.StatusOK, "revoke", &view{Title: "Revoke key", Nav: "keys", Actor: a, Data: &k})
+}
+
+// maxReason bounds a revocation reason.
+const maxReason = 500
+
+// revokeKey asks for the signed-in admin token again (a left-open browser
+// is not enough to revoke) and a reason, then runs the API's revocation.
+func (c *Console) revokeKey(w http.ResponseWriter, r *http.Request, a *admin.Actor) {
+	id := r.PathValue("id")
+	var k keys.Key
+	if err := c.call(r, a, "GET", "/v1/keys/"+url.PathEscape(id), nil, &k); err != nil {
+		c.errorPage(w, r, a, err.Status, err.Error())
+		return
+	}
+	again := func(status int, msg string) {
+		c.render(w, status, "revoke", &view{Title: "Revoke key", Nav: "keys", Actor: a, Data: &k, Error: msg})
+	}
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	if reason == "" || len(reason) > maxReason {
+		again(http.StatusBadRequest, "Give a reason (up to 500 characters).")
+		return
+	}
+	who, err := c.d.Admin.SignIn(r.Context(), clientip.Peer(r.RemoteAddr), strings.TrimSpace(r.PostFormValue("token")), "console.reauth")
+	if err != nil {
+		pe := problem.From(err)
+		again(pe.Status, pe.Detail)
+		return
+	}
+	if who.TokenID != a.TokenID {
+		again(http.StatusForbidden, "Enter the admin token you signed in with.")
+		return
+	}
+	if err := c.call(r, a, "POST", "/v1/keys/"+url.PathEscape(id)+"/revoke", nil, nil); err != nil {
+		again(err.Status, err.Error())
+		return
+	}
+	// The audit event is the API's (key.revoke, this actor); the reason
+	// goes to the log beside it.
+	c.d.Log.Info("console: key revoked", "key_id", id, "actor", a.Name, "reason", reason)
+	http.Redirect(w, r, "/console/keys?done=revoked&q="+url.QueryEscape(id), http.StatusSeeOther)
+}
+
+// ---- consumers
+
+type consumersData struct {
+	Q, Cursor, Next string
+	Consumers       []*keys.Consumer
+}
+
+func (c *Console) consumersPage(w http.ResponseWriter, r *http.Request, a *admin.Actor) {
+	v := &view{Title: "Consumers", Nav: "consumers", Actor: a, Notice: notices[r.URL.Query().Get("done")]}
+	c.render(w, c.loadConsumers(r, a, v), "consumers", v)
+}
+
+func (c *Console) loadConsumers(r *http.Request, a *admin.Actor, v *view) int {
+	q := r.URL.Query()
+	d := &consumersData{Q: strings.TrimSpace(q.Get("q")), Cursor: q.Get("cursor")}
+	v.Data = d
+	if d.Q != "" {
+		if !keys.CheckID(d.Q) {
+			v.Error = "Search by a consumer id."
+			return http.StatusBadRequest
+		}
+		var cons keys.Consumer
+		if err := c.call(r, a, "GET", "/v1/consumers/"+d.Q, nil, &cons); err != nil {
+			if err.Status != http.StatusNotFound {
+				v.Error = err.Error()
+			}
+			return err.Status
+		}
+		d.Consumers = []*keys.Consumer{&cons}
+		return http.StatusOK
+	}
+	target := "/v1/consumers?limit=" + itoa(pageSize)
+	if d.Cursor != "" {
+		target += "&cursor=" + url.QueryEscape(d.Cursor)
+	}
+	var out list[*keys.Consumer]
+	if err := c.call(r, a, "GET", target, nil, &out); err != nil {
+		v.Error = err.Error()
+		return err.Status
+	}
+	d.Consumers, d.Next = out.Data, out.NextCursor
+	return http.StatusOK
+}
+
+func (c *Console) createConsumer(w http.ResponseWriter, r *http.Request, a *admin.Actor) {
+	spec := keys.ConsumerSpec{Name: strings.TrimSpace(r.PostFormValue("name")), Groups: splitList(r.PostFormValue("groups")),
+		Tier: strings.TrimSpace(r.PostFormValue("tier")), Contact: strings.TrimSpace(r.PostFormValue("contact"))}
+	var out keys.Consumer
+	if err := c.call(r, a, "POST", "/v1/consumers", spec, &out); err != nil {
+		v := &view{Title: "Consumers", Nav: "consumers", Actor: a}
+		c.loadConsumers(r, a, v)
+		v.Error = err.Error()
+		c.render(w, err.Status, "consumers", v)
+		return
+	}
+	http.Redirect(w, r, "/console/keys?done=consumer-created&q="+url.QueryEscape(out.ID), http.StatusSeeOther)
+}
