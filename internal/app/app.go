@@ -123,7 +123,7 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		}
 		adm := p.Admin
 		if cfg.Admin.Console.Enabled {
-			con, err := console.New(console.Deps{Admin: adm, Readiness: srv.Readiness, Status: srv.Status,
+			con, err := console.New(console.Deps{Admin: adm, Sessions: p.Keys.Store(), Readiness: srv.Readiness, Status: srv.Status,
 				SessionTTL: cfg.Admin.Console.SessionTTL.D(), Log: o.Log})
 			if err != nil {
 				return nil, err

@@ -14,6 +14,7 @@ package console
 
 import (
 	"embed"
+	"errors"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -43,6 +44,8 @@ var assets embed.FS
 type Deps struct {
 	// Admin is the admin API the console acts through.
 	Admin *admin.Server
+	// Sessions is where sign-ins are kept: the key store.
+	Sessions SessionStore
 	// Readiness and Status feed the health page (nil: not shown).
 	Readiness func() (int, map[string]any)
 	Status    func() server.ConfigStatus
@@ -78,7 +81,10 @@ func New(d Deps) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{d: d, sessions: newSessions(d.SessionTTL, d.Now), pages: p}
+	if d.Admin == nil || d.Sessions == nil {
+		return nil, errors.New("console: needs the admin API and the session store")
+	}
+	c := &Console{d: d, sessions: &sessions{st: d.Sessions, ttl: d.SessionTTL, now: d.Now}, pages: p}
 	static, _ := fs.Sub(assets, "assets/static")
 	mux := http.NewServeMux()
 	mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(static)))

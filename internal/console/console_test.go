@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -268,5 +269,30 @@ func TestRoleAwareControls(t *testing.T) {
 	k, err := g.p.Keys.GetKey(ctx, iss.Key.ID)
 	if err != nil || k.State != keys.StateActive {
 		t.Fatalf("key after the auditor's attempt: %+v %v", k, err)
+	}
+}
+
+// Sessions live in the key store: signed in on one admin instance, the
+// same cookie works on another instance of the same PostgreSQL store, and
+// revoking the token ends it on both.
+func TestSessionAcrossAdminInstances(t *testing.T) {
+	dsn := pg.Database(t)
+	secrets := map[string]string{"PORTCULLIS_PEPPER": randB64(40), "PORTCULLIS_MASTER_KEY": "v1:" + randB64(32)}
+	store := fmt.Sprintf("{driver: postgres, dsn: %q}", dsn)
+	one := startGatewayOn(t, store, secrets)
+	one.bootstrap(t)
+	two := startGatewayOn(t, store, secrets)
+	ck := one.signIn(t, one.client(t), "operator")
+	onTwo := two.client(t)
+	u, _ := url.Parse(two.admin)
+	onTwo.Jar.SetCookies(u, []*http.Cookie{ck})
+	if resp, body := do(t, onTwo, "GET", two.admin+"/console/keys", nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, "operator") {
+		t.Fatalf("the session on the other instance: %d", resp.StatusCode)
+	}
+	if _, err := one.p.Keys.RevokeAdminToken(context.Background(), one.tokenIDs["operator"]); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := do(t, onTwo, "GET", two.admin+"/console/keys", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after revocation on the other instance: %d, want 303 to sign in", resp.StatusCode)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/pki"
+	"github.com/portcullis/portcullis/internal/testenv"
 )
 
 // gw is a real gateway process, built as serve builds it: a public
@@ -37,7 +38,25 @@ func randB64(n int) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
+func TestMain(m *testing.M) { testenv.RunStopping(m, pg) }
+
+// pg is the PostgreSQL server of the tests that need one (started on first
+// use).
+var pg = testenv.NewPostgres()
+
+// startGateway starts a gateway on a SQLite key store of its own, with one
+// admin token per role.
 func startGateway(t testing.TB) *gw {
+	t.Helper()
+	secrets := map[string]string{"PORTCULLIS_PEPPER": randB64(40), "PORTCULLIS_MASTER_KEY": "v1:" + randB64(32)}
+	g := startGatewayOn(t, fmt.Sprintf("{path: %q}", filepath.Join(t.TempDir(), "keys.db")), secrets)
+	g.bootstrap(t)
+	return g
+}
+
+// startGatewayOn starts a gateway on the key store storeYAML describes,
+// with the key secrets given (instances sharing a store share them).
+func startGatewayOn(t testing.TB, storeYAML string, secrets map[string]string) *gw {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := pki.NewCA("console test CA", time.Hour)
@@ -65,18 +84,17 @@ routes: [{name: r, prefix: /, upstream: api, auth: {authenticators: [keys]}}]
 authenticators: [{name: keys, api_key: {}}]
 logging: {access: {enabled: false}}
 keys:
-  store: {path: "%s"}
+  store: %s
   cache: {ttl: 1s}
 admin:
   enabled: true
   address: "127.0.0.1:0"
   tls: {cert_file: "%s", key_file: "%s"}
-`, up.URL, filepath.Join(dir, "keys.db"), certFile, keyFile)
+`, up.URL, storeYAML, certFile, keyFile)
 	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets := map[string]string{"PORTCULLIS_PEPPER": randB64(40), "PORTCULLIS_MASTER_KEY": "v1:" + randB64(32)}
 	p, err := app.Build(cfg, app.Options{Env: func(k string) (string, bool) { v, ok := secrets[k]; return v, ok }})
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +106,14 @@ admin:
 	g := &gw{p: p, admin: "https://" + p.Admin.Addr(), public: "http://" + p.Server.Addr("public"),
 		tlsConf: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS13},
 		tokens:  map[string]string{}, tokenIDs: map[string]string{}}
+	return g
+}
+
+// bootstrap mints the first admin token and one operator and auditor
+// token.
+func (g *gw) bootstrap(t testing.TB) {
+	t.Helper()
+	p := g.p
 	ctx := context.Background()
 	boot, err := p.Keys.Bootstrap(ctx, "first")
 	if err != nil {
@@ -101,7 +127,6 @@ admin:
 		}
 		g.tokens[role], g.tokenIDs[role] = tok.Secret, tok.Token.ID
 	}
-	return g
 }
 
 // browserless is an HTTPS client for the admin listener with a cookie jar

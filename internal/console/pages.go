@@ -32,23 +32,27 @@ type signedHandler func(w http.ResponseWriter, r *http.Request, a *admin.Actor)
 // otherwise the session ends and the browser goes to the sign-in page.
 func (c *Console) signedIn(h signedHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ck, err := r.Cookie(CookieName)
-		var s *session
-		if err == nil {
-			s = c.sessions.get(ck.Value)
-		}
-		if s != nil {
-			if err := c.d.Admin.Recheck(r.Context(), &s.actor, c.d.Now()); err != nil {
-				if !errors.Is(err, admin.ErrSessionStale) {
-					c.d.Log.Error("console: checking the session's admin token failed", "error", err.Error())
-					c.errorPage(w, r, nil, http.StatusServiceUnavailable, "The console cannot check your sign-in right now.")
-					return
-				}
-				c.sessions.endToken(s.actor.TokenID)
-				s = nil
+		var a *admin.Actor
+		if ck, err := r.Cookie(CookieName); err == nil {
+			if a, err = c.sessions.get(r.Context(), ck.Value); err != nil {
+				c.unavailable(w, r, "reading the console session", err)
+				return
 			}
 		}
-		if s == nil {
+		if a != nil {
+			if err := c.d.Admin.Recheck(r.Context(), a, c.d.Now()); err != nil {
+				if !errors.Is(err, admin.ErrSessionStale) {
+					c.unavailable(w, r, "checking the session's admin token", err)
+					return
+				}
+				if err := c.sessions.endToken(r.Context(), a.TokenID); err != nil {
+					c.unavailable(w, r, "ending a stale token's sessions", err)
+					return
+				}
+				a = nil
+			}
+		}
+		if a == nil {
 			http.SetCookie(w, sessionCookie("", time.Time{}))
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/console/login", http.StatusSeeOther)
@@ -57,9 +61,14 @@ func (c *Console) signedIn(h signedHandler) http.HandlerFunc {
 			c.errorPage(w, r, nil, http.StatusUnauthorized, "Your console session has ended. Sign in again.")
 			return
 		}
-		a := s.actor
-		h(w, r, &a)
+		h(w, r, a)
 	}
+}
+
+// unavailable answers 503 when the key store cannot be asked.
+func (c *Console) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
+	c.d.Log.Error("console: "+what+" failed", "error", err.Error())
+	c.errorPage(w, r, nil, http.StatusServiceUnavailable, "The console cannot reach its key store right now. Try again shortly.")
 }
 
 func (c *Console) home(w http.ResponseWriter, r *http.Request) {
@@ -84,14 +93,21 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.render(w, pe.Status, "login", &view{Title: "Sign in", Error: pe.Detail})
 		return
 	}
-	id, exp := c.sessions.create(*a)
+	id, exp, err := c.sessions.create(r.Context(), a)
+	if err != nil {
+		c.unavailable(w, r, "storing a console session", err)
+		return
+	}
 	http.SetCookie(w, sessionCookie(id, exp))
 	http.Redirect(w, r, "/console/keys", http.StatusSeeOther)
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, a *admin.Actor) {
 	if ck, err := r.Cookie(CookieName); err == nil {
-		c.sessions.end(ck.Value)
+		if err := c.sessions.end(r.Context(), ck.Value); err != nil {
+			c.unavailable(w, r, "ending a console session", err)
+			return
+		}
 	}
 	c.d.Admin.Record(r.Context(), a, clientip.Peer(r.RemoteAddr), "console.logout")
 	http.SetCookie(w, sessionCookie("", time.Time{}))

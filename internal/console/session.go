@@ -1,14 +1,16 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/admin"
+	"github.com/portcullis/portcullis/internal/store"
 )
 
 // CookieName is the session cookie. __Host-: only set over HTTPS, by this
@@ -16,97 +18,63 @@ import (
 // overwrite it.
 const CookieName = "__Host-portcullis_console"
 
-// maxSessions bounds the sessions kept: a sign-in script with a valid
-// token cannot grow memory without end (the oldest go first).
-const maxSessions = 10_000
-
-// session is a signed-in console user.
-type session struct {
-	actor   admin.Actor
-	expires time.Time
+// SessionStore keeps console sessions: the key store (store.Store), so a
+// session works on every admin instance that shares it.
+type SessionStore interface {
+	CreateConsoleSession(ctx context.Context, cs *store.ConsoleSession) error
+	GetConsoleSession(ctx context.Context, idHash []byte, now time.Time) (*store.ConsoleSession, error)
+	DeleteConsoleSession(ctx context.Context, idHash []byte) error
+	DeleteConsoleSessionsOfToken(ctx context.Context, tokenID string) error
 }
 
-// sessions are kept in this process, by the SHA-256 of their id: a memory
-// dump does not hand out usable cookies. (One admin instance: a session
-// does not carry over to another instance; see docs/console.md.)
+// sessions are stored by the SHA-256 of their id: a copy of the database
+// does not hand out usable cookies.
 type sessions struct {
-	mu  sync.Mutex
+	st  SessionStore
 	ttl time.Duration
 	now func() time.Time
-	m   map[[32]byte]*session
 }
 
-func newSessions(ttl time.Duration, now func() time.Time) *sessions {
-	return &sessions{ttl: ttl, now: now, m: map[[32]byte]*session{}}
+func sessionKey(id string) []byte {
+	sum := sha256.Sum256([]byte(id))
+	return sum[:]
 }
-
-func sessionKey(id string) [32]byte { return sha256.Sum256([]byte(id)) }
 
 // create starts a session for a and returns its id (256 random bits).
-func (s *sessions) create(a admin.Actor) (string, time.Time) {
+func (s *sessions) create(ctx context.Context, a *admin.Actor) (string, time.Time, error) {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	id := base64.RawURLEncoding.EncodeToString(b)
-	now := s.now()
+	now := s.now().UTC()
 	exp := now.Add(s.ttl)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.m) >= maxSessions {
-		s.sweep(now)
-	}
-	for k := range s.m { // still full: drop any one; map order is random
-		if len(s.m) < maxSessions {
-			break
-		}
-		delete(s.m, k)
-	}
-	s.m[sessionKey(id)] = &session{actor: a, expires: exp}
-	return id, exp
+	err := s.st.CreateConsoleSession(ctx, &store.ConsoleSession{IDHash: sessionKey(id), TokenID: a.TokenID,
+		Actor: a.Name, Role: string(a.Role), CreatedAt: now, ExpiresAt: exp})
+	return id, exp, err
 }
 
-func (s *sessions) sweep(now time.Time) {
-	for k, v := range s.m {
-		if !now.Before(v.expires) {
-			delete(s.m, k)
-		}
-	}
-}
-
-// get returns the live session with id, or nil.
-func (s *sessions) get(id string) *session {
+// get returns the actor of the live session id; nil, nil when there is
+// none (unknown, expired, ended).
+func (s *sessions) get(ctx context.Context, id string) (*admin.Actor, error) {
 	if id == "" || len(id) > 64 {
-		return nil
+		return nil, nil
 	}
-	k := sessionKey(id)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v := s.m[k]
-	if v == nil {
-		return nil
+	cs, err := s.st.GetConsoleSession(ctx, sessionKey(id), s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
 	}
-	if !s.now().Before(v.expires) {
-		delete(s.m, k)
-		return nil
+	if err != nil {
+		return nil, err
 	}
-	return v
+	return &admin.Actor{Name: cs.Actor, Role: admin.Role(cs.Role), TokenID: cs.TokenID}, nil
 }
 
-func (s *sessions) end(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, sessionKey(id))
+func (s *sessions) end(ctx context.Context, id string) error {
+	return s.st.DeleteConsoleSession(ctx, sessionKey(id))
 }
 
-// endToken ends every session of an admin token (its token no longer
-// checks out).
-func (s *sessions) endToken(tokenID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, v := range s.m {
-		if v.actor.TokenID == tokenID {
-			delete(s.m, k)
-		}
-	}
+// endToken ends every session of an admin token (it no longer checks out).
+func (s *sessions) endToken(ctx context.Context, tokenID string) error {
+	return s.st.DeleteConsoleSessionsOfToken(ctx, tokenID)
 }
 
 func sessionCookie(value string, expires time.Time) *http.Cookie {

@@ -205,6 +205,17 @@ type Store interface {
 	RevokeAdminToken(ctx context.Context, id string, at time.Time, a *Audit) error
 	// CountAdminTokens counts tokens neither revoked nor expired at at.
 	CountAdminTokens(ctx context.Context, at time.Time) (int, error)
+
+	// CreateConsoleSession stores a web console session (and drops the
+	// expired ones); ErrConflict if its id hash exists.
+	CreateConsoleSession(ctx context.Context, cs *ConsoleSession) error
+	// GetConsoleSession returns the session with this id hash that is
+	// unexpired at now; ErrNotFound otherwise.
+	GetConsoleSession(ctx context.Context, idHash []byte, now time.Time) (*ConsoleSession, error)
+	// DeleteConsoleSession ends one session (no error if absent).
+	DeleteConsoleSession(ctx context.Context, idHash []byte) error
+	// DeleteConsoleSessionsOfToken ends every session of an admin token.
+	DeleteConsoleSessionsOfToken(ctx context.Context, tokenID string) error
 	// BootstrapAdminToken stores t only if no unrevoked admin token exists,
 	// atomically: of concurrent calls at most one succeeds, the others get
 	// ErrConflict.

@@ -61,6 +61,7 @@ func Run(t *testing.T, h Harness) {
 		{"ChangeFeed", testChangeFeed},
 		{"ChangeFeedAcrossInstances", testChangeFeedAcrossInstances},
 		{"MigrationsIdempotent", testMigrations},
+		{"ConsoleSessions", testConsoleSessions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
@@ -631,6 +632,10 @@ func testChangeFeedAcrossInstances(t *testing.T, h Harness) {
 	expectChanges(t, ch, store.Change{Kind: store.KeyChanged, ID: "key000000001"})
 }
 
+// migrations is the number of schema migrations (0001_init,
+// 0002_console_sessions).
+const migrations = 2
+
 func testMigrations(t *testing.T, h Harness) {
 	s := h.Open(t)
 	mustConsumer(t, s, "consA", "a")
@@ -640,7 +645,7 @@ func testMigrations(t *testing.T, h Harness) {
 	}
 	db := s.(interface{ DB() *sql.DB }).DB()
 	var n int
-	if err := db.QueryRowContext(ctx(), `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("schema_migrations rows = %d, %v; want 1", n, err)
+	if err := db.QueryRowContext(ctx(), `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != migrations {
+		t.Fatalf("schema_migrations rows = %d, %v; want %d", n, err, migrations)
 	}
 }

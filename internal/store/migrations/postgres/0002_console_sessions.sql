@@ -1,0 +1,12 @@
+-- Web console sessions, shared by every admin instance on this store. The
+-- session id itself is never stored: id_hash is its SHA-256.
+CREATE TABLE console_sessions (
+  id_hash    BYTEA PRIMARY KEY,
+  token_id   TEXT NOT NULL,
+  actor      TEXT NOT NULL,
+  role       TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'auditor')),
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX console_sessions_token ON console_sessions (token_id);
+CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
