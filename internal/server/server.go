@@ -417,6 +417,7 @@ func (s *Server) ReloadFile() error {
 	cfg, err := config.Load(s.opts.ConfigPath)
 	if err != nil {
 		s.metrics.Reloads.WithLabelValues("failure").Inc()
+		s.setStatus(nil, err, true)
 		return err
 	}
 	return s.Reload(cfg)
