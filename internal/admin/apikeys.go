@@ -3,6 +3,8 @@ package admin
 import (
 	"net/http"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/keys"
@@ -95,8 +97,42 @@ func (s *Server) rotateKey(c *call) error {
 	return writeJSON(c, http.StatusCreated, rotated{Issued: out, Previous: prev})
 }
 
+// revokeRequest is the optional body of a revocation.
+type revokeRequest struct {
+	// Reason is recorded in the audit event (up to maxReason bytes).
+	Reason string `json:"reason"`
+}
+
+// maxReason bounds a revocation reason: a sentence, not a document.
+const maxReason = 500
+
+// checkReason refuses reasons the audit trail should not hold: too long,
+// not UTF-8, or with control characters (line breaks in an exported
+// JSON-lines file are escaped, but a terminal showing the trail is not).
+func checkReason(r string) error {
+	ok := len(r) <= maxReason && utf8.ValidString(r)
+	for _, c := range r {
+		if unicode.IsControl(c) {
+			ok = false
+		}
+	}
+	if !ok {
+		return invalid([]keys.FieldProblem{{Field: "reason", Message: "must be at most 500 bytes of UTF-8 text without control characters"}})
+	}
+	return nil
+}
+
 func (s *Server) revokeKey(c *call) error {
-	out, err := s.keys.RevokeKey(s.audited(c, http.StatusOK), c.id)
+	var req revokeRequest
+	if err := decode(c, &req, true); err != nil {
+		return err
+	}
+	if err := checkReason(req.Reason); err != nil {
+		return err
+	}
+	ctx := s.audited(c, http.StatusOK)
+	c.event.Reason = req.Reason
+	out, err := s.keys.RevokeKey(ctx, c.id)
 	if err != nil {
 		return fail(err, "key", "")
 	}

@@ -49,6 +49,9 @@ type Event struct {
 	Outcome string `json:"outcome"`
 	// Status is the HTTP status answered (0 outside the API).
 	Status int `json:"status,omitempty"`
+	// Reason is why a person did it, when the action asks for one (a key
+	// revocation); "" otherwise.
+	Reason string `json:"reason,omitempty"`
 	// PrevHash is the previous event's Hash (empty for the first).
 	PrevHash []byte `json:"prev_hash"`
 	// Hash is the Chainer's Sum(PrevHash, event).
@@ -87,6 +90,12 @@ func (c *Chainer) Sum(prev []byte, e *Event) []byte {
 	}
 	binary.BigEndian.PutUint64(n[:], uint64(e.Status))
 	put(n[:])
+	// Only when present, so events written before reasons existed keep
+	// their hashes; the added length-prefixed fields keep it unambiguous.
+	if e.Reason != "" {
+		put([]byte("reason"))
+		put([]byte(e.Reason))
+	}
 	return h.Sum(nil)
 }
 

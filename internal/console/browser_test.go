@@ -255,7 +255,7 @@ func TestBrowserConsole(t *testing.T) {
 	t.Run("audit trail", func(t *testing.T) {
 		b.do("audit", chromedp.Navigate(g.admin+"/console/audit?action=key."), chromedp.WaitVisible(chromedp.ID("audit")))
 		rows := b.text("#audit")
-		for _, want := range []string{"key.issue", "key.revoke", "key:" + keyID, "token:" + g.tokenIDs["admin"]} {
+		for _, want := range []string{"key.issue", "key.revoke", "key:" + keyID, "token:" + g.tokenIDs["admin"], "reason: laptop stolen"} {
 			if !strings.Contains(rows, want) {
 				t.Errorf("audit rows lack %q", want)
 			}

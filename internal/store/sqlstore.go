@@ -498,9 +498,9 @@ func (s *sqlStore) appendAudit(ctx context.Context, tx *sql.Tx, a *Audit) error 
 	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC() // what is stored is what is hashed
 	e.Hash = a.Chain.Sum(e.PrevHash, e)
 	_, err = tx.ExecContext(ctx, s.d.bind(`INSERT INTO audit_events
-  (seq, at, actor, role, action, target, source_ip, outcome, status, prev_hash, hash)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		e.Seq, e.Time.UnixMicro(), e.Actor, e.Role, e.Action, e.Target, e.SourceIP, e.Outcome, e.Status, e.PrevHash, e.Hash)
+  (seq, at, actor, role, action, target, source_ip, outcome, status, reason, prev_hash, hash)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		e.Seq, e.Time.UnixMicro(), e.Actor, e.Role, e.Action, e.Target, e.SourceIP, e.Outcome, e.Status, e.Reason, e.PrevHash, e.Hash)
 	return err
 }
 
@@ -509,7 +509,7 @@ func (s *sqlStore) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	rows, err := s.db.QueryContext(ctx, s.d.bind(`SELECT seq, at, actor, role, action, target, source_ip, outcome,
-  status, prev_hash, hash FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`), afterSeq, limit)
+  status, reason, prev_hash, hash FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`), afterSeq, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -519,7 +519,7 @@ func (s *sqlStore) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]
 		var e audit.Event
 		var at int64
 		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Role, &e.Action, &e.Target, &e.SourceIP, &e.Outcome,
-			&e.Status, &e.PrevHash, &e.Hash); err != nil {
+			&e.Status, &e.Reason, &e.PrevHash, &e.Hash); err != nil {
 			return nil, err
 		}
 		e.Time = time.UnixMicro(at).UTC()

@@ -10,3 +10,7 @@ CREATE TABLE console_sessions (
 );
 CREATE INDEX console_sessions_token ON console_sessions (token_id);
 CREATE INDEX console_sessions_expires ON console_sessions (expires_at);
+
+-- Why a person acted, for actions that ask (key revocations from the
+-- console or the API); part of the event's hash when not empty.
+ALTER TABLE audit_events ADD COLUMN reason TEXT NOT NULL DEFAULT '';
