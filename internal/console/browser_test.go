@@ -235,7 +235,7 @@ func TestBrowserConsole(t *testing.T) {
 		}
 	})
 	t.Run("revoke in the console", func(t *testing.T) {
-		b.do("keys", chromedp.Navigate(g.admin+"/console/keys?q="+consumerID), chromedp.WaitVisible(chromedp.ID("revoke-"+keyID)))
+		b.do("keys", chromedp.Navigate(g.admin+"/console/keys?consumer="+consumerID), chromedp.WaitVisible(chromedp.ID("revoke-"+keyID)))
 		b.shot("keys")
 		b.do("revoke",
 			chromedp.Click(chromedp.ID("revoke-"+keyID)),
@@ -282,7 +282,7 @@ func TestBrowserConsole(t *testing.T) {
 		}
 		b.signOut()
 		b.signIn(g, "auditor")
-		b.do("keys", chromedp.Navigate(g.admin+"/console/keys?q="+consumerID), chromedp.WaitVisible(chromedp.ID("key-"+other.Key.ID)))
+		b.do("keys", chromedp.Navigate(g.admin+"/console/keys?consumer="+consumerID), chromedp.WaitVisible(chromedp.ID("key-"+other.Key.ID)))
 		if n := b.eval(`document.querySelectorAll('a[id^="revoke-"], #issue, form[action$="/rotate"]').length`); n != 0 {
 			t.Fatalf("the auditor sees %d key controls", n)
 		}
@@ -431,7 +431,7 @@ func TestBrowserKeysListAt100k(t *testing.T) {
 	b.signIn(g, "admin")
 	for _, tc := range []struct{ name, path string }{
 		{"all keys", "/console/keys"},
-		{"one consumer's keys", "/console/keys?q=" + cons.ID},
+		{"one consumer's keys", "/console/keys?consumer=" + cons.ID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()

@@ -134,12 +134,17 @@ func (c *Console) keysPage(w http.ResponseWriter, r *http.Request, a *admin.Acto
 func (c *Console) loadKeys(r *http.Request, a *admin.Actor, v *view) int {
 	q := r.URL.Query()
 	d := &keysData{Q: strings.TrimSpace(q.Get("q")), Cursor: q.Get("cursor")}
+	// ?consumer= is a consumer id for sure (links and redirects): no key
+	// lookup first, which would be a needless 404 in the audit trail.
+	if c := strings.TrimSpace(q.Get("consumer")); c != "" {
+		d.Q, d.Consumer = c, c
+	}
 	v.Data = d
 	if d.Q != "" && !keys.CheckID(d.Q) {
 		v.Error = "Search by a key id or a consumer id."
 		return http.StatusBadRequest
 	}
-	if d.Q != "" && d.Cursor == "" {
+	if d.Q != "" && d.Cursor == "" && d.Consumer == "" {
 		var k keys.Key
 		if err := c.call(r, a, "GET", "/v1/keys/"+d.Q, nil, &k); err == nil {
 			d.Keys = []*keys.Key{&k}
@@ -149,6 +154,7 @@ func (c *Console) loadKeys(r *http.Request, a *admin.Actor, v *view) int {
 	}
 	target := "/v1/keys?limit=" + itoa(pageSize)
 	if d.Q != "" {
+		d.Consumer = d.Q
 		target += "&consumer_id=" + url.QueryEscape(d.Q)
 	}
 	if d.Cursor != "" {
@@ -324,5 +330,5 @@ func (c *Console) createConsumer(w http.ResponseWriter, r *http.Request, a *admi
 		c.render(w, err.Status, "consumers", v)
 		return
 	}
-	http.Redirect(w, r, "/console/keys?done=consumer-created&q="+url.QueryEscape(out.ID), http.StatusSeeOther)
+	http.Redirect(w, r, "/console/keys?done=consumer-created&consumer="+url.QueryEscape(out.ID), http.StatusSeeOther)
 }
