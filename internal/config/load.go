@@ -73,7 +73,7 @@ func Parse(data []byte, env LookupEnv) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
-		return nil, Errors{{Message: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return nil, Errors{{Message: syntaxError(data, err)}}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
