@@ -164,10 +164,10 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	c := newCommand("keys "+sub, keysUsage)
+	fs := c.fs
 	if sub == "rekey" {
-		return cmdRekey(fs, args, stdout, stderr)
+		return cmdRekey(c, args, stdout, stderr)
 	}
 	var api apiFlags
 	api.register(fs)
@@ -198,14 +198,13 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "unknown keys command %q\n\n%s", sub, keysUsage)
 		return 2
 	}
-	pos, err := parse(fs, args)
-	if err != nil {
-		return 2
+	nID := 0
+	if sub == "get" || sub == "rotate" || sub == "revoke" {
+		nID = 1
 	}
-	needID := sub == "get" || sub == "rotate" || sub == "revoke"
-	if needID != (len(pos) == 1) || (!needID && len(pos) > 0) {
-		fmt.Fprint(stderr, keysUsage)
-		return 2
+	pos, code, ok := c.parse(args, nID, nID, stdout, stderr)
+	if !ok {
+		return code
 	}
 	switch sub {
 	case "create":
@@ -271,8 +270,8 @@ func cmdConsumers(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("consumers "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	c := newCommand("consumers "+sub, consumersUsage)
+	fs := c.fs
 	var api apiFlags
 	api.register(fs)
 	var (
@@ -303,14 +302,13 @@ func cmdConsumers(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "unknown consumers command %q\n\n%s", sub, consumersUsage)
 		return 2
 	}
-	pos, err := parse(fs, args)
-	if err != nil {
-		return 2
+	nID := 0
+	if sub == "get" || sub == "update" || sub == "delete" {
+		nID = 1
 	}
-	needID := sub == "get" || sub == "update" || sub == "delete"
-	if needID != (len(pos) == 1) || (!needID && len(pos) > 0) {
-		fmt.Fprint(stderr, consumersUsage)
-		return 2
+	pos, code, ok := c.parse(args, nID, nID, stdout, stderr)
+	if !ok {
+		return code
 	}
 	lb, err := labels(lbls)
 	if err != nil {
@@ -401,10 +399,10 @@ func openService(cfgPath string, stderr io.Writer) (*keys.Service, int) {
 	return svc, 0
 }
 
-func cmdRekey(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int {
-	cfgPath := fs.String("config", "portcullis.yaml", "configuration file")
-	if _, err := parse(fs, args); err != nil {
-		return 2
+func cmdRekey(c *command, args []string, stdout, stderr io.Writer) int {
+	cfgPath := c.fs.String("config", "portcullis.yaml", "configuration file")
+	if _, code, ok := c.parse(args, 0, 0, stdout, stderr); !ok {
+		return code
 	}
 	svc, code := openService(*cfgPath, stderr)
 	if svc == nil {

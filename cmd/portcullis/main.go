@@ -13,10 +13,10 @@ import (
 const usage = `portcullis — a security-first API gateway
 
 Usage:
-  portcullis serve    [--config FILE]   run the gateway (default ./portcullis.yaml)
-  portcullis validate [--config FILE]   check a config and list every problem
+  portcullis serve    [--config] FILE   run the gateway (default ./portcullis.yaml)
+  portcullis validate [--config] FILE   check a config and list every problem
   portcullis demo     [flags]           run a complete demo gateway, no setup needed
-  portcullis version                    print version, commit, Go version and modules
+  portcullis version  [--json]          print version, commit, Go version and modules
   portcullis admin bootstrap --config FILE   create the first admin token
   portcullis keys      create|list|get|rotate|revoke|rekey ...   manage API keys
   portcullis consumers create|list|get|update|delete ...       manage consumers
@@ -61,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "consumers":
 		return cmdConsumers(rest, stdout, stderr)
 	case "version", "--version":
-		return cmdVersion(stdout)
+		return cmdVersion(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/admin"
@@ -38,6 +40,9 @@ type Options struct {
 	Env config.LookupEnv
 	// OpenTimeout bounds opening the key store. Default 1m.
 	OpenTimeout time.Duration
+	// Online makes Check contact the key store and Redis as well
+	// (validate --online).
+	Online bool
 }
 
 // Process is a built gateway process: every long-lived part, owned here.
@@ -66,10 +71,16 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 	if o.OpenTimeout == 0 {
 		o.OpenTimeout = time.Minute
 	}
+	if errs := preflight(cfg, func(string) bool { return true }); len(errs) > 0 {
+		return nil, errs
+	}
 	p = &Process{log: o.Log}
+	// The deferred release holds its own reference: "return nil, err" sets
+	// p to nil before deferred calls run.
+	built := p
 	defer func() {
 		if err != nil {
-			p.Close()
+			built.Close()
 		}
 	}()
 	ratelimit.RouteRedisLogs(o.Log)
@@ -159,26 +170,64 @@ func (p *Process) Close() {
 	p.stops = nil
 }
 
-// Check builds everything cfg describes the way Build does, without
-// binding a port or connecting to a store (the validate command): the
-// secrets are loaded, the admin API's certificates read, every route,
-// upstream and authenticator compiled. It returns every problem.
-func Check(cfg *config.Config, o Options) error {
+// Check runs, without binding a port, every check Build and Start make
+// before binding (the validate command): cfg's sections are checked
+// against the host (preflight), the secrets loaded, the admin API's and
+// the listeners' certificates read, and every route, upstream and
+// authenticator compiled. prior are the problems config.LoadAll already
+// found in cfg: each later check still runs on the sections without one,
+// and what it says about a section with one (a consequence) is left out,
+// so one run reports everything. The gateway itself is compiled only when
+// cfg has no problem (its constructors take a validated configuration).
+// With o.Online the key store and Redis are also contacted. It returns
+// prior and every new problem.
+func Check(cfg *config.Config, prior error, o Options) error {
 	if o.Env == nil {
 		o.Env = os.LookupEnv
 	}
 	var errs config.Errors
+	errs.Merge("", prior)
+	if cfg == nil {
+		return errs.Err()
+	}
+	known := slices.Clone(errs)
+	// A section is sound when no problem is at, above or inside it.
+	sound := func(path string) bool {
+		if config.Covers(known, path) {
+			return false
+		}
+		for _, e := range known {
+			if strings.HasPrefix(e.Path, path+".") || strings.HasPrefix(e.Path, path+"[") {
+				return false
+			}
+		}
+		return true
+	}
+	var found config.Errors
+	found.Merge("", preflight(cfg, sound))
 	opts := server.Options{ConfigPath: o.ConfigPath}
 	if cfg.KeysInUse() {
 		if _, err := keys.LoadSecrets(cfg.Keys, o.Env); err != nil {
-			errs.Merge("keys", err)
+			found.Merge("keys", err)
 		}
 		// Routes are built without connecting to the key store.
 		opts.Deps.Keys = keys.Offline{}
 	}
 	if cfg.Admin.Enabled {
-		errs.Merge("admin", admin.CheckConfig(cfg.Admin))
+		found.Merge("admin", admin.CheckConfig(cfg.Admin))
 	}
-	errs.Merge("", server.CheckConfig(cfg, opts))
+	if len(known) == 0 {
+		found.Merge("", server.CheckConfig(cfg, opts))
+	} else {
+		found.Merge("", server.CheckCertificates(cfg, sound))
+	}
+	if o.Online {
+		found.Merge("", online(cfg, sound, o))
+	}
+	for _, e := range found {
+		if !config.Covers(known, e.Path) {
+			errs = append(errs, e)
+		}
+	}
 	return errs.Err()
 }

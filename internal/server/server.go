@@ -198,6 +198,25 @@ func CheckConfig(cfg *config.Config, opts Options) error {
 	return nil
 }
 
+// CheckCertificates loads the certificate, key and client CA of every TLS
+// listener of cfg whose section sound reports as without problems, and
+// returns every failure: validate's check of the listeners when the rest
+// of the configuration is too broken to build.
+func CheckCertificates(cfg *config.Config, sound func(path string) bool) error {
+	var errs config.Errors
+	log := slog.New(slog.DiscardHandler)
+	for i, lc := range cfg.Listeners {
+		p := config.Join(config.Index("listeners", i), "tls")
+		if lc.TLS == nil || !sound(p) {
+			continue
+		}
+		if _, err := newCertServer(lc.TLS, log); err != nil {
+			errs.Add(p, "%v", err)
+		}
+	}
+	return errs.Err()
+}
+
 func (s *Server) closeBuilt() {
 	s.gw.Runtime().Stop()
 	if s.access != nil {
