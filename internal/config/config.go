@@ -320,6 +320,13 @@ type AccessLog struct {
 
 // Shutdown configures graceful shutdown on SIGTERM/SIGINT.
 type Shutdown struct {
+	// PreStopDelay is how long, after SIGTERM, the gateway keeps serving
+	// while /readyz answers 503 "shutting down", so load balancers take the
+	// instance out of rotation before its listeners close; responses carry
+	// Connection: close (HTTP/1.1) and HTTP/2 connections get GOAWAY as
+	// they go idle. Then the drain starts. An interrupt (Ctrl-C) or a
+	// second SIGTERM skips it. Default 5s; 0 drains at once; at most 5m.
+	PreStopDelay Duration `yaml:"pre_stop_delay"`
 	// DrainTimeout is how long in-flight requests may finish. Default 30s; 0
 	// closes connections at once.
 	DrainTimeout Duration `yaml:"drain_timeout"`

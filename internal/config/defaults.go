@@ -46,6 +46,8 @@ const (
 	DefaultAccessBuffer          = 64 << 10
 	DefaultAccessFlush           = time.Second
 	DefaultDrainTimeout          = 30 * time.Second
+	DefaultPreStopDelay          = 5 * time.Second
+	MaxPreStopDelay              = 5 * time.Minute
 	DefaultReloadInterval        = 2 * time.Second
 )
 
@@ -297,6 +299,8 @@ func (AccessLog) defaults() any {
 	}
 }
 
-func (Shutdown) defaults() any { return Shutdown{DrainTimeout: Duration(DefaultDrainTimeout)} }
+func (Shutdown) defaults() any {
+	return Shutdown{PreStopDelay: Duration(DefaultPreStopDelay), DrainTimeout: Duration(DefaultDrainTimeout)}
+}
 
 func (Reload) defaults() any { return Reload{Interval: Duration(DefaultReloadInterval)} }

@@ -23,6 +23,12 @@ func (c *Config) Validate() error {
 	var errs Errors
 	c.validateListeners(&errs)
 	c.validateOps(&errs)
+	if d := c.Shutdown.PreStopDelay.D(); d < 0 || d > MaxPreStopDelay {
+		errs.Add("shutdown.pre_stop_delay", "must be between 0 and 5m")
+	}
+	if c.Shutdown.DrainTimeout.D() < 0 {
+		errs.Add("shutdown.drain_timeout", "must not be negative")
+	}
 	switch c.ClientIPHeader {
 	case "x-forwarded-for", "forwarded":
 	default:

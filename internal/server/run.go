@@ -28,7 +28,12 @@ func (s *Server) Run(ctx context.Context, sigs <-chan os.Signal) error {
 				s.reloadAndLog("signal")
 				lastStamp = fileStamp(s.opts.ConfigPath)
 				w.follow(s.reloadSettings(), s.opts.ConfigPath)
-			case syscall.SIGTERM, os.Interrupt:
+			case syscall.SIGTERM:
+				s.log.Info("shutting down", "signal", sig.String())
+				s.preStop(ctx, sigs)
+				return s.drain()
+			case os.Interrupt:
+				// At a terminal: no load balancer to wait for.
 				s.log.Info("shutting down", "signal", sig.String())
 				return s.drain()
 			}
@@ -56,6 +61,40 @@ func (s *Server) reloadAndLog(trigger string) {
 		return
 	}
 	s.log.Info("config reloaded", "trigger", trigger)
+}
+
+// preStop keeps serving for shutdown.pre_stop_delay while /readyz answers
+// 503 "shutting down", so load balancers stop sending new requests before
+// the listeners close. Meanwhile every HTTP/1.x response ends its
+// connection (closeWhileDraining), so clients open their next one through
+// the load balancer; HTTP/2 connections are sent GOAWAY when the drain
+// starts, the first moment net/http can send it without also closing idle
+// HTTP/1.1 connections under their clients' feet. Another SIGTERM, an
+// interrupt or ctx ending cuts the delay short.
+func (s *Server) preStop(ctx context.Context, sigs <-chan os.Signal) {
+	s.mu.Lock()
+	delay := s.cfg.Shutdown.PreStopDelay.D()
+	s.mu.Unlock()
+	s.draining.Store(true)
+	if delay <= 0 {
+		return
+	}
+	s.log.Info("not ready: serving until the pre-stop delay ends, then draining", "pre_stop_delay", delay.String())
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		case sig := <-sigs:
+			if sig == syscall.SIGTERM || sig == os.Interrupt {
+				s.log.Info("pre-stop delay cut short", "signal", sig.String())
+				return
+			}
+		}
+	}
 }
 
 func (s *Server) drain() error {

@@ -250,7 +250,7 @@ func (s *Server) newHTTPServer(name string, lc config.Listener, h http.Handler) 
 	lim := lc.Limits
 	srv := &http.Server{
 		Addr:    lc.Address,
-		Handler: closeAmbiguousFraming(h),
+		Handler: closeWhileDraining(&s.draining, closeAmbiguousFraming(h)),
 		// "OPTIONS *" reaches the handler, which refuses it like any
 		// target that is not a path (400 problem+json, logged), instead
 		// of net/http's silent 200.
