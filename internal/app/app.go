@@ -88,6 +88,7 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 	if err != nil {
 		return nil, err
 	}
+	limits.Start()
 	p.onStop(func() { _ = limits.Close() })
 	deps := gateway.Deps{
 		Log:        o.Log,

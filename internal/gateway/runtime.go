@@ -76,6 +76,7 @@ type Runtime struct {
 	auths     map[string]authn.Authenticator
 	cancel    context.CancelFunc
 	ipfilter  *ipfilter.Filter  // rate_limits.ip_allow / ip_deny, before routing
+	limits    *ratelimit.Limits // reports the rate-limit store's readiness
 	ownStores *ratelimit.Stores // made by Build when Deps had none
 }
 
@@ -158,6 +159,7 @@ func (rt *Runtime) buildLimits(cfg *config.Config, deps Deps, env *runtimeBuild)
 	rt.ipfilter = ipfilter.New(rl.IPAllow, rl.IPDeny)
 	env.guard = bruteforce.New(rl.BruteForce, stores, deps.Log)
 	env.limits = ratelimit.New(rl, stores)
+	rt.limits = env.limits
 	return nil
 }
 
@@ -193,14 +195,18 @@ func (rt *Runtime) InheritHealth(prev *Runtime) {
 
 // parts are what the runtime built that may take part in its lifecycle
 // (lifecycle.Prefetcher, Readiness, Closer): upstreams first, then
-// authenticators by name, so reports and shutdown have a stable order.
+// authenticators by name, then the rate limits, so reports and shutdown
+// have a stable order.
 func (rt *Runtime) parts() []any {
-	out := make([]any, 0, len(rt.upstreams)+len(rt.auths))
+	out := make([]any, 0, len(rt.upstreams)+len(rt.auths)+1)
 	for _, u := range rt.upstreams {
 		out = append(out, u)
 	}
 	for _, name := range slices.Sorted(maps.Keys(rt.auths)) {
 		out = append(out, rt.auths[name])
+	}
+	if rt.limits != nil {
+		out = append(out, rt.limits)
 	}
 	return out
 }

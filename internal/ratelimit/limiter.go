@@ -26,13 +26,16 @@ type Limits struct {
 	byName map[string]*policy
 	global []*policy
 	tiers  map[string][]*policy
+	// used are the policies some route applies (Route marks them while
+	// the runtime is built): only they make /readyz fail.
+	used map[string]bool
 }
 
 // New compiles cfg, which config.Parse validated (every policy a route,
 // global or tier names exists; the time zone is loaded).
 func New(cfg config.RateLimits, stores *Stores) *Limits {
 	instances := int64(max(1, cfg.Instances))
-	l := &Limits{stores: stores, loc: cfg.TimeZone.Location(), legacy: cfg.LegacyHeaders, byName: map[string]*policy{}, tiers: map[string][]*policy{}}
+	l := &Limits{stores: stores, loc: cfg.TimeZone.Location(), legacy: cfg.LegacyHeaders, byName: map[string]*policy{}, tiers: map[string][]*policy{}, used: map[string]bool{}}
 	for _, pc := range cfg.Policies {
 		l.byName[pc.Name] = compilePolicy(pc, instances, stores.metrics)
 	}
@@ -71,6 +74,16 @@ func (l *Limits) Route(rc config.Route) pipeline.Stage {
 			for _, p := range ps {
 				rl.tiers[tier] = append(rl.tiers[tier], bind(p, rc.Name))
 			}
+		}
+	}
+	for _, list := range [][]*bound{rl.global, rl.own} {
+		for _, b := range list {
+			l.used[b.p.name] = true
+		}
+	}
+	for _, list := range rl.tiers {
+		for _, b := range list {
+			l.used[b.p.name] = true
 		}
 	}
 	return rl

@@ -135,6 +135,12 @@ func (s *RedisStore) Close() error { return s.client.Close() }
 // Ping checks that Redis answers.
 func (s *RedisStore) Ping(ctx context.Context) error { return s.client.Ping(ctx).Err() }
 
+// healthCheck pings Redis through the breaker (the health check): a failure
+// opens it as a failed request would, a success closes it.
+func (s *RedisStore) healthCheck(ctx context.Context) error {
+	return s.run(ctx, func(context.Context) error { return s.Ping(ctx) })
+}
+
 // run calls fn unless the breaker is open, and records its outcome.
 func (s *RedisStore) run(ctx context.Context, fn func(context.Context) error) error {
 	ok, probe := s.breaker.enter()

@@ -41,6 +41,9 @@ type Stores struct {
 
 	tokenPrefix string
 	tokenSeq    atomic.Uint64
+
+	stopHealth context.CancelFunc
+	healthDone chan struct{}
 }
 
 // NewStores builds the configured store. Redis is not contacted until the
@@ -84,13 +87,54 @@ func NewStores(cfg config.RateLimitStore, o Options) (*Stores, error) {
 	return s, nil
 }
 
-// Close releases the Redis connections.
+// Start runs the background health check of the Redis store (nothing for
+// the memory store): every health_interval Redis is pinged through the
+// breaker, so the store_up metric and /readyz follow Redis without waiting
+// for traffic, and a recovered Redis is taken back before the next request
+// has to probe it. Close stops it.
+func (s *Stores) Start() {
+	if s.redis == nil || s.stopHealth != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopHealth, s.healthDone = cancel, make(chan struct{})
+	interval := s.cfg.Redis.HealthInterval.D()
+	timeout := max(s.cfg.Redis.Timeout.D(), time.Millisecond)
+	go func() {
+		defer close(s.healthDone)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			cctx, ccancel := context.WithTimeout(ctx, timeout)
+			if err := s.redis.healthCheck(cctx); err != nil && !errors.Is(err, ErrUnavailable) {
+				s.metrics.StoreError()
+			}
+			ccancel()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// Close stops the health check and releases the Redis connections.
 func (s *Stores) Close() error {
+	if s.stopHealth != nil {
+		s.stopHealth()
+		<-s.healthDone
+	}
 	if s.redis != nil {
 		return s.redis.Close()
 	}
 	return nil
 }
+
+// Up reports whether limits are shared: true for the memory store, and
+// for Redis while its breaker is closed (the last call or health check
+// succeeded).
+func (s *Stores) Up() bool { return s.redis == nil || !s.redis.breaker.down.Load() }
 
 // Config is the store configuration s was built from. A reload that
 // changes it keeps using s (reported as needing a restart).
