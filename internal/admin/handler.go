@@ -227,10 +227,13 @@ func fail(err error, what, conflict string) error {
 		return problem.New(http.StatusConflict, "conflict", "Conflict", conflict).WithCause(err)
 	case errors.Is(err, store.ErrNotAudited):
 		return problem.Unavailable("audit-unavailable",
-			"The change was not made: the audit trail cannot be written right now.", err)
+			"The change was not made: the audit trail cannot be written right now.", authRetryAfter, err)
 	}
 	return problem.Internal(err)
 }
+
+// authRetryAfter is the Retry-After of the admin API's 503s.
+const authRetryAfter = 5 * time.Second
 
 func invalid(fields []keys.FieldProblem) *problem.Error {
 	pe := problem.BadRequest("invalid-request", "The request has invalid fields.")
@@ -350,7 +353,7 @@ func (s *Server) authenticate(r *http.Request) (*actor, error) {
 			s.authFailed(r.Context(), info)
 			return nil, authn.Unauthorized(adminChallenge, authn.Reject(rej.Reason, "The admin token is invalid."))
 		}
-		return nil, problem.Unavailable("auth-unavailable", "The admin API cannot verify credentials right now.", err)
+		return nil, problem.Unavailable("auth-unavailable", "The admin API cannot verify credentials right now.", authRetryAfter, err)
 	}
 	return &actor{name: "token:" + id.TokenID, role: Role(id.Role)}, nil
 }

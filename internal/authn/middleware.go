@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
@@ -12,6 +13,11 @@ import (
 
 // Realm is the realm of every challenge.
 const Realm = "portcullis"
+
+// RetryAfter is the Retry-After of a 503 auth-unavailable (the key store
+// or an identity provider cannot be reached and the credential is not
+// cached): about how long a store outage is noticed and retried in.
+const RetryAfter = 5 * time.Second
 
 // Stage is a route's authentication: it tries the route's authenticators
 // in order; the first that does not answer "not applicable" decides. On
@@ -109,7 +115,7 @@ func (s *Stage) verify(r *http.Request) error {
 			return Unauthorized(a.Challenge(), ue)
 		}
 		return problem.Unavailable("auth-unavailable",
-			"The gateway cannot verify credentials right now.", err)
+			"The gateway cannot verify credentials right now.", RetryAfter, err)
 	}
 	info.AuthFailure = "no credential"
 	pe := problem.New(http.StatusUnauthorized, "unauthenticated", "Unauthorized",

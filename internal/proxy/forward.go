@@ -304,7 +304,7 @@ func classify(clientCtx context.Context, err error) error {
 	case errors.As(err, &ire):
 		return problem.BadRequest("invalid-request", "The request's method or a header field cannot be forwarded.").WithCause(err)
 	case errors.Is(err, ErrNoHealthyTarget):
-		return problem.Unavailable("no-healthy-upstream", "No healthy upstream target is available.", err).WithHeader("Retry-After", "5")
+		return problem.Unavailable("no-healthy-upstream", "No healthy upstream target is available.", 5*time.Second, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return problem.GatewayTimeout(err)
 	}

@@ -62,6 +62,9 @@ type Server struct {
 	redirects []redirectFor
 	bgCancel  context.CancelFunc
 	draining  atomic.Bool
+	// reloadFailed is the /readyz warning of the last reload when it
+	// failed; nil once one succeeds.
+	reloadFailed atomic.Pointer[string]
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -388,7 +391,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	defer s.mu.Unlock()
 	rt, err := gateway.Build(cfg, s.opts.Deps)
 	if err != nil {
-		s.metrics.Reloads.WithLabelValues("failure").Inc()
+		s.reloadFailure(err)
 		return err
 	}
 	kept, changed := keepRunning(s.cfg, cfg)
@@ -414,6 +417,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	s.cfg = kept
 	s.metrics.Reloads.WithLabelValues("success").Inc()
+	s.reloadFailed.Store(nil)
 	for _, c := range s.certs {
 		if _, err := c.Reload(false); err != nil {
 			s.log.Error("tls reload failed; keeping the current certificate", "error", err)
@@ -429,10 +433,24 @@ func (s *Server) ReloadFile() error {
 	}
 	cfg, err := config.Load(s.opts.ConfigPath)
 	if err != nil {
-		s.metrics.Reloads.WithLabelValues("failure").Inc()
+		s.reloadFailure(err)
 		return err
 	}
 	return s.Reload(cfg)
+}
+
+// reloadFailure counts a failed reload and keeps /readyz warning about it
+// until a reload succeeds: the instance serves, but not the configuration
+// its operator just deployed. The warning names no problem (they are in
+// the log): /readyz is not the place for configuration text.
+func (s *Server) reloadFailure(err error) {
+	s.metrics.Reloads.WithLabelValues("failure").Inc()
+	n := 1
+	if errs, ok := err.(config.Errors); ok {
+		n = len(errs)
+	}
+	msg := fmt.Sprintf("the last configuration reload failed (%d problem(s), see the log); the previous configuration keeps serving", n)
+	s.reloadFailed.Store(&msg)
 }
 
 // Shutdown stops accepting connections, lets in-flight requests finish until

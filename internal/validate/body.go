@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
@@ -82,7 +83,7 @@ func (s readBody) Handle(next pipeline.Handler) pipeline.Handler {
 		if !s.budget.acquire(reserve) {
 			if s.needed {
 				return problem.Unavailable("body-budget-exhausted",
-					"The gateway is holding too many request bodies; retry shortly.", errBudget).WithHeader("Retry-After", "1")
+					"The gateway is holding too many request bodies; retry shortly.", time.Second, errBudget)
 			}
 			return next.ServeHTTP(w, r)
 		}
