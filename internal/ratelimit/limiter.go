@@ -135,6 +135,7 @@ func (h *limited) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	n := 3 * (len(rl.global) + len(own))
 	checks, owners := make([]Check, 0, n), make([]*bound, 0, n)
 	var keyBuf [128]byte
+	clustered := rl.l.stores.clustered()
 	for _, list := range [2][]*bound{rl.global, own} {
 		for _, b := range list {
 			p := b.p
@@ -147,18 +148,22 @@ func (h *limited) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 				kb = appendFallbackKey(keyBuf[:0], info.ClientIP)
 			}
 			d := digest(kb)
+			tag := ""
+			if clustered {
+				tag = digest(firstPart(kb))
+			}
 			cost := b.cost(r.Method)
 			if p.rate != nil {
-				checks = append(checks, Check{Kind: KindRate, Key: p.prefix + "r:" + d, Cost: cost, Interval: p.rate.interval, Burst: p.rate.burst})
+				checks = append(checks, Check{Kind: KindRate, Key: p.prefix + "r:" + d, Tag: tag, Cost: cost, Interval: p.rate.interval, Burst: p.rate.burst})
 				owners = append(owners, b)
 			}
 			if p.quota != nil {
-				checks = append(checks, Check{Kind: KindQuota, Key: p.prefix + "q:" + d, Cost: cost, Limit: p.quota.limit,
+				checks = append(checks, Check{Kind: KindQuota, Key: p.prefix + "q:" + d, Tag: tag, Cost: cost, Limit: p.quota.limit,
 					Windows: p.quota.windows(now, rl.l.loc)})
 				owners = append(owners, b)
 			}
 			if p.conc > 0 {
-				checks = append(checks, Check{Kind: KindConcurrency, Key: p.prefix + "c:" + d, Cost: 1, Limit: p.conc,
+				checks = append(checks, Check{Kind: KindConcurrency, Key: p.prefix + "c:" + d, Tag: tag, Cost: 1, Limit: p.conc,
 					Lease: rl.lease, Token: rl.l.stores.token()})
 				owners = append(owners, b)
 			}
@@ -183,7 +188,7 @@ func (h *limited) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	var leases []Lease
 	for i, c := range checks {
 		if c.Kind == KindConcurrency && charged[i] {
-			leases = append(leases, Lease{Key: c.Key, Token: c.Token})
+			leases = append(leases, Lease{Key: c.Key, Tag: c.Tag, Token: c.Token})
 		}
 	}
 	last := (*policy)(nil)

@@ -76,6 +76,9 @@ func NewStores(cfg config.RateLimitStore, o Options) (*Stores, error) {
 		if sn := cfg.Redis.Sentinel; sn != nil {
 			addrs = sn.Addresses
 		}
+		if cl := cfg.Redis.Cluster; cl != nil {
+			addrs = cl.Addresses
+		}
 		for _, a := range addrs {
 			if cfg.Redis.TLS == nil && !config.IsLoopback(a) {
 				o.Log.Warn("rate-limit store: Redis is reached without TLS over the network; its password travels in clear (set rate_limits.store.redis.tls)",
@@ -130,6 +133,10 @@ func (s *Stores) Close() error {
 	}
 	return nil
 }
+
+// clustered reports whether the store is a Redis Cluster, whose checks
+// carry slot tags.
+func (s *Stores) clustered() bool { return s.redis != nil && s.redis.cluster }
 
 // Up reports whether limits are shared: true for the memory store, and
 // for Redis while its breaker is closed (the last call or health check
