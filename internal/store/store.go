@@ -70,7 +70,10 @@ type Key struct {
 	ConsumerID  string
 	Environment string
 	// Hash is HMAC-SHA-256 of the key under the pepper.
-	Hash   []byte
+	Hash []byte
+	// PepperVersion is the version of the pepper Hash was made with (1 for
+	// keys from before pepper versions).
+	PepperVersion uint32
 	Scopes []string
 	Tier   string
 	Labels map[string]string
@@ -91,12 +94,28 @@ type Key struct {
 type AdminToken struct {
 	ID        string
 	Name      string
-	Role      string
-	Hash      []byte
-	CreatedBy string
+	Role string
+	Hash []byte
+	// PepperVersion is the version of the pepper Hash was made with.
+	PepperVersion uint32
+	CreatedBy     string
 	CreatedAt time.Time
 	ExpiresAt time.Time // zero: never
 	RevokedAt time.Time
+}
+
+// Instance is a running gateway in the store's registry: the master key
+// and pepper versions it holds, so a rekey (or a new write version) can
+// wait until every live instance can read what it writes. A heartbeat
+// keeps it alive; past ExpiresAt it is dead (crashed) and ignored.
+type Instance struct {
+	ID                string
+	Host              string
+	MasterKeyVersions []uint32
+	PepperVersions    []uint32
+	StartedAt         time.Time
+	HeartbeatAt       time.Time
+	ExpiresAt         time.Time
 }
 
 // Usage is a batch of uses of one key.
@@ -193,6 +212,10 @@ type Store interface {
 	// RecordUsage adds request counts and moves last-used times forward,
 	// for many keys in one transaction.
 	RecordUsage(ctx context.Context, batch []Usage) error
+	// RehashKey replaces a key's hash and pepper version if its hash is
+	// still old (a lazy re-hash under a new pepper), publishing the
+	// change; false when it was not (already re-hashed, or gone).
+	RehashKey(ctx context.Context, id string, old, new []byte, pepperVersion uint32) (bool, error)
 
 	// CreateAdminToken stores a new admin token.
 	CreateAdminToken(ctx context.Context, t *AdminToken, a *Audit) error
@@ -203,6 +226,8 @@ type Store interface {
 	// RevokeAdminToken revokes a token; revoking twice changes nothing
 	// (its event, if any, is still written).
 	RevokeAdminToken(ctx context.Context, id string, at time.Time, a *Audit) error
+	// RehashAdminToken is RehashKey for an admin token.
+	RehashAdminToken(ctx context.Context, id string, old, new []byte, pepperVersion uint32) (bool, error)
 	// CountAdminTokens counts tokens neither revoked nor expired at at.
 	CountAdminTokens(ctx context.Context, at time.Time) (int, error)
 	// BootstrapAdminToken stores t only if no unrevoked admin token exists,
@@ -223,6 +248,15 @@ type Store interface {
 	ListSealed(ctx context.Context, kind, after string, limit int) ([]Sealed, error)
 	// ReplaceSealed swaps one encrypted value if it still equals old.
 	ReplaceSealed(ctx context.Context, kind, id string, old, new []byte) (bool, error)
+
+	// Heartbeat records inst (inserting or replacing its row) and deletes
+	// the rows of instances that expired before inst.HeartbeatAt.
+	Heartbeat(ctx context.Context, inst *Instance) error
+	// ListInstances returns the instances alive at at (ExpiresAt after
+	// it), in id order.
+	ListInstances(ctx context.Context, at time.Time) ([]*Instance, error)
+	// RemoveInstance deletes an instance's row (it is stopping).
+	RemoveInstance(ctx context.Context, id string) error
 
 	// Watch delivers changes to fn until ctx ends. It starts with a
 	// FeedReset once the feed is live. Only one Watch runs per Store.

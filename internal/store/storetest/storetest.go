@@ -61,6 +61,12 @@ func Run(t *testing.T, h Harness) {
 		{"ChangeFeed", testChangeFeed},
 		{"ChangeFeedAcrossInstances", testChangeFeedAcrossInstances},
 		{"MigrationsIdempotent", testMigrations},
+		{"Instances", testInstances},
+		{"InstancesAcrossStores", testInstancesAcrossStores},
+		{"PepperVersions", testPepperVersions},
+		{"RehashKey", testRehashKey},
+		{"RehashAdminToken", testRehashAdminToken},
+		{"AuditChainVersions", testAuditChainVersions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
@@ -640,7 +646,7 @@ func testMigrations(t *testing.T, h Harness) {
 	}
 	db := s.(interface{ DB() *sql.DB }).DB()
 	var n int
-	if err := db.QueryRowContext(ctx(), `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("schema_migrations rows = %d, %v; want 1", n, err)
+	if err := db.QueryRowContext(ctx(), `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("schema_migrations rows = %d, %v; want 2", n, err)
 	}
 }
