@@ -30,7 +30,9 @@ const keysUsage = `Usage:
   portcullis keys get    ID
   portcullis keys rotate ID [--grace 24h] [--expires-at RFC3339]
   portcullis keys revoke ID
-  portcullis keys rekey  --config FILE      re-encrypt metadata under the newest master key
+  portcullis keys rekey  --config FILE [--force]
+                         re-encrypt metadata under the newest master key; refused while
+                         a live instance lacks it (see docs/production.md, key rotation)
 
 The API commands reach the admin API with:
   --admin-url URL  (or PORTCULLIS_ADMIN_URL, default https://127.0.0.1:9443)
@@ -396,11 +398,17 @@ func openService(cfgPath string, stderr io.Writer) (*keys.Service, int) {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return nil, 1
 	}
+	// Written data (a bootstrap token, audit events) uses the versions
+	// every live instance holds.
+	if err := svc.LoadVersions(ctx); err != nil {
+		fmt.Fprintf(stderr, "reading the live instances: %v\n", err)
+	}
 	return svc, 0
 }
 
 func cmdRekey(c *command, args []string, stdout, stderr io.Writer) int {
 	cfgPath := c.fs.String("config", "portcullis.yaml", "configuration file")
+	force := c.fs.Bool("force", false, "rekey even while live instances lack the new master key version (they fail to read rewritten values until restarted with it)")
 	if _, code, ok := c.parse(args, 0, 0, stdout, stderr); !ok {
 		return code
 	}
@@ -411,7 +419,12 @@ func cmdRekey(c *command, args []string, stdout, stderr io.Writer) int {
 	defer svc.Store().Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	res, err := svc.Rekey(ctx)
+	res, err := svc.Rekey(ctx, *force)
+	var lack *keys.InstancesLackVersionError
+	if errors.As(err, &lack) {
+		fmt.Fprintf(stderr, "rekey refused: %v\n", err)
+		return 1
+	}
 	b, _ := json.MarshalIndent(res, "", "  ")
 	fmt.Fprintf(stdout, "%s\n", b)
 	if err != nil {

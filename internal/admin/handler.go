@@ -228,6 +228,12 @@ func fail(err error, what, conflict string) error {
 	case errors.Is(err, store.ErrNotAudited):
 		return problem.Unavailable("audit-unavailable",
 			"The change was not made: the audit trail cannot be written right now.", authRetryAfter, err)
+	case keys.IsMissingVersion(err):
+		// Another instance can serve it: this one was not restarted with
+		// a master key or pepper version the data is under.
+		return problem.Unavailable("key-version-unavailable",
+			"This gateway instance does not hold the master key or pepper version this data was written with; another instance may.",
+			authRetryAfter, err)
 	}
 	return problem.Internal(err)
 }

@@ -6,22 +6,22 @@ import (
 	"os"
 	"strings"
 
-	"github.com/portcullis/portcullis/internal/audit"
 	"github.com/portcullis/portcullis/internal/config"
 )
 
-// Secrets are the server secrets keys depend on: the pepper (as a Hasher
-// and, derived from it, the audit chain key) and the master keyring.
+// Secrets are the server secrets keys depend on: the pepper versions
+// (hashing credentials, and the audit chain keys derived from them) and
+// the master keyring.
 type Secrets struct {
-	Hasher  *Hasher
+	Peppers *Peppers
 	Keyring *Keyring
-	Chainer *audit.Chainer
 }
 
 // NewSecrets builds Secrets from raw values (LoadSecrets reads them from
-// where the config says; tests and the demo pass them directly).
+// where the config says; tests and the demo pass them directly). Both may
+// list several versions.
 func NewSecrets(pepper []byte, masterKey string) (*Secrets, error) {
-	h, err := NewHasher(pepper)
+	p, err := ParsePeppers(string(pepper))
 	if err != nil {
 		return nil, err
 	}
@@ -29,14 +29,7 @@ func NewSecrets(pepper []byte, masterKey string) (*Secrets, error) {
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
 	}
-	return &Secrets{Hasher: h, Keyring: k, Chainer: auditChainer(h)}, nil
-}
-
-// auditChainer derives the audit chain key from the pepper. No credential
-// starts with a NUL byte, so the derived key is never a credential hash.
-func auditChainer(h *Hasher) *audit.Chainer {
-	c, _ := audit.NewChainer(h.Sum("\x00portcullis-audit-chain-v1"))
-	return c
+	return &Secrets{Peppers: p, Keyring: k}, nil
 }
 
 // maxSecretFile bounds a secret file so a wrong path cannot exhaust memory.
@@ -49,14 +42,11 @@ func LoadSecrets(cfg config.Keys, env config.LookupEnv) (*Secrets, error) {
 	var errs config.Errors
 	s := &Secrets{}
 	if v, ok := readSecret(&errs, "keys.pepper", cfg.Pepper, env); ok {
-		h, err := NewHasher([]byte(v))
+		p, err := ParsePeppers(v)
 		if err != nil {
 			errs.Add("keys.pepper", "%v (generate one with: openssl rand -base64 48)", err)
 		}
-		s.Hasher = h
-		if h != nil {
-			s.Chainer = auditChainer(h)
-		}
+		s.Peppers = p
 	}
 	if v, ok := readSecret(&errs, "keys.master_key", cfg.MasterKey, env); ok {
 		k, err := ParseKeyring(v)
@@ -101,5 +91,5 @@ func readSecret(errs *config.Errors, path string, ref config.SecretRef, env conf
 
 // String never prints the secrets.
 func (s *Secrets) String() string {
-	return fmt.Sprintf("keys.Secrets{master key v%d}", s.Keyring.Current())
+	return fmt.Sprintf("keys.Secrets{master key v%d, pepper v%d}", s.Keyring.Current(), s.Peppers.Current())
 }

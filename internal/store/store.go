@@ -74,9 +74,9 @@ type Key struct {
 	// PepperVersion is the version of the pepper Hash was made with (1 for
 	// keys from before pepper versions).
 	PepperVersion uint32
-	Scopes []string
-	Tier   string
-	Labels map[string]string
+	Scopes        []string
+	Tier          string
+	Labels        map[string]string
 	// Sealed is the encrypted sensitive metadata (allowed CIDRs, notes).
 	Sealed        []byte
 	State         string
@@ -92,16 +92,16 @@ type Key struct {
 
 // AdminToken is an admin API credential's stored record.
 type AdminToken struct {
-	ID        string
-	Name      string
+	ID   string
+	Name string
 	Role string
 	Hash []byte
 	// PepperVersion is the version of the pepper Hash was made with.
 	PepperVersion uint32
 	CreatedBy     string
-	CreatedAt time.Time
-	ExpiresAt time.Time // zero: never
-	RevokedAt time.Time
+	CreatedAt     time.Time
+	ExpiresAt     time.Time // zero: never
+	RevokedAt     time.Time
 }
 
 // Instance is a running gateway in the store's registry: the master key
