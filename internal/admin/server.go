@@ -55,6 +55,10 @@ type Server struct {
 	cancel   context.CancelFunc
 }
 
+// NotAfter is the expiry of the certificate the admin listener serves
+// now (it follows hot reloads).
+func (s *Server) NotAfter() time.Time { return s.tls.NotAfter() }
+
 // New builds the admin API from its config (defaults applied, validated):
 // it loads the certificate and client CA now, so a bad file fails at
 // startup.

@@ -125,6 +125,7 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 			return nil, err
 		}
 		adm := p.Admin
+		p.Server.Metrics().CertExpiry.Watch("admin", adm.NotAfter)
 		p.onStop(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

@@ -17,7 +17,7 @@ type Metrics struct {
 	upstreamLatency *prometheus.HistogramVec
 	UpstreamHealthy *prometheus.GaugeVec
 	Reloads         *prometheus.CounterVec
-	CertExpiry      *prometheus.GaugeVec
+	CertExpiry      *CertExpiry
 	// Unhandled counts what net/http ended without the gateway's handler
 	// ever running, by listener and reason: tls_handshake (the handshake
 	// failed or never finished), no_request (closed before any request
@@ -57,10 +57,7 @@ func NewMetrics() *Metrics {
 			Name: "portcullis_config_reloads_total",
 			Help: "Configuration reloads, by result (success, failure).",
 		}, []string{"result"}),
-		CertExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "portcullis_tls_certificate_expiry_timestamp_seconds",
-			Help: "NotAfter of each listener's certificate.",
-		}, []string{"listener"}),
+		CertExpiry: newCertExpiry(),
 		Unhandled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portcullis_connections_unhandled_total",
 			Help: "Connections or requests net/http ended before the gateway's handler ran, by listener and reason (tls_handshake, no_request, refused).",

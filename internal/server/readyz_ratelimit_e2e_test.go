@@ -109,5 +109,12 @@ func waitMetric(t *testing.T, ops, line string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("/metrics has no line %q", line)
+	name, _, _ := strings.Cut(line, "{")
+	var same []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, name) {
+			same = append(same, l)
+		}
+	}
+	t.Fatalf("/metrics has no line %q; it has %q", line, same)
 }

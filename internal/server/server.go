@@ -130,7 +130,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			}
 			s.certs = append(s.certs, cs)
 			srv.TLSConfig = cs.Config()
-			s.metrics.CertExpiry.WithLabelValues(lc.Name).Set(float64(cs.NotAfter().Unix()))
+			s.metrics.CertExpiry.Watch(lc.Name, cs.NotAfter)
 		}
 		s.https = append(s.https, srv)
 		s.listeners = append(s.listeners, boundListener{name: lc.Name, srv: srv, maxConns: lc.Limits.MaxConnections})
