@@ -32,7 +32,7 @@ const keysUsage = `Usage:
   portcullis keys revoke ID
   portcullis keys rekey  --config FILE [--force]
                          re-encrypt metadata under the newest master key; refused while
-                         a live instance lacks it (see docs/production.md, key rotation)
+                         a live instance lacks it (see docs/api-keys.md, "Rotating the master key and the pepper")
 
 The API commands reach the admin API with:
   --admin-url URL  (or PORTCULLIS_ADMIN_URL, default https://127.0.0.1:9443)
