@@ -63,6 +63,10 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 		if err != nil {
 			return err
 		}
+		// It holds the pepper, the master key, the TLS key and the key
+		// database: nothing of it may outlive the demo (Ctrl-C included,
+		// which ends Run through sigs) unless the user chose the directory.
+		defer os.RemoveAll(d)
 		o.DataDir = d
 	} else if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return err

@@ -86,3 +86,56 @@ func TestDemo(t *testing.T) {
 		t.Fatal("demo did not stop")
 	}
 }
+
+// The generated secrets (pepper, master key, TLS key, key database) do not
+// outlive the demo, unless the user chose where they go (--data-dir).
+func TestDemoRemovesItsTempDir(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		dataDir bool
+		kept    bool
+	}{
+		{"temp dir", false, false},
+		{"--data-dir", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			o := Options{Addr: "127.0.0.1:0", OpsAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+				CredentialsOut: filepath.Join(t.TempDir(), "creds.json")}
+			if tc.dataDir {
+				o.DataDir = filepath.Join(tmp, "mine")
+			}
+			sigs := make(chan os.Signal, 1)
+			done := make(chan error, 1)
+			go func() { done <- Run(context.Background(), o, sigs, io.Discard, slog.New(slog.DiscardHandler)) }()
+			var creds Credentials
+			for i := 0; i < 400 && creds.CAFile == ""; i++ {
+				if b, err := os.ReadFile(o.CredentialsOut); err == nil {
+					_ = json.Unmarshal(b, &creds)
+				}
+				time.Sleep(25 * time.Millisecond)
+			}
+			if creds.CAFile == "" {
+				t.Fatal("the demo did not start")
+			}
+			dir := filepath.Dir(creds.CAFile)
+			if filepath.Dir(dir) != tmp {
+				t.Fatalf("data dir %s is not in %s", dir, tmp)
+			}
+			sigs <- os.Interrupt // Ctrl-C
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("demo returned %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("demo did not stop")
+			}
+			_, err := os.Stat(dir)
+			if kept := err == nil; kept != tc.kept {
+				t.Fatalf("after Ctrl-C, %s exists = %v, want %v (stat: %v)", dir, kept, tc.kept, err)
+			}
+		})
+	}
+}
