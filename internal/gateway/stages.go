@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/authz"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/ipfilter"
@@ -40,9 +41,12 @@ var stages = []stageBuilder{
 // routeBuild is what a route's stages are built from: the runtime-wide
 // parts and the stages built so far (in registry order).
 type routeBuild struct {
-	rt     *runtimeBuild
-	route  config.Route
-	path   string
+	rt    *runtimeBuild
+	route config.Route
+	path  string
+	// auths are the route's authenticators with its rules applied (nil on
+	// auth: none routes).
+	auths  []authn.Authenticator
 	stages []pipeline.Stage
 }
 
