@@ -380,7 +380,8 @@ func proofKeyIs(r *http.Request, jkt string, maxBytes int) bool {
 }
 
 // unrecorded is the probe's replay store: every jti is new, nothing is
-// kept.
+// kept. dpop.Verifier calls Seen only; the embedded nil Store is there to
+// satisfy the interface, and any other call would panic loudly.
 type unrecorded struct{ sharedstate.Store }
 
 func (unrecorded) Seen(context.Context, sharedstate.Key, time.Duration) (bool, error) {
