@@ -302,5 +302,3 @@ func TestSigningKeyAuditAndRekey(t *testing.T) {
 		t.Fatalf("after rekey: %v", err)
 	}
 }
-
-
