@@ -26,6 +26,7 @@ import (
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/sharedstate"
 	"github.com/portcullis/portcullis/internal/tokencache"
+	"github.com/portcullis/portcullis/internal/validate"
 )
 
 // Options are what a process is built with besides its configuration.
@@ -55,6 +56,9 @@ type Process struct {
 	// Shared holds idempotency keys and signature nonces: in Redis when
 	// the rate limits use Redis (the same connection), else in memory.
 	Shared sharedstate.Store
+	// Bodies is the process's budget for read request bodies, shared by
+	// every runtime across reloads.
+	Bodies *validate.Budget
 
 	log     *slog.Logger
 	stops   []func() // in the order they were acquired; run in reverse
@@ -98,7 +102,11 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		RateLimits: limits,
 		Shared:     shared,
 		Integrity:  integrity,
+		// One body budget for the whole process: a reload must not make
+		// room for another 256 MiB of held bodies.
+		Bodies: validate.NewBudget(validate.DefaultBudget),
 	}
+	p.Bodies = deps.Bodies
 	opts := server.Options{ConfigPath: o.ConfigPath, Log: o.Log, LogLevel: o.LogLevel, Deps: deps,
 		Collectors: append(limits.Collectors(), integrity.Collectors()...)}
 	if cfg.KeysInUse() {
