@@ -8,6 +8,7 @@ import (
 	"net/netip"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/httpsig"
 	"github.com/portcullis/portcullis/internal/store"
 )
 
@@ -82,4 +83,9 @@ func PingStore(ctx context.Context, k config.Keys) error {
 		return nil
 	}
 	return store.ProbePostgres(ctx, k.Store.DSN)
+}
+
+// SigningKey always fails with ErrSigningKeysUnavailable.
+func (Offline) SigningKey(context.Context, Signer, string) (httpsig.Key, error) {
+	return httpsig.Key{}, fmt.Errorf("%w: key store not connected (validate only)", ErrSigningKeysUnavailable)
 }

@@ -9,7 +9,7 @@ import (
 
 // RekeyResult counts what a rekey did.
 type RekeyResult struct {
-	// Examined values, of consumers and keys.
+	// Examined values, of consumers, keys and signing keys.
 	Examined int `json:"examined"`
 	// Rekeyed values were re-encrypted under the target version.
 	Rekeyed int `json:"rekeyed"`
@@ -88,7 +88,7 @@ func (s *Service) Rekey(ctx context.Context, force bool) (RekeyResult, error) {
 		s.log.Warn("rekey forced while live instances lack the master key version; they will fail to read rewritten values until restarted with it", "error", err.Error())
 	}
 	failed := 0
-	for _, kind := range []string{"consumer", "key"} {
+	for _, kind := range []string{"consumer", "key", "signing_key"} {
 		after := ""
 		for {
 			page, err := s.st.ListSealed(ctx, kind, after, 500)

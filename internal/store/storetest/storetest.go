@@ -67,6 +67,11 @@ func Run(t *testing.T, h Harness) {
 		{"RehashKey", testRehashKey},
 		{"RehashAdminToken", testRehashAdminToken},
 		{"AuditChainVersions", testAuditChainVersions},
+		{"SigningKeys", testSigningKeys},
+		{"SigningKeyRotateRevoke", testSigningKeyRotateRevoke},
+		{"Identities", testIdentities},
+		{"SigningChangeFeed", testSigningChangeFeed},
+		{"SigningSealed", testSigningSealed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
@@ -645,8 +650,9 @@ func testMigrations(t *testing.T, h Harness) {
 		t.Fatalf("data after reopening: %v", err)
 	}
 	db := s.(interface{ DB() *sql.DB }).DB()
-	var n int
-	if err := db.QueryRowContext(ctx(), `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 2 {
-		t.Fatalf("schema_migrations rows = %d, %v; want 2", n, err)
+	// Each migration ran once: 0001 (init), 0002 (signing keys) and 0003 (secret versions).
+	var n, top int
+	if err := db.QueryRowContext(ctx(), `SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&n, &top); err != nil || n != 3 || top != 3 {
+		t.Fatalf("schema_migrations rows = %d (max version %d), %v; want 3", n, top, err)
 	}
 }
