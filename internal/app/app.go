@@ -1,7 +1,8 @@
 // Package app owns the composition of a Portcullis process. From a loaded
 // configuration it builds, in one place for `serve`, `demo` and `validate`,
 // the long-lived services that outlive reloads (key service, rate-limit
-// stores, JWKS registry, verified-token cache), the gateway server and the
+// stores, JWKS registry, verified-token cache, the WAF's compiled rules
+// and log), the gateway server and the
 // admin API; it starts them, runs until a signal, and stops everything it
 // started, in reverse order. The demo differs from serve only in the
 // configuration and credentials it generates.
@@ -22,6 +23,7 @@ import (
 	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/tokencache"
+	"github.com/portcullis/portcullis/internal/waf"
 )
 
 // Options are what a process is built with besides its configuration.
@@ -78,13 +80,20 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		return nil, err
 	}
 	p.onStop(func() { _ = limits.Close() })
+	engines, err := waf.NewEngines(waf.Options{Log: o.Log, ErrorLog: cfg.Logging.WAF})
+	if err != nil {
+		return nil, err
+	}
+	p.onStop(func() { _ = engines.Close() })
 	deps := gateway.Deps{
 		Log:        o.Log,
 		JWKS:       jwks.NewRegistry(o.Log, nil),
 		TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil),
 		RateLimits: limits,
+		WAF:        engines,
 	}
-	opts := server.Options{ConfigPath: o.ConfigPath, Log: o.Log, LogLevel: o.LogLevel, Deps: deps, Collectors: limits.Collectors()}
+	opts := server.Options{ConfigPath: o.ConfigPath, Log: o.Log, LogLevel: o.LogLevel, Deps: deps,
+		Collectors: append(limits.Collectors(), engines.Collectors()...)}
 	if cfg.KeysInUse() {
 		ctx, cancel := context.WithTimeout(context.Background(), o.OpenTimeout)
 		p.Keys, err = keys.Open(ctx, cfg.Keys, o.Env, o.Log)

@@ -21,6 +21,7 @@ func TestOneCompositionRoot(t *testing.T) {
 		"admin.New":           {"internal/app"},
 		"keys.Open":           {"internal/app"},
 		"ratelimit.NewStores": {"internal/app", "internal/gateway", "bench/ratelimit"},
+		"waf.NewEngines":      {"internal/app", "internal/gateway"},
 		// A runtime is built by the server (at start and on reload).
 		"gateway.Build": {"internal/server", "bench/ratelimit"},
 	}

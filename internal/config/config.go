@@ -289,6 +289,9 @@ type Route struct {
 	// client as sent) or "mask" (they are replaced with the gateway's 502
 	// problem, so stack traces and connection strings never leave).
 	UpstreamErrors string `yaml:"upstream_errors"`
+	// WAF inspects requests (and optionally responses) with Coraza and
+	// the OWASP Core Rule Set. Default: none (see docs/waf.md).
+	WAF *RouteWAF `yaml:"waf"`
 }
 
 // Logging configures the application and access logs.
@@ -297,6 +300,8 @@ type Logging struct {
 	Level string `yaml:"level"`
 	// Access configures the access log.
 	Access AccessLog `yaml:"access"`
+	// WAF configures the WAF's error log (docs/waf.md).
+	WAF WAFLog `yaml:"waf"`
 }
 
 // AccessLog is the structured JSON access log.

@@ -35,6 +35,7 @@ func (c *Config) Validate() error {
 	c.validateRateLimits(&errs)
 	c.Tracing.validate(&errs)
 	c.validateHeaders(&errs)
+	c.validateWAFLog(&errs)
 	switch c.Logging.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -392,6 +393,7 @@ func (c *Config) validateRoutes(errs *Errors) {
 			errs.Add(Join(p, "max_body_bytes"), "must be at most 1GiB")
 		}
 		validateWebSocket(errs, p, r)
+		validateWAF(errs, p, r)
 	}
 }
 

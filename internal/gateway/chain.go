@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/authn/apikey"
@@ -16,6 +17,7 @@ import (
 	"github.com/portcullis/portcullis/internal/proxy"
 	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/validate"
+	"github.com/portcullis/portcullis/internal/waf"
 )
 
 // runtimeBuild is what every route's chain is built from: the parts one
@@ -28,6 +30,7 @@ type runtimeBuild struct {
 	headers  *proxy.HeaderPolicy
 	guard    *bruteforce.Guard // nil when brute_force is disabled
 	limits   *ratelimit.Limits
+	waf      *waf.Set
 }
 
 // buildChain assembles a route's request path from the stage registry:
@@ -154,4 +157,23 @@ func clientCAFiles(cfg *config.Config) []string {
 		}
 	}
 	return out
+}
+
+// buildWAF compiles the WAF instances the routes use (reusing the
+// process's compiled ones across reloads).
+func buildWAF(cfg *config.Config, deps Deps) (*waf.Set, error) {
+	engines := deps.WAF
+	if engines == nil {
+		var err error
+		if engines, err = waf.NewEngines(waf.Options{Log: deps.Log}); err != nil {
+			return nil, err
+		}
+	}
+	redact := cfg.Logging.Access.RedactHeaders
+	for _, ac := range cfg.Authenticators {
+		if ac.APIKey != nil && ac.APIKey.Header != "" {
+			redact = append(slices.Clip(redact), ac.APIKey.Header)
+		}
+	}
+	return engines.Build(cfg, waf.BuildDeps{Bodies: deps.Bodies, RedactHeaders: redact})
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/portcullis/portcullis/internal/router"
 	"github.com/portcullis/portcullis/internal/tokencache"
 	"github.com/portcullis/portcullis/internal/validate"
+	"github.com/portcullis/portcullis/internal/waf"
 )
 
 // Deps are the long-lived services a Runtime is built with. They outlive
@@ -53,6 +54,10 @@ type Deps struct {
 	// Bodies bounds the memory all requests hold in read bodies, across
 	// reloads. When nil, Build makes one for that runtime alone.
 	Bodies *validate.Budget
+	// WAF compiles and caches the WAF's rule sets across reloads and owns
+	// its log and metrics. When nil, Build makes one for that runtime
+	// alone (without a WAF log).
+	WAF *waf.Engines
 }
 
 // Route is one configured route's runtime.
@@ -111,6 +116,9 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 	env := &runtimeBuild{cfg: cfg, resolver: rt.resolver, auths: auths, deps: deps, headers: proxy.NewHeaderPolicy(cfg.Headers)}
 	if err := rt.buildLimits(cfg, deps, env); err != nil {
 		errs.Merge("rate_limits.store", err)
+	}
+	if env.waf, err = buildWAF(cfg, deps); err != nil {
+		errs.Merge("routes", err)
 	}
 
 	for i, rc := range cfg.Routes {

@@ -35,6 +35,8 @@ var stages = []stageBuilder{
 	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(authorisePolicy(b.route)), nil },
 	// Admission.
 	func(b *routeBuild) (pipeline.Stage, error) { return b.rt.limits.Route(b.route), nil },
+	// Validate: the WAF, after authentication and the one body read.
+	func(b *routeBuild) (pipeline.Stage, error) { return b.rt.waf.Stage(b.route), nil },
 }
 
 // routeBuild is what a route's stages are built from: the runtime-wide

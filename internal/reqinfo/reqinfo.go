@@ -56,8 +56,22 @@ type Info struct {
 	// UpstreamErr is the proxy's error, handed from its error hook back to
 	// the forwarder.
 	UpstreamErr error
+	// WAF is the route's WAF verdict (nil on routes without a WAF).
+	WAF *WAFOutcome
 
 	clientIPString string
+}
+
+// WAFOutcome is what the WAF concluded about one request, for the access
+// log. It names rules and scores, never matched values.
+type WAFOutcome struct {
+	// Action is "pass", "blocked", "detected" (a detect-mode route would
+	// have blocked) or "error" (the WAF failed; the request was refused).
+	Action string
+	// RuleIDs are the detection rules that matched, request side first.
+	RuleIDs []int
+	// InboundScore and OutboundScore are the CRS anomaly scores.
+	InboundScore, OutboundScore int
 }
 
 // ClientIPString is ClientIP formatted once per request.
