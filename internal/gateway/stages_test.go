@@ -48,6 +48,7 @@ routes:
     auth:
       authenticators: [keys]
       require: {scopes: {all_of: [a]}}
+    waf: {}
   - name: open
     prefix: /
     upstream: up
@@ -70,7 +71,7 @@ func TestStageOrder(t *testing.T) {
 		route string
 		want  string
 	}{
-		{"everything", "ip_filter:admit brute_force:admit body_limit:admit authenticate:authenticate authorise:authorise rate_limit:admission body:body"},
+		{"everything", "ip_filter:admit brute_force:admit body_limit:admit authenticate:authenticate authorise:authorise rate_limit:admission body:body waf:validate"},
 		{"open", "brute_force:admit body_limit:admit body:body"},
 	}
 	for _, tt := range tests {

@@ -212,10 +212,10 @@ const (
 const responseMimeTypes = "text/plain text/html text/xml application/json application/xml application/problem+json"
 
 // maxInspected is above every body the gateway lets the WAF see (route
-// limits are at most 1GiB, response limits 64MiB): Coraza's own limits
+// limits are at most 1GiB, response limits 64MiB; Coraza allows no more): Coraza's own limits
 // never decide, the gateway's do (see stage.go), and with the in-memory
 // limit equal to the limit Coraza never buffers on disk.
-const maxInspected = 1<<30 + 1
+const maxInspected = 1 << 30
 
 // directives is the rule text of the instance for paranoia level pl with
 // the given exclusion profiles (ctl: actions by profile number - 1).
