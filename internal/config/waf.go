@@ -95,7 +95,9 @@ type WAFLog struct {
 	Output string `yaml:"output"`
 	// BufferSize is the write buffer. Default 64KiB.
 	BufferSize ByteSize `yaml:"buffer_size"`
-	// FlushInterval bounds how long a line waits in the buffer. Default 1s.
+	// FlushInterval bounds how long a line waits in the buffer. Default
+	// 1s; 0 writes each request's lines as soon as they are known (log
+	// readers that wait for them, such as the CRS regression suite).
 	FlushInterval Duration `yaml:"flush_interval"`
 }
 
@@ -247,5 +249,4 @@ func (c *Config) validateWAFLog(errs *Errors) {
 	if l.BufferSize < 4<<10 || l.BufferSize > 64<<20 {
 		errs.Add("logging.waf.buffer_size", "must be between 4KiB and 64MiB")
 	}
-	atLeast(errs, "logging.waf.flush_interval", l.FlushInterval, 1e6)
 }

@@ -235,8 +235,6 @@ SecAuditEngine Off
 SecRule REQUEST_HEADERS:Content-Type "@rx ^(?:application(?:/soap\+|/)|text/)xml" "id:200000,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML"
 SecRule REQUEST_HEADERS:Content-Type "@rx ^application/json" "id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
 SecRule REQUEST_HEADERS:Content-Type "@rx ^application/[a-z0-9.-]+[+]json" "id:200006,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
-SecRule REQBODY_ERROR "!@eq 0" "id:200002,phase:2,t:none,log,deny,status:400,msg:'Failed to parse request body.',logdata:'%%{reqbody_error_msg}',severity:2"
-SecRule MULTIPART_STRICT_ERROR "!@eq 0" "id:200003,phase:2,t:none,log,deny,status:400,msg:'Multipart request body failed strict validation.'"
 SecAction "id:900000,phase:1,pass,nolog,t:none,setvar:tx.blocking_paranoia_level=%[3]d"
 SecRule TX:%[4]s "@streq 1" "id:%[5]d,phase:1,pass,nolog,t:none,ctl:ruleEngine=DetectionOnly"
 `, maxInspected, responseMimeTypes, pl, txDetect, detectRuleID)
@@ -248,6 +246,11 @@ SecRule TX:%[4]s "@streq 1" "id:%[5]d,phase:1,pass,nolog,t:none,ctl:ruleEngine=D
 		fmt.Fprintf(&b, "SecRule TX:%s \"@streq %d\" \"id:%d,phase:1,pass,nolog,t:none,%s\"\n", txProfile, i+1, firstProfileRule+i, ctl)
 	}
 	b.WriteString("Include @crs-setup.conf.example\nInclude @owasp_crs/*.conf\n")
+	// A body that cannot be parsed is refused after CRS's rules ran on
+	// what could be read, so their matches are logged too.
+	b.WriteString(`SecRule REQBODY_ERROR "!@eq 0" "id:200002,phase:2,t:none,log,deny,status:400,msg:'Failed to parse request body.',logdata:'%{reqbody_error_msg}',severity:2"
+SecRule MULTIPART_STRICT_ERROR "!@eq 0" "id:200003,phase:2,t:none,log,deny,status:400,msg:'Multipart request body failed strict validation.'"
+`)
 	return b.String()
 }
 

@@ -26,8 +26,9 @@ import (
 // matched value in a credential header, a cookie or a parameter named
 // like a credential is replaced by [REDACTED] before it is written.
 type errorLog struct {
-	mu  sync.Mutex
-	out *observe.BufferedWriter
+	mu        sync.Mutex
+	out       *observe.BufferedWriter
+	writeThru bool // flush_interval 0: each request's lines go out at once
 }
 
 func openErrorLog(c config.WAFLog) (*errorLog, error) {
@@ -35,7 +36,11 @@ func openErrorLog(c config.WAFLog) (*errorLog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &errorLog{out: observe.NewBufferedWriter(w, closer, int(c.BufferSize), c.FlushInterval.D())}, nil
+	interval := c.FlushInterval.D()
+	if interval == 0 {
+		interval = time.Hour // the ticker needs one; every write flushes
+	}
+	return &errorLog{out: observe.NewBufferedWriter(w, closer, int(c.BufferSize), interval), writeThru: c.FlushInterval == 0}, nil
 }
 
 func (l *errorLog) write(lines []string) {
@@ -46,6 +51,9 @@ func (l *errorLog) write(lines []string) {
 	defer l.mu.Unlock()
 	for _, line := range lines {
 		_, _ = io.WriteString(l.out, line)
+	}
+	if l.writeThru {
+		_ = l.out.Flush()
 	}
 }
 

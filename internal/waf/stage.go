@@ -213,12 +213,19 @@ func (s requestStage) inspectRequest(st *txState, r *http.Request, body []byte) 
 		uri = r.URL.RequestURI()
 	}
 	tx.ProcessURI(uri, r.Method, r.Proto)
-	host := r.Host
-	tx.AddRequestHeader("Host", host)
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	// net/http moved Host out of the header map. HTTP/1.1 requires it, so
+	// an empty r.Host there was an empty Host header (CRS's 920290); on
+	// HTTP/1.0 it was no header at all (920280).
+	switch host := r.Host; {
+	case host != "":
+		tx.AddRequestHeader("Host", host)
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		tx.SetServerName(host)
+	case r.ProtoMajor == 1 && r.ProtoMinor == 1:
+		tx.AddRequestHeader("Host", "")
 	}
-	tx.SetServerName(host)
 	for k, vs := range r.Header {
 		for _, v := range vs {
 			tx.AddRequestHeader(k, v)
