@@ -33,6 +33,7 @@ upstreams:
       path: /healthz
       interval: 5s
 
+# Every route runs the WAF (OWASP CRS, paranoia level 1) in block mode.
 routes:
   - name: accounts-list
     path: /v1/accounts
@@ -43,6 +44,7 @@ routes:
       require:
         scopes:
           all_of: [accounts:read]
+    waf: {mode: block}
   - name: accounts-get
     path: /v1/accounts/{id}
     methods: [GET]
@@ -52,6 +54,7 @@ routes:
       require:
         scopes:
           all_of: [accounts:read]
+    waf: {mode: block}
   - name: payments-create
     path: /v1/payments
     methods: [POST]
@@ -62,6 +65,7 @@ routes:
         scopes:
           all_of: [payments:write]
     max_body_bytes: 64KiB
+    waf: {mode: block}
   - name: fx-rates
     path: /v1/fx/rates
     methods: [GET]
@@ -69,6 +73,7 @@ routes:
     auth:
       authenticators: [demo-keys]
     rate_limits: [fx-demo]
+    waf: {mode: block}
 
 rate_limits:
   policies:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,40 @@ func TestDemo(t *testing.T) {
 	for _, c := range checks {
 		if got := get(c.url); got != c.want {
 			t.Errorf("GET %s = %d, want %d", c.url, got, c.want)
+		}
+	}
+	// The WAF blocks an SQL injection in a query from a caller with valid
+	// credentials, and lets ordinary requests through, on HTTP/1.1 and
+	// HTTP/2.
+	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	defer h2.CloseIdleConnections()
+	for proto, c := range map[string]*http.Client{"HTTP/1.1": client, "HTTP/2": h2} {
+		for _, wc := range []struct {
+			name, path string
+			want       int
+		}{
+			{"ordinary", "/v1/accounts", 200},
+			{"ordinary query", "/v1/accounts?limit=10", 200},
+			{"SQL injection", "/v1/accounts?iban=" + url.QueryEscape("x' OR '1'='1' --"), 403},
+		} {
+			req, _ := http.NewRequest("GET", creds.BaseURL+wc.path, nil)
+			req.Header.Set("Authorization", "Bearer "+creds.Token)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", proto, wc.name, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.ProtoMajor != map[string]int{"HTTP/1.1": 1, "HTTP/2": 2}[proto] || resp.StatusCode != wc.want {
+				t.Errorf("%s %s: %s %d %s", proto, wc.name, resp.Proto, resp.StatusCode, body)
+				continue
+			}
+			if wc.want == 403 {
+				want := `{"type":"https://portcullis.dev/problems/waf-blocked","title":"Forbidden","status":403,"detail":"The request was refused by the web application firewall.","request_id":"` + resp.Header.Get("X-Request-Id") + "\"}\n"
+				if resp.Header.Get("Content-Type") != "application/problem+json" || string(body) != want {
+					t.Errorf("%s %s: %q %s", proto, wc.name, resp.Header.Get("Content-Type"), body)
+				}
+			}
 		}
 	}
 	if !strings.Contains(stdout.String(), "export CA="+creds.CAFile) {
