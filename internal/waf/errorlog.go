@@ -104,7 +104,9 @@ func formatLine(mr types.MatchedRule, denied bool, red *observe.Redactor, now ti
 	} else {
 		b.WriteString("Coraza: Warning. ")
 	}
-	b.WriteString(msg)
+	// The message may carry request values (a parameter name); written
+	// bare here, it must not be able to start a line of its own.
+	b.WriteString(escapeControls(msg))
 	field := func(name, v string) {
 		b.WriteString(" [" + name + " ")
 		b.WriteString(strconv.Quote(v))
@@ -127,6 +129,32 @@ func formatLine(mr types.MatchedRule, denied bool, red *observe.Redactor, now ti
 	field("uri", redactURI(mr.URI()))
 	field("unique_id", mr.TransactionID())
 	return observe.Redact(b.String()) + "\n"
+}
+
+// escapeControls writes control bytes as \xNN, so a value can never break
+// or forge a log line.
+func escapeControls(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			b.WriteString(`\x`)
+			b.WriteString(strconv.FormatUint(uint64(c)>>4, 16))
+			b.WriteString(strconv.FormatUint(uint64(c)&0xf, 16))
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 func clipField(s string) string {
