@@ -23,6 +23,7 @@ import (
 	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/tokencache"
+	"github.com/portcullis/portcullis/internal/validate"
 	"github.com/portcullis/portcullis/internal/waf"
 )
 
@@ -50,6 +51,9 @@ type Process struct {
 	Server *server.Server
 	// Admin is the admin API; nil when it is disabled.
 	Admin *admin.Server
+	// Bodies is the process's budget for read request bodies, shared by
+	// every runtime across reloads.
+	Bodies *validate.Budget
 
 	log     *slog.Logger
 	stops   []func() // in the order they were acquired; run in reverse
@@ -91,7 +95,11 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil),
 		RateLimits: limits,
 		WAF:        engines,
+		// One body budget for the whole process: a reload must not make
+		// room for another 256 MiB of held bodies.
+		Bodies: validate.NewBudget(validate.DefaultBudget),
 	}
+	p.Bodies = deps.Bodies
 	opts := server.Options{ConfigPath: o.ConfigPath, Log: o.Log, LogLevel: o.LogLevel, Deps: deps,
 		Collectors: append(limits.Collectors(), engines.Collectors()...)}
 	if cfg.KeysInUse() {
