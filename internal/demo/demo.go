@@ -212,6 +212,7 @@ Try it. The API key and the token both carry scope accounts:read, not payments:w
   curl --cacert $CA $BASE/v1/nope                                        # 404 problem+json
   curl --cacert $CA -X DELETE $BASE/v1/accounts                          # 405 with Allow
   curl --cacert $CA --path-as-is "$BASE/v1/../admin"                     # 400: traversal is rejected
+  curl --cacert $CA -H "X-API-Key: $API_KEY" "$BASE/v1/accounts?iban=x%27%20OR%20%271%27%3D%271%27%20--"  # 403 waf-blocked
   for i in 1 2 3 4 5 6; do curl --cacert $CA -s -o /dev/null -w '%{http_code} ' -H "X-API-Key: $API_KEY" $BASE/v1/fx/rates; done; echo
                                                     # 200 x5, then 429: 5 requests per 10 s per consumer
   curl --cacert $CA -i -H "X-API-Key: $API_KEY" $BASE/v1/fx/rates       # RateLimit-Policy and RateLimit headers
