@@ -211,6 +211,12 @@ const (
 // responseMimeTypes are the response bodies CRS's response rules read.
 const responseMimeTypes = "text/plain text/html text/xml application/json application/xml application/problem+json"
 
+// maxArguments is how many arguments Coraza keeps from each source (query,
+// path, body). It drops the rest uninspected, so a payload behind enough
+// filler parameters would reach the upstream unseen: rules 200004 and
+// 200005 refuse any request that reaches it instead.
+const maxArguments = 1000
+
 // maxInspected is above every body the gateway lets the WAF see (route
 // limits are at most 1GiB, response limits 64MiB; Coraza allows no more): Coraza's own limits
 // never decide, the gateway's do (see stage.go), and with the in-memory
@@ -227,6 +233,7 @@ SecRequestBodyLimit %[1]d
 SecRequestBodyInMemoryLimit %[1]d
 SecRequestBodyLimitAction Reject
 SecRequestBodyJsonDepthLimit 1024
+SecArgumentsLimit %[6]d
 SecResponseBodyAccess On
 SecResponseBodyMimeType %[2]s
 SecResponseBodyLimit %[1]d
@@ -237,7 +244,7 @@ SecRule REQUEST_HEADERS:Content-Type "@rx ^application/json" "id:200001,phase:1,
 SecRule REQUEST_HEADERS:Content-Type "@rx ^application/[a-z0-9.-]+[+]json" "id:200006,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
 SecAction "id:900000,phase:1,pass,nolog,t:none,setvar:tx.blocking_paranoia_level=%[3]d"
 SecRule TX:%[4]s "@streq 1" "id:%[5]d,phase:1,pass,nolog,t:none,ctl:ruleEngine=DetectionOnly"
-`, maxInspected, responseMimeTypes, pl, txDetect, detectRuleID)
+`, maxInspected, responseMimeTypes, pl, txDetect, detectRuleID, maxArguments)
 	if testDirectives != "" {
 		b.WriteString(testDirectives)
 		b.WriteByte('\n')
@@ -245,11 +252,17 @@ SecRule TX:%[4]s "@streq 1" "id:%[5]d,phase:1,pass,nolog,t:none,ctl:ruleEngine=D
 	for i, ctl := range profiles {
 		fmt.Fprintf(&b, "SecRule TX:%s \"@streq %d\" \"id:%d,phase:1,pass,nolog,t:none,%s\"\n", txProfile, i+1, firstProfileRule+i, ctl)
 	}
+	// Arguments Coraza dropped were never seen by any rule: refuse before
+	// CRS spends its time on the 1000 it kept.
+	b.WriteString(`SecRule ARGUMENTS_LIMIT_REACHED "@eq 1" "id:200004,phase:1,t:none,log,deny,status:400,msg:'Argument limit reached; request rejected (GET/PATH args)'"
+SecRule ARGUMENTS_LIMIT_REACHED "@eq 1" "id:200005,phase:2,t:none,log,deny,status:400,msg:'Argument limit reached; request rejected (POST args)'"
+`)
 	b.WriteString("Include @crs-setup.conf.example\nInclude @owasp_crs/*.conf\n")
-	// A body that cannot be parsed is refused after CRS's rules ran on
-	// what could be read, so their matches are logged too.
+	// A body or a URI that cannot be parsed is refused after CRS's rules
+	// ran on what could be read, so their matches are logged too.
 	b.WriteString(`SecRule REQBODY_ERROR "!@eq 0" "id:200002,phase:2,t:none,log,deny,status:400,msg:'Failed to parse request body.',logdata:'%{reqbody_error_msg}',severity:2"
 SecRule MULTIPART_STRICT_ERROR "!@eq 0" "id:200003,phase:2,t:none,log,deny,status:400,msg:'Multipart request body failed strict validation.'"
+SecRule URI_PARSE_ERROR "@eq 1" "id:200009,phase:1,t:none,log,deny,status:400,msg:'URI failed to parse.'"
 `)
 	return b.String()
 }

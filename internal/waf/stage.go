@@ -282,7 +282,7 @@ func (s requestStage) verdict(st *txState, it *types.Interruption, request bool)
 			continue
 		}
 		id := mr.Rule().ID()
-		if rule, ok := cat.Rule(id); (ok && rule.Detection()) || (id >= 200000 && id <= 200006) {
+		if rule, ok := cat.Rule(id); (ok && rule.Detection()) || (id >= 200000 && id <= 200009) {
 			ids = append(ids, id)
 		}
 		if s.engines.errLog != nil {
