@@ -27,6 +27,7 @@ import (
 	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/router"
+	"github.com/portcullis/portcullis/internal/sharedstate"
 	"github.com/portcullis/portcullis/internal/tokencache"
 	"github.com/portcullis/portcullis/internal/validate"
 	"github.com/portcullis/portcullis/internal/waf"
@@ -58,7 +59,17 @@ type Deps struct {
 	// its log and metrics. When nil, Build makes one for that runtime
 	// alone (without a WAF log).
 	WAF *waf.Engines
+	// Replay remembers DPoP proof jti values across reloads, shared by
+	// every instance when it is Redis. When nil, Build makes a memory
+	// store for that runtime alone (validate, tests).
+	Replay sharedstate.Store
+	// Env resolves secrets read at build (DPoP nonce secrets). Nil:
+	// os.LookupEnv.
+	Env config.LookupEnv
 }
+
+// ownReplayEntries bounds the replay store a runtime makes for itself.
+const ownReplayEntries = 100_000
 
 // Route is one configured route's runtime.
 type Route struct {
@@ -82,6 +93,9 @@ type Runtime struct {
 	cancel    context.CancelFunc
 	ipfilter  *ipfilter.Filter  // rate_limits.ip_allow / ip_deny, before routing
 	ownStores *ratelimit.Stores // made by Build when Deps had none
+	// certHeader is client_cert_header's canonical name ("" when unset),
+	// removed from requests of untrusted peers.
+	certHeader string
 }
 
 // Build compiles cfg (already validated) into a Runtime. Every problem is
@@ -95,8 +109,18 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 		header = clientip.Forwarded
 	}
 	rt.resolver = clientip.New(config.Prefixes(cfg.TrustedProxies), header)
+	if ch := cfg.ClientCertHeader; ch != nil {
+		rt.certHeader = http.CanonicalHeaderKey(ch.Name)
+	}
 	if deps.Bodies == nil {
 		deps.Bodies = validate.NewBudget(validate.DefaultBudget)
+	}
+	if deps.Replay == nil {
+		st, err := sharedstate.NewMemory(ownReplayEntries, sharedstate.MemoryOptions{Now: deps.Now})
+		if err != nil {
+			return nil, err
+		}
+		deps.Replay = st
 	}
 
 	ups := map[string]*proxy.Upstream{}
