@@ -71,6 +71,10 @@ type Info struct {
 	UpstreamErr error
 	// WAF is the route's WAF verdict (nil on routes without a WAF).
 	WAF *WAFOutcome
+	// Uncounted marks a request that will be answered from stored state,
+	// never by the upstream (an idempotent replay): rate limits neither
+	// count nor refuse it, and the forwarder refuses to send it.
+	Uncounted bool
 
 	clientIPString string
 }
