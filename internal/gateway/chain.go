@@ -51,7 +51,7 @@ func buildChain(rc config.Route, path string, up *proxy.Upstream, rt *runtimeBui
 	if len(errs) > 0 {
 		return nil, nil, errs
 	}
-	all := append(b.stages, validate.ReadBody(int64(*rc.MaxBodyBytes), rt.deps.Bodies, pipeline.NeedBody(b.stages)))
+	all := append(b.stages, validate.ReadBody(int64(*rc.MaxBodyBytes), rt.deps.Bodies, pipeline.BodyWanted(b.stages)))
 	fwd := proxy.NewForwarder(up, proxy.Options{
 		Timeout: rc.Timeout.D(), Resolver: rt.resolver, Log: rt.deps.Log, Headers: rt.headers,
 		Identity: authn.NewOutbound(rt.cfg.IdentityHeaders, rc.Auth, routeAuthenticators(rc, rt), rt.auths),
