@@ -21,6 +21,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/ipfilter"
 	"github.com/portcullis/portcullis/internal/lifecycle"
+	"github.com/portcullis/portcullis/internal/observe"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/proxy"
@@ -53,6 +54,9 @@ type Deps struct {
 	// Bodies bounds the memory all requests hold in read bodies, across
 	// reloads. When nil, Build makes one for that runtime alone.
 	Bodies *validate.Budget
+	// Metrics counts what validation stages refuse or report. Nil: not
+	// counted (validate, tests).
+	Metrics *observe.Metrics
 }
 
 // Route is one configured route's runtime.

@@ -90,7 +90,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Deps.Log == nil {
 		opts.Deps.Log = opts.Log
 	}
-	s := &Server{opts: opts, log: opts.Log, cfg: cfg, metrics: observe.NewMetrics(), readyChecks: opts.ReadyChecks}
+	s := &Server{log: opts.Log, cfg: cfg, metrics: observe.NewMetrics(), readyChecks: opts.ReadyChecks}
+	if opts.Deps.Metrics == nil {
+		opts.Deps.Metrics = s.metrics
+	}
+	s.opts = opts
 	if err := registerAll(s.metrics.Registry, opts.Collectors); err != nil {
 		return nil, err
 	}
