@@ -169,6 +169,10 @@ type Upstream struct {
 	// of its requests fail (outlier detection). Always on; these are its
 	// settings.
 	PassiveEjection PassiveEjection `yaml:"passive_ejection"`
+	// OpenAPI checks the requests of every route to this upstream against
+	// one document (compiled once), unless a route has its own openapi.
+	// Default: none.
+	OpenAPI *OpenAPI `yaml:"openapi"`
 }
 
 // UpstreamTLS is the client side of TLS to an upstream.
@@ -289,6 +293,17 @@ type Route struct {
 	// client as sent) or "mask" (they are replaced with the gateway's 502
 	// problem, so stack traces and connection strings never leave).
 	UpstreamErrors string `yaml:"upstream_errors"`
+	// ContentTypes, when not empty, are the only request media types
+	// accepted with a body (type/subtype, parameters ignored); any other,
+	// a missing or malformed Content-Type included, gets 415. Default:
+	// empty (any).
+	ContentTypes []MediaType `yaml:"content_types"`
+	// JSONLimits bound the structure of JSON request bodies. On by
+	// default.
+	JSONLimits JSONLimits `yaml:"json_limits"`
+	// OpenAPI checks requests against an OpenAPI document, replacing the
+	// upstream's. Default: the upstream's, if any.
+	OpenAPI *OpenAPI `yaml:"openapi"`
 }
 
 // Logging configures the application and access logs.

@@ -30,6 +30,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateUpstreams(&errs)
 	c.validateRoutes(&errs)
+	c.validateValidation(&errs)
 	c.validateAuth(&errs)
 	c.validateKeys(&errs)
 	c.validateRateLimits(&errs)
