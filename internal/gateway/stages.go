@@ -4,6 +4,7 @@ import (
 	"github.com/portcullis/portcullis/internal/authz"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/ipfilter"
+	"github.com/portcullis/portcullis/internal/jsonlimits"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/validate"
 )
@@ -35,6 +36,10 @@ var stages = []stageBuilder{
 	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(authorisePolicy(b.route)), nil },
 	// Admission.
 	func(b *routeBuild) (pipeline.Stage, error) { return b.rt.limits.Route(b.route), nil },
+	// Validate: the structure first, so that schemas only see strictly parsed JSON.
+	func(b *routeBuild) (pipeline.Stage, error) {
+		return nilStage(jsonlimits.New(b.route.Name, b.route.ContentTypes, b.route.JSONLimits, b.rt.deps.Metrics)), nil
+	},
 }
 
 // routeBuild is what a route's stages are built from: the runtime-wide

@@ -70,8 +70,8 @@ func TestStageOrder(t *testing.T) {
 		route string
 		want  string
 	}{
-		{"everything", "ip_filter:admit brute_force:admit body_limit:admit authenticate:authenticate authorise:authorise rate_limit:admission body:body"},
-		{"open", "brute_force:admit body_limit:admit body:body"},
+		{"everything", "ip_filter:admit brute_force:admit body_limit:admit authenticate:authenticate authorise:authorise rate_limit:admission body:body json_limits:validate"},
+		{"open", "brute_force:admit body_limit:admit body:body json_limits:validate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.route, func(t *testing.T) {
