@@ -144,23 +144,21 @@ func (OpenAPIResponses) defaults() any {
 	return OpenAPIResponses{Mode: DefaultOpenAPIResponseMode, MaxBodyBytes: DefaultOpenAPIResponseMaxBody, Uninspectable: DefaultOpenAPIUninspectable}
 }
 
-// RouteOpenAPI is the OpenAPI block that applies to routes[i] (its own, or
-// its upstream's) and that block's config path; nil when none applies or
-// its mode is off.
-func (c *Config) RouteOpenAPI(i int) (*OpenAPI, string) {
-	r := c.Routes[i]
-	o, path := r.OpenAPI, Join(Index("routes", i), "openapi")
+// OpenAPIOf is the OpenAPI block that applies to route r: its own, or its
+// upstream's; nil when none applies or its mode is off.
+func (c *Config) OpenAPIOf(r Route) *OpenAPI {
+	o := r.OpenAPI
 	if o == nil {
-		for j, u := range c.Upstreams {
+		for _, u := range c.Upstreams {
 			if u.Name == r.Upstream && u.OpenAPI != nil {
-				o, path = u.OpenAPI, Join(Index("upstreams", j), "openapi")
+				o = u.OpenAPI
 			}
 		}
 	}
 	if o == nil || o.Mode == "off" {
-		return nil, ""
+		return nil
 	}
-	return o, path
+	return o
 }
 
 func (c *Config) validateValidation(errs *Errors) {
@@ -182,7 +180,7 @@ func (c *Config) validateValidation(errs *Errors) {
 		if r.OpenAPI != nil {
 			validateOpenAPI(errs, Join(p, "openapi"), r.OpenAPI)
 		}
-		if o, _ := c.RouteOpenAPI(i); o != nil && !r.JSONLimits.On() {
+		if c.OpenAPIOf(r) != nil && !r.JSONLimits.On() {
 			errs.Add(Join(p, "json_limits.enabled"), "must be true on a route checked against an OpenAPI document: a schema checked on a lenient parse is a parser differential")
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/portcullis/portcullis/internal/ipfilter"
 	"github.com/portcullis/portcullis/internal/lifecycle"
 	"github.com/portcullis/portcullis/internal/observe"
+	"github.com/portcullis/portcullis/internal/openapi"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/proxy"
@@ -116,6 +117,9 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 	if err := rt.buildLimits(cfg, deps, env); err != nil {
 		errs.Merge("rate_limits.store", err)
 	}
+	specs, err := openapi.LoadAll(context.Background(), cfg)
+	errs.Merge("", err)
+	env.specs = specs
 
 	for i, rc := range cfg.Routes {
 		path := config.Index("routes", i)

@@ -5,6 +5,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/ipfilter"
 	"github.com/portcullis/portcullis/internal/jsonlimits"
+	"github.com/portcullis/portcullis/internal/openapi"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/validate"
 )
@@ -40,6 +41,7 @@ var stages = []stageBuilder{
 	func(b *routeBuild) (pipeline.Stage, error) {
 		return nilStage(jsonlimits.New(b.route.Name, b.route.ContentTypes, b.route.JSONLimits, b.rt.deps.Metrics)), nil
 	},
+	func(b *routeBuild) (pipeline.Stage, error) { return b.rt.specs.Stage(b.route, b.rt.openapiDeps()), nil },
 }
 
 // routeBuild is what a route's stages are built from: the runtime-wide
@@ -70,4 +72,9 @@ func authorisePolicy(rc config.Route) *authz.Policy {
 		return nil
 	}
 	return authz.New(*rc.Auth)
+}
+
+// openapiDeps are what contract stages report to and buffer responses in.
+func (rt *runtimeBuild) openapiDeps() openapi.Deps {
+	return openapi.Deps{Log: rt.deps.Log, Metrics: rt.deps.Metrics, Budget: rt.deps.Bodies}
 }
