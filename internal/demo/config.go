@@ -62,6 +62,10 @@ routes:
         scopes:
           all_of: [payments:write]
     max_body_bytes: 64KiB
+    # Only JSON bodies, held to the payments contract (docs/validation.md).
+    content_types: [application/json]
+    openapi:
+      spec: "{{.PaymentsSpec}}"
   - name: fx-rates
     path: /v1/fx/rates
     methods: [GET]

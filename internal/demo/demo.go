@@ -7,6 +7,7 @@ package demo
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -45,6 +46,23 @@ type Credentials struct {
 	Token      string `json:"token"`
 	AdminURL   string `json:"admin_url"`
 	AdminToken string `json:"admin_token"`
+	// PaymentsToken is a JWT with scopes accounts:read payments:write.
+	PaymentsToken string `json:"payments_token"`
+	// PaymentExample is a payment POST /v1/payments accepts with
+	// PaymentsToken (the contract is internal/demo/openapi/payments.yaml).
+	PaymentExample map[string]string `json:"payment_example"`
+}
+
+// paymentsSpec is the contract of POST /v1/payments, written to the data
+// dir next to the configuration that names it.
+//
+//go:embed openapi/payments.yaml
+var paymentsSpec []byte
+
+// paymentExample is a valid payment: a decimal string amount, an ISO 4217
+// currency and an IBAN whose check digits are right.
+func paymentExample() map[string]string {
+	return map[string]string{"amount": "10.00", "currency": "EUR", "creditor_iban": "DE89370400440532013000"}
 }
 
 // Run starts the demo and serves until ctx ends or a signal arrives on sigs.
@@ -105,13 +123,18 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	}
 	defer issuer.Close()
 	token := issuer.Sign(issuer.Claims("payments-api", "demo-client", "accounts:read", time.Now(), 24*time.Hour))
+	paymentsToken := issuer.Sign(issuer.Claims("payments-api", "demo-client", "accounts:read payments:write", time.Now(), 24*time.Hour))
+	specFile := filepath.Join(o.DataDir, "payments-openapi.yaml")
+	if err := os.WriteFile(specFile, paymentsSpec, 0o600); err != nil {
+		return err
+	}
 
 	cfgFile := filepath.Join(o.DataDir, "portcullis.yaml")
 	vars := map[string]string{
 		"Addr": o.Addr, "OpsAddr": o.OpsAddr, "CertFile": certFile, "KeyFile": keyFile,
 		"Upstream": "http://" + upLn.Addr().String(), "AccessLog": filepath.Join(o.DataDir, "access.log"),
 		"IssuerURL": issuer.URL(), "JWKSURL": issuer.JWKSURL(), "CAFile": caFile,
-		"AdminAddr": o.AdminAddr,
+		"AdminAddr": o.AdminAddr, "PaymentsSpec": specFile,
 	}
 	if err := keyFiles(o.DataDir, vars); err != nil {
 		return fmt.Errorf("demo secrets: %w", err)
@@ -140,13 +163,14 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	srv := p.Server
 	baseURL := "https://" + srv.Addr("public")
 	creds := Credentials{BaseURL: baseURL, CAFile: caFile, OpsURL: "http://" + srv.Addr("ops"), Token: token,
-		APIKey: seededKeys.apiKey, AdminURL: "https://" + p.Admin.Addr(), AdminToken: seededKeys.adminToken}
+		APIKey: seededKeys.apiKey, AdminURL: "https://" + p.Admin.Addr(), AdminToken: seededKeys.adminToken,
+		PaymentsToken: paymentsToken, PaymentExample: paymentExample()}
 	if o.CredentialsOut != "" {
 		if err := writeJSON(o.CredentialsOut, creds); err != nil {
 			return fmt.Errorf("--credentials-out: %w", err)
 		}
 	}
-	printWelcome(stdout, creds, cfgFile, vars["AccessLog"])
+	printWelcome(stdout, creds, cfgFile, vars["AccessLog"], specFile)
 	return p.Run(ctx, sigs)
 }
 
@@ -217,6 +241,18 @@ Try it. The API key and the token both carry scope accounts:read, not payments:w
   curl --cacert $CA -i -H "X-API-Key: $API_KEY" $BASE/v1/fx/rates       # RateLimit-Policy and RateLimit headers
   curl {{.C.OpsURL}}/readyz
 
+Payments (the second token carries payments:write; the body is checked against
+{{.Spec}}):
+
+  export PAYMENTS_TOKEN={{.C.PaymentsToken}}
+  curl --cacert $CA -i -H "Authorization: Bearer $PAYMENTS_TOKEN" -H "Content-Type: application/json" \
+    -d '{{.Example}}' $BASE/v1/payments  # 201
+  curl --cacert $CA -i -H "Authorization: Bearer $PAYMENTS_TOKEN" -H "Content-Type: application/json" \
+    -d '{"amount":"10.001","currency":"XXX","creditor_iban":"DE89370400440532013001"}' $BASE/v1/payments
+                                                    # 400: errors lists /amount, /creditor_iban, /currency
+  curl --cacert $CA -i -H "Authorization: Bearer $PAYMENTS_TOKEN" -H "Content-Type: text/plain" \
+    -d '{{.Example}}' $BASE/v1/payments  # 415: JSON sent as text/plain is refused
+
 The admin API issues and revokes keys:
 
   export PORTCULLIS_ADMIN_URL={{.C.AdminURL}} PORTCULLIS_ADMIN_CA=$CA
@@ -233,6 +269,7 @@ Rate limit (5 requests per 10 s on /v1/fx/rates; see the RateLimit headers, then
 Stop with Ctrl-C.
 `))
 
-func printWelcome(w io.Writer, c Credentials, cfgFile, accessLog string) {
-	_ = welcome.Execute(w, map[string]any{"C": c, "Config": cfgFile, "AccessLog": accessLog})
+func printWelcome(w io.Writer, c Credentials, cfgFile, accessLog, specFile string) {
+	example, _ := json.Marshal(c.PaymentExample)
+	_ = welcome.Execute(w, map[string]any{"C": c, "Config": cfgFile, "AccessLog": accessLog, "Spec": specFile, "Example": string(example)})
 }
