@@ -1,7 +1,9 @@
 package jsonlimits
 
 import (
+	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -103,17 +105,27 @@ func FuzzScan(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		v := Scan(body, NoLimits)
+		decoded, derr := Decode(body)
 		if v == nil {
 			// What the strict scan accepts, the lenient parsers accept too,
-			// and it is valid UTF-8.
+			// it is valid UTF-8, and Decode reads the same value as
+			// encoding/json.
 			if !json.Valid(body) || !utf8.Valid(body) {
 				t.Fatalf("accepted %q", body)
 			}
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.UseNumber()
 			var x any
-			if err := json.Unmarshal(body, &x); err != nil {
+			if err := dec.Decode(&x); err != nil {
 				t.Fatalf("accepted %q: %v", body, err)
 			}
+			if derr != nil || !reflect.DeepEqual(decoded, x) {
+				t.Fatalf("Decode(%q) = %#v, %v; encoding/json %#v", body, decoded, derr, x)
+			}
 			return
+		}
+		if derr == nil {
+			t.Fatalf("Decode accepted %q, Scan refused: %+v", body, v)
 		}
 		if len(v.Pointer) > maxPointer || v.Reason == "" || v.Kind == "" {
 			t.Fatalf("violation %+v", v)
