@@ -33,7 +33,7 @@ const (
 // text/plain to skip the checks.
 type JSONLimits struct {
 	// Enabled turns the checks on. Default true; a route with openapi
-	// needs them.
+	// needs them (they bound what the schema validator walks).
 	Enabled *bool `yaml:"enabled"`
 	// MaxDepth bounds nesting of objects and arrays, 1 to 10000. Default 32.
 	MaxDepth int `yaml:"max_depth"`
@@ -181,7 +181,7 @@ func (c *Config) validateValidation(errs *Errors) {
 			validateOpenAPI(errs, Join(p, "openapi"), r.OpenAPI)
 		}
 		if c.OpenAPIOf(r) != nil && !r.JSONLimits.On() {
-			errs.Add(Join(p, "json_limits.enabled"), "must be true on a route checked against an OpenAPI document: a schema checked on a lenient parse is a parser differential")
+			errs.Add(Join(p, "json_limits.enabled"), "must be true on a route checked against an OpenAPI document: its limits bound what the schema validator walks")
 		}
 	}
 }

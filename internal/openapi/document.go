@@ -271,7 +271,7 @@ func isArray(p *openapi3.Parameter) bool {
 // Schema 2020-12 has (kin-openapi's own test for leaving its 3.0
 // validator).
 func needs2020(p *openapi3.Parameter) bool {
-	if p.Content != nil {
+	if len(p.Content) > 0 {
 		return true
 	}
 	if p.Schema == nil {

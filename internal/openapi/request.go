@@ -1,10 +1,8 @@
 package openapi
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
 
 	"github.com/portcullis/portcullis/internal/jsonlimits"
 	"github.com/portcullis/portcullis/internal/problem"
@@ -69,17 +66,16 @@ func checkRequest(ctx context.Context, r *http.Request, info *reqinfo.Info, op *
 		// A query string parsers split differently (";", bad escapes).
 		v.add(kindParameter, problem.Violation{In: "query", Reason: "the query string is malformed"})
 	}
-	inputs := map[*routers.Route]*openapi3filter.RequestValidationInput{}
+	var in *openapi3filter.RequestValidationInput
 	for _, p := range op.params {
 		if p.single && appearances(r, query, p.p) > 1 {
 			v.add(kindParameter, problem.AtParameter(p.p.Name, p.p.In, "must appear once"))
 			continue
 		}
-		in := inputs[p.route]
 		if in == nil {
-			in = &openapi3filter.RequestValidationInput{Request: r, PathParams: pathParams, QueryParams: query, Route: p.route, Options: paramOptions}
-			inputs[p.route] = in
+			in = &openapi3filter.RequestValidationInput{Request: r, PathParams: pathParams, QueryParams: query, Options: paramOptions}
 		}
+		in.Route = p.route
 		if err := openapi3filter.ValidateParameter(ctx, in, p.p); err != nil {
 			vs, ierr := parameterViolations(err, p.p)
 			if ierr != nil {
@@ -119,14 +115,17 @@ func checkRequest(ctx context.Context, r *http.Request, info *reqinfo.Info, op *
 	return v, nil
 }
 
-// checkJSON decodes a body the JSON limits already parsed strictly and
-// checks it against schema.
+// checkJSON decodes body strictly (duplicate keys, invalid UTF-8 and
+// unpaired surrogates refused, as the JSON limits do) and checks it
+// against schema.
 func checkJSON(body []byte, schema bodySchema) ([]problem.Violation, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return []problem.Violation{problem.AtPointer("", "is not valid JSON")}, nil
+	doc, err := jsonlimits.Decode(body)
+	if err != nil {
+		p := ""
+		if v := jsonlimits.Scan(body, jsonlimits.NoLimits); v != nil {
+			p = v.Pointer
+		}
+		return []problem.Violation{problem.AtPointer(p, "is not valid JSON")}, nil
 	}
 	vs, err := schema.check(doc)
 	// Sorted by pointer: the validators walk maps, and a client (or a

@@ -53,13 +53,13 @@ func (k kinSchema) check(v any) ([]problem.Violation, error) {
 
 // compiledSchema is an OpenAPI 3.1 schema compiled once, at load, as JSON
 // Schema 2020-12. JSON Schema only annotates readOnly and writeOnly; they
-// are enforced by walking the document's schema beside it, when it has
-// any.
+// are enforced by walking the document's schema beside it, through the
+// schemas that lead to one (access, computed at load).
 type compiledSchema struct {
 	schema *jsonschema.Schema
 	source *openapi3.Schema
 	dir    direction
-	walk   bool // the schema declares readOnly or writeOnly somewhere
+	access map[*openapi3.Schema]bool
 }
 
 func (c compiledSchema) check(v any) ([]problem.Violation, error) {
@@ -71,8 +71,8 @@ func (c compiledSchema) check(v any) ([]problem.Violation, error) {
 		}
 		out = vs
 	}
-	if c.walk {
-		out = append(out, accessViolations(c.source, v, "", c.dir, nil)...)
+	if c.access[c.source] {
+		out = append(out, accessViolations(c.source, v, "", c.dir, c.access, nil)...)
 	}
 	return out, nil
 }
@@ -115,7 +115,7 @@ func (sc *schemaCompiler) add(ref *openapi3.SchemaRef, dir direction) (*compiled
 	}
 	i := len(sc.schemas)
 	sc.schemas = append(sc.schemas, v)
-	out := &compiledSchema{source: ref.Value, dir: dir, walk: declaresAccess(ref.Value, dir, nil)}
+	out := &compiledSchema{source: ref.Value, dir: dir, access: accessIndex(ref.Value, dir)}
 	sc.pending = append(sc.pending, func() error {
 		s, err := sc.c.Compile(resourceURL + "#/x-portcullis-schemas/" + strconv.Itoa(i))
 		out.schema = s
@@ -157,22 +157,45 @@ func toJSON(v any) (any, error) {
 	return jsonschema.UnmarshalJSON(strings.NewReader(string(b)))
 }
 
-// declaresAccess reports whether s, or a schema below it, is readOnly
-// (dir: request) or writeOnly (response).
-func declaresAccess(s *openapi3.Schema, dir direction, seen []*openapi3.Schema) bool {
-	if s == nil || slices.Contains(seen, s) {
-		return false
-	}
-	if dir == inRequest && s.ReadOnly || dir == inResponse && s.WriteOnly {
-		return true
-	}
-	seen = append(seen, s)
-	for _, r := range subSchemas(s) {
-		if r != nil && declaresAccess(r.Value, dir, seen) {
-			return true
+// accessIndex maps every schema reachable from root to whether it, or a
+// schema below it, is readOnly (dir: request) or writeOnly (response), so
+// that a request walks only where one can be.
+func accessIndex(root *openapi3.Schema, dir direction) map[*openapi3.Schema]bool {
+	idx := map[*openapi3.Schema]bool{}
+	var all []*openapi3.Schema
+	var collect func(s *openapi3.Schema)
+	collect = func(s *openapi3.Schema) {
+		if s == nil {
+			return
+		}
+		if _, seen := idx[s]; seen {
+			return
+		}
+		idx[s] = dir == inRequest && s.ReadOnly || dir == inResponse && s.WriteOnly
+		all = append(all, s)
+		for _, r := range subSchemas(s) {
+			if r != nil {
+				collect(r.Value)
+			}
 		}
 	}
-	return false
+	collect(root)
+	// Up the graph until nothing changes (cycles included).
+	for changed := true; changed; {
+		changed = false
+		for _, s := range all {
+			if idx[s] {
+				continue
+			}
+			for _, r := range subSchemas(s) {
+				if r != nil && idx[r.Value] {
+					idx[s], changed = true, true
+					break
+				}
+			}
+		}
+	}
+	return idx
 }
 
 func subSchemas(s *openapi3.Schema) []*openapi3.SchemaRef {
@@ -187,17 +210,18 @@ func subSchemas(s *openapi3.Schema) []*openapi3.SchemaRef {
 // accessViolations lists the readOnly (request) or writeOnly (response)
 // properties present in v, at any depth. A property counts when any schema
 // that applies to it declares it so (allOf, anyOf and oneOf branches
-// alike): a client must not be able to set it by choosing a branch.
-// seen holds the schemas already applied to v, against cycles.
-func accessViolations(s *openapi3.Schema, v any, p string, dir direction, seen []*openapi3.Schema) []problem.Violation {
-	if s == nil || slices.Contains(seen, s) {
+// alike): a client must not be able to set it by choosing a branch. Only
+// schemas that lead to such a property (access) are walked; seen holds the
+// schemas already applied to v, against cycles.
+func accessViolations(s *openapi3.Schema, v any, p string, dir direction, access map[*openapi3.Schema]bool, seen []*openapi3.Schema) []problem.Violation {
+	if s == nil || !access[s] || slices.Contains(seen, s) {
 		return nil
 	}
 	seen = append(seen, s)
 	var out []problem.Violation
 	for _, r := range slices.Concat(s.AllOf, s.AnyOf, s.OneOf) {
 		if r != nil {
-			out = append(out, accessViolations(r.Value, v, p, dir, seen)...)
+			out = append(out, accessViolations(r.Value, v, p, dir, access, seen)...)
 		}
 	}
 	switch v := v.(type) {
@@ -207,7 +231,7 @@ func accessViolations(s *openapi3.Schema, v any, p string, dir direction, seen [
 			if prop == nil {
 				prop = s.AdditionalProperties.Schema
 			}
-			if prop == nil || prop.Value == nil {
+			if prop == nil || !access[prop.Value] {
 				continue
 			}
 			kp := pointerOf(p, []string{k})
@@ -217,7 +241,7 @@ func accessViolations(s *openapi3.Schema, v any, p string, dir direction, seen [
 			case dir == inResponse && prop.Value.WriteOnly:
 				out = append(out, problem.AtPointer(kp, keywordReasons["writeOnly"]))
 			default:
-				out = append(out, accessViolations(prop.Value, v[k], kp, dir, nil)...)
+				out = append(out, accessViolations(prop.Value, v[k], kp, dir, access, nil)...)
 			}
 		}
 	case []any:
@@ -226,8 +250,8 @@ func accessViolations(s *openapi3.Schema, v any, p string, dir direction, seen [
 			if i < len(s.PrefixItems) {
 				item = s.PrefixItems[i]
 			}
-			if item != nil {
-				out = append(out, accessViolations(item.Value, e, pointerOf(p, []string{strconv.Itoa(i)}), dir, nil)...)
+			if item != nil && access[item.Value] {
+				out = append(out, accessViolations(item.Value, e, pointerOf(p, []string{strconv.Itoa(i)}), dir, access, nil)...)
 			}
 		}
 	}

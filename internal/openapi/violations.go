@@ -107,10 +107,12 @@ func pointerOf(base string, tokens []string) string {
 			break
 		}
 		b.WriteByte('/')
-		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(t))
+		b.WriteString(pointerEscaper.Replace(t))
 	}
 	return fit(b.String())
 }
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
 func fit(p string) string {
 	for len(p) > maxPointer {
