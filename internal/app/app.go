@@ -22,6 +22,7 @@ import (
 	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/tokencache"
+	"github.com/portcullis/portcullis/internal/validate"
 )
 
 // Options are what a process is built with besides its configuration.
@@ -48,6 +49,9 @@ type Process struct {
 	Server *server.Server
 	// Admin is the admin API; nil when it is disabled.
 	Admin *admin.Server
+	// Bodies is the process's budget for read request bodies, shared by
+	// every runtime across reloads.
+	Bodies *validate.Budget
 
 	log     *slog.Logger
 	stops   []func() // in the order they were acquired; run in reverse
@@ -83,7 +87,11 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		JWKS:       jwks.NewRegistry(o.Log, nil),
 		TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil),
 		RateLimits: limits,
+		// One body budget for the whole process: a reload must not make
+		// room for another 256 MiB of held bodies.
+		Bodies: validate.NewBudget(validate.DefaultBudget),
 	}
+	p.Bodies = deps.Bodies
 	opts := server.Options{ConfigPath: o.ConfigPath, Log: o.Log, LogLevel: o.LogLevel, Deps: deps, Collectors: limits.Collectors()}
 	if cfg.KeysInUse() {
 		ctx, cancel := context.WithTimeout(context.Background(), o.OpenTimeout)
