@@ -29,16 +29,22 @@ section() {
 	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' (uncommitted changes)')"
 	echo "- command: \`$cmd\` (written by \`bench/validation.sh\`)"
 	echo "- one handler, the whole route chain, the upstream answering from memory: the cost a stage adds, without the network and TLS of the table above"
+	echo "- CPU µs/req is the process's user+system time per request (GC included), steady when other processes share the cores; wall µs/req is Go's ns/op and is not, on a loaded machine (load average $(cut -d' ' -f1 /proc/loadavg) when this ran)"
 	echo
-	echo "| case | µs/req | B/req | allocs/req | added by the stages |"
-	echo "|---|---:|---:|---:|---:|"
+	echo "| case | CPU µs/req | wall µs/req | B/req | allocs/req | added by the stages (CPU) |"
+	echo "|---|---:|---:|---:|---:|---:|"
 	# Medians over the runs of each case; the added cost is against the
 	# same method on the route without the stages ("no-validation").
 	awk '
 	/^BenchmarkValidation\// {
 		name = $1; sub(/^BenchmarkValidation\//, "", name); sub(/-[0-9]+$/, "", name)
 		if (!(name in n)) order[++cases] = name
-		i = ++n[name]; ns[name, i] = $3; by[name, i] = $5; al[name, i] = $7
+		i = ++n[name]; ns[name, i] = $3
+		for (f = 4; f < NF; f++) {
+			if ($(f + 1) == "cpu-ns/op") cpu[name, i] = $f
+			if ($(f + 1) == "B/op") by[name, i] = $f
+			if ($(f + 1) == "allocs/op") al[name, i] = $f
+		}
 	}
 	function median(a, name,    k, j, t, v, m) {
 		m = n[name]
@@ -49,11 +55,11 @@ section() {
 	END {
 		for (c = 1; c <= cases; c++) {
 			name = order[c]; split(name, part, "/")
-			us = median(ns, name) / 1000
+			us = median(cpu, name) / 1000
 			base = part[1] "/no-validation"
 			if (name == base) added = "baseline"
-			else added = sprintf("%+.1f µs, %+d allocs", us - median(ns, base) / 1000, median(al, name) - median(al, base))
-			printf "| %s | %.1f | %d | %d | %s |\n", name, us, median(by, name), median(al, name), added
+			else added = sprintf("%+.1f µs, %+d allocs", us - median(cpu, base) / 1000, median(al, name) - median(al, base))
+			printf "| %s | %.1f | %.1f | %d | %d | %s |\n", name, us, median(ns, name) / 1000, median(by, name), median(al, name), added
 		}
 	}' <<<"$raw"
 	echo
