@@ -82,7 +82,13 @@ type Runtime struct {
 	cancel    context.CancelFunc
 	ipfilter  *ipfilter.Filter  // rate_limits.ip_allow / ip_deny, before routing
 	ownStores *ratelimit.Stores // made by Build when Deps had none
+	files     []string          // read at build besides the configuration file
 }
+
+// Files are the files Build read besides the configuration file (OpenAPI
+// documents and the files their $refs name), absolute: a reload reads them
+// again, so reload.watch follows them as it follows the configuration.
+func (rt *Runtime) Files() []string { return rt.files }
 
 // Build compiles cfg (already validated) into a Runtime. Every problem is
 // returned as a config.Errors with paths. Nothing is started.
@@ -120,6 +126,7 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 	specs, err := openapi.LoadAll(context.Background(), cfg)
 	errs.Merge("", err)
 	env.specs = specs
+	rt.files = specs.Files()
 
 	for i, rc := range cfg.Routes {
 		path := config.Index("routes", i)

@@ -32,6 +32,9 @@ const MaxSpecBytes = 8 << 20
 type Document struct {
 	// File is the path it was read from.
 	File string
+	// Files are every file it was read from (File, then the files its
+	// $refs name), absolute: a change to any of them changes the document.
+	Files []string
 	// Version is "3.0" or "3.1".
 	Version string
 	ops     *router.Router[*operation]
@@ -79,7 +82,8 @@ func Load(ctx context.Context, path string) (*Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	loader := &openapi3.Loader{Context: ctx, ReadFromURIFunc: localFiles(filepath.Dir(abs))}
+	files := []string{abs}
+	loader := &openapi3.Loader{Context: ctx, ReadFromURIFunc: localFiles(filepath.Dir(abs), &files)}
 	doc, err := loader.LoadFromDataWithPath(data, &url.URL{Path: filepath.ToSlash(abs)})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -98,7 +102,7 @@ func Load(ctx context.Context, path string) (*Document, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	d.File = path
+	d.File, d.Files = path, files
 	return d, nil
 }
 
@@ -120,8 +124,8 @@ func readLimited(path string) ([]byte, error) {
 
 // localFiles lets $refs name files in dir's tree only: a document is
 // configuration, and loading it must not reach the network or the rest of
-// the filesystem.
-func localFiles(dir string) openapi3.ReadFromURIFunc {
+// the filesystem. Every file read is added to read.
+func localFiles(dir string, read *[]string) openapi3.ReadFromURIFunc {
 	return func(_ *openapi3.Loader, u *url.URL) ([]byte, error) {
 		if (u.Scheme != "" && u.Scheme != "file") || u.Host != "" {
 			return nil, fmt.Errorf("$ref %q: only files next to the document may be referenced", u.Redacted())
@@ -129,6 +133,9 @@ func localFiles(dir string) openapi3.ReadFromURIFunc {
 		p := filepath.Clean(filepath.FromSlash(u.Path))
 		if rel, err := filepath.Rel(dir, p); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 			return nil, fmt.Errorf("$ref %q: outside the document's directory", u.Path)
+		}
+		if !slices.Contains(*read, p) {
+			*read = append(*read, p)
 		}
 		return readLimited(p)
 	}

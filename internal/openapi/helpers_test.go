@@ -2,8 +2,8 @@ package openapi_test
 
 import (
 	"context"
-	"fmt"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"

@@ -1,10 +1,12 @@
 package openapi_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/gatewaytest"
 )
@@ -231,5 +233,57 @@ func TestReloadReadsTheDocumentAgain(t *testing.T) {
 	}
 	if got := post(); got != 400 {
 		t.Fatalf("after a failed reload: %d", got)
+	}
+}
+
+// With reload.watch, a change to the document, or to a file its $refs
+// name, reloads the gateway by itself, as a change to the configuration
+// file does: a reload reads them all again, so the watch follows them all.
+func TestWatchedReloadFollowsTheDocument(t *testing.T) {
+	for _, tc := range []struct{ name, file, edited string }{
+		{"the document", "transfers.yaml", ""},
+		{"a file its $ref names", "currency.yaml", "type: string\nenum: [EUR]\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := gatewaytest.NewEnv(t)
+			up := newUpstream(t)
+			spec := strings.Replace(fmt.Sprintf(transfersSpec, "3.0.3"), "currency: {type: string, enum: [EUR, USD]}", `currency: {$ref: "currency.yaml"}`, 1)
+			writeFile(t, env.Dir, "currency.yaml", "type: string\nenum: [EUR, USD]\n")
+			specFile := writeFile(t, env.Dir, "transfers.yaml", spec)
+			cfgFile := writeFile(t, env.Dir, "portcullis.yaml", gatewayConfig(env, up.url, `  - name: transfers
+    prefix: /v1
+    upstream: api
+    auth: none
+    openapi: {spec: `+specFile+`}
+reload: {watch: true, interval: 100ms}
+`))
+			g := startFile(t, cfgFile)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- g.srv.Run(ctx, make(chan os.Signal)) }()
+			defer func() { cancel(); <-done }()
+
+			c := clients(env)["HTTP/2"]
+			usd := strings.Replace(validBody, "EUR", "USD", 1)
+			post := func() int {
+				return send(t, c, "HTTP/2", "POST", g.url+"/v1/transfers", map[string]string{"Content-Type": "application/json"}, usd).status
+			}
+			if got := post(); got != 201 {
+				t.Fatalf("before: %d", got)
+			}
+			edited := tc.edited
+			if edited == "" {
+				edited = strings.Replace(spec, `{$ref: "currency.yaml"}`, "{type: string, enum: [EUR]}", 1)
+			}
+			writeFile(t, env.Dir, tc.file, edited)
+			got := 0
+			for i := 0; i < 250 && got != 400; i++ {
+				time.Sleep(20 * time.Millisecond)
+				got = post()
+			}
+			if got != 400 {
+				t.Fatalf("after editing %s (config untouched, no signal): %d, want 400", tc.file, got)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"context"
+	"slices"
 
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
@@ -64,4 +65,18 @@ func (s *Specs) Stage(r config.Route, d Deps) pipeline.Stage {
 		return nil
 	}
 	return New(r.Name, o, doc, d)
+}
+
+// Files are the files the documents were read from, absolute, sorted and
+// without repeats: what a reload would read again.
+func (s *Specs) Files() []string {
+	if s == nil {
+		return nil
+	}
+	var out []string
+	for _, d := range s.docs {
+		out = append(out, d.Files...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
