@@ -119,6 +119,13 @@ func (s readBody) Handle(next pipeline.Handler) pipeline.Handler {
 
 var errBudget = errors.New("request body budget exhausted")
 
+// clientGoneError is a body the client abandoned: logged with status 499.
+type clientGoneError struct{ cause error }
+
+func (e clientGoneError) Error() string   { return "client closed the request: " + e.cause.Error() }
+func (e clientGoneError) Unwrap() error   { return e.cause }
+func (e clientGoneError) StatusCode() int { return 499 }
+
 // readAll reads r's body (capped at limit by BodyLimit).
 func readAll(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	var buf bytes.Buffer
@@ -133,6 +140,12 @@ func readAll(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error
 		return nil, problem.PayloadTooLarge(limit).WithCause(err)
 	}
 	_ = r.Body.Close()
+	if err != nil && r.Context().Err() != nil {
+		// The connection failed mid-body (net/http then cancels the
+		// request's context): nobody receives an answer, and the access
+		// log says 499, as it does when the forwarder meets the same end.
+		return nil, clientGoneError{err}
+	}
 	if err != nil {
 		return nil, problem.BadRequest("unreadable-body", "The request body could not be read.").WithCause(err)
 	}
