@@ -28,6 +28,7 @@ import (
 // Options are the demo's flags.
 type Options struct {
 	Addr           string // gateway listener, default 127.0.0.1:8443
+	FAPIAddr       string // gateway listener with the FAPI 2.0 TLS profile, default 127.0.0.1:8444
 	AdminAddr      string // admin API listener, default 127.0.0.1:9443
 	OpsAddr        string // ops listener, default 127.0.0.1:9090
 	DataDir        string // default: a new temp dir
@@ -46,6 +47,14 @@ type Credentials struct {
 	Token      string `json:"token"`
 	AdminURL   string `json:"admin_url"`
 	AdminToken string `json:"admin_token"`
+	// FAPIBaseURL is the listener with the FAPI 2.0 TLS profile, which
+	// serves GET /v1/fapi/accounts.
+	FAPIBaseURL string `json:"fapi_base_url"`
+	// DPoPKey is the demo client's private DPoP key, a JWK object (ES256).
+	DPoPKey map[string]any `json:"dpop_key"`
+	// DPoPToken is an access token (ES256, scope accounts:read) bound to
+	// DPoPKey by cnf.jkt: it works only with a DPoP proof signed by it.
+	DPoPToken string `json:"dpop_token"`
 	// PaymentsToken is a JWT with scopes accounts:read payments:write.
 	PaymentsToken string `json:"payments_token"`
 	// PaymentExample is a payment POST /v1/payments accepts with
@@ -76,6 +85,9 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if o.AdminAddr == "" {
 		o.AdminAddr = "127.0.0.1:9443"
 	}
+	if o.FAPIAddr == "" {
+		o.FAPIAddr = "127.0.0.1:8444"
+	}
 	if o.DataDir == "" {
 		d, err := os.MkdirTemp("", "portcullis-demo-")
 		if err != nil {
@@ -98,7 +110,11 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
-	leaf, err := ca.Issue(pki.LeafOptions{CommonName: "portcullis-demo", Hosts: uniq("127.0.0.1", "localhost", "::1", host)})
+	fapiHost, _, err := net.SplitHostPort(o.FAPIAddr)
+	if err != nil {
+		return fmt.Errorf("--fapi-addr: %w", err)
+	}
+	leaf, err := ca.Issue(pki.LeafOptions{CommonName: "portcullis-demo", Hosts: uniq("127.0.0.1", "localhost", "::1", host, fapiHost)})
 	if err != nil {
 		return fmt.Errorf("issuing demo certificate: %w", err)
 	}
@@ -128,13 +144,21 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if err := os.WriteFile(specFile, paymentsSpec, 0o600); err != nil {
 		return err
 	}
+	// The FAPI client: its own DPoP key, and a token bound to it, signed
+	// with ES256 as FAPI 2.0 asks.
+	dpopKey, err := testissuer.NewDPoPKey("ES256")
+	if err != nil {
+		return fmt.Errorf("demo DPoP key: %w", err)
+	}
+	dpopToken := issuer.SignWith(issuer.KidFor("ES256"),
+		dpopKey.Bind(issuer.Claims("payments-api", "demo-fapi-client", "accounts:read", time.Now(), 24*time.Hour)), nil)
 
 	cfgFile := filepath.Join(o.DataDir, "portcullis.yaml")
 	vars := map[string]string{
 		"Addr": o.Addr, "OpsAddr": o.OpsAddr, "CertFile": certFile, "KeyFile": keyFile,
 		"Upstream": "http://" + upLn.Addr().String(), "AccessLog": filepath.Join(o.DataDir, "access.log"),
 		"IssuerURL": issuer.URL(), "JWKSURL": issuer.JWKSURL(), "CAFile": caFile,
-		"AdminAddr": o.AdminAddr, "PaymentsSpec": specFile,
+		"AdminAddr": o.AdminAddr, "FAPIAddr": o.FAPIAddr, "PaymentsSpec": specFile,
 	}
 	if err := keyFiles(o.DataDir, vars); err != nil {
 		return fmt.Errorf("demo secrets: %w", err)
@@ -164,7 +188,8 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	baseURL := "https://" + srv.Addr("public")
 	creds := Credentials{BaseURL: baseURL, CAFile: caFile, OpsURL: "http://" + srv.Addr("ops"), Token: token,
 		APIKey: seededKeys.apiKey, AdminURL: "https://" + p.Admin.Addr(), AdminToken: seededKeys.adminToken,
-		PaymentsToken: paymentsToken, PaymentExample: paymentExample()}
+		PaymentsToken: paymentsToken, PaymentExample: paymentExample(),
+		FAPIBaseURL: "https://" + srv.Addr("fapi"), DPoPKey: dpopKey.PrivateJWK(), DPoPToken: dpopToken}
 	if o.CredentialsOut != "" {
 		if err := writeJSON(o.CredentialsOut, creds); err != nil {
 			return fmt.Errorf("--credentials-out: %w", err)
@@ -252,6 +277,11 @@ Payments (the second token carries payments:write; the body is checked against
                                                     # 400: errors lists /amount, /creditor_iban, /currency
   curl --cacert $CA -i -H "Authorization: Bearer $PAYMENTS_TOKEN" -H "Content-Type: text/plain" \
     -d '{{.Example}}' $BASE/v1/payments  # 415: JSON sent as text/plain is refused
+
+FAPI 2.0 (DPoP-bound token, TLS 1.2 with ECDHE and AES-GCM only, x-fapi-interaction-id):
+
+  curl --cacert $CA -i {{.C.FAPIBaseURL}}/v1/fapi/accounts    # 401: DPoP challenge
+  go run ./examples/dpop-client -credentials <the --credentials-out file>   # 200 with a DPoP proof
 
 The admin API issues and revokes keys:
 
