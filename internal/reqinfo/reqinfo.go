@@ -24,6 +24,8 @@ type Info struct {
 	// Peer is the address of the connection's other end (the client, or a
 	// proxy in front of the gateway).
 	Peer netip.Addr
+	// Method is the request method.
+	Method string
 	// Path is the normalised request path the route matched on and the
 	// upstream receives.
 	Path string
