@@ -43,6 +43,9 @@ type Config struct {
 	// Headers bounds the headers that cross the gateway in either
 	// direction.
 	Headers Headers `yaml:"headers"`
+	// Security configures security monitoring: events, detectors,
+	// automatic responses and shipping to a SIEM.
+	Security Security `yaml:"security"`
 }
 
 // Listener is one public listener.

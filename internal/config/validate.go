@@ -35,6 +35,7 @@ func (c *Config) Validate() error {
 	c.validateRateLimits(&errs)
 	c.Tracing.validate(&errs)
 	c.validateHeaders(&errs)
+	c.validateSecurity(&errs)
 	switch c.Logging.Level {
 	case "debug", "info", "warn", "error":
 	default:
