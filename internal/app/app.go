@@ -20,6 +20,7 @@ import (
 	"github.com/portcullis/portcullis/internal/gateway"
 	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/ratelimit"
+	"github.com/portcullis/portcullis/internal/secmon"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/tokencache"
 )
@@ -48,6 +49,8 @@ type Process struct {
 	Server *server.Server
 	// Admin is the admin API; nil when it is disabled.
 	Admin *admin.Server
+	// Security is the security monitor.
+	Security *secmon.Monitor
 
 	log     *slog.Logger
 	stops   []func() // in the order they were acquired; run in reverse
@@ -97,6 +100,15 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		opts.Deps.Keys = svc
 		opts.ReadyChecks = map[string]func() error{"keys": svc.Ready}
 	}
+	if p.Security, err = newMonitor(cfg, limits, p.Keys, o.Log); err != nil {
+		return nil, err
+	}
+	mon := p.Security
+	// Stopped after the server and the admin API (reverse order): both
+	// emit into it until they are drained.
+	p.onStop(func() { _ = mon.Close() })
+	opts.Deps.Security = mon
+	opts.Collectors = append(opts.Collectors, mon.Collectors()...)
 	if p.Server, err = server.New(cfg, opts); err != nil {
 		return nil, err
 	}
@@ -109,7 +121,7 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		_ = srv.Shutdown(ctx)
 	})
 	if cfg.Admin.Enabled {
-		if p.Admin, err = admin.New(cfg.Admin, admin.Deps{Keys: p.Keys, Log: o.Log}); err != nil {
+		if p.Admin, err = admin.New(cfg.Admin, admin.Deps{Keys: p.Keys, Log: o.Log, Security: mon}); err != nil {
 			return nil, err
 		}
 		adm := p.Admin
@@ -123,6 +135,21 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 }
 
 func (p *Process) onStop(f func()) { p.stops = append(p.stops, f) }
+
+// newMonitor builds the security monitor: its blocks are shared through
+// the rate-limit store's Redis when there is one (same connection, keys
+// under its key_prefix), and blocks imposed go into the key store's audit
+// trail when there is one.
+func newMonitor(cfg *config.Config, limits *ratelimit.Stores, ks *keys.Service, log *slog.Logger) (*secmon.Monitor, error) {
+	o := secmon.Options{Config: cfg.Security, Log: log}
+	if r := limits.Redis(); r != nil {
+		o.Redis, o.RedisPrefix = r.Client(), cfg.RateLimits.Store.Redis.KeyPrefix+"sec:"
+	}
+	if ks != nil {
+		o.Auditor = ks
+	}
+	return secmon.New(o)
+}
 
 // Start binds the admin API and the gateway's listeners and starts
 // serving. On error nothing stays bound.
@@ -179,6 +206,7 @@ func Check(cfg *config.Config, o Options) error {
 	if cfg.Admin.Enabled {
 		errs.Merge("admin", admin.CheckConfig(cfg.Admin))
 	}
+	errs.Merge("security", secmon.CheckConfig(cfg.Security))
 	errs.Merge("", server.CheckConfig(cfg, opts))
 	return errs.Err()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/secevent"
 )
 
 // TypeBlocked is the problem type of a request from a blocked source.
@@ -78,8 +79,7 @@ func (g *Guard) Handle(next pipeline.Handler) pipeline.Handler {
 	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		if g.stores.MayBlock() {
 			if d := g.stores.Blocked(r.Context(), []string{ipKey(reqinfo.From(r.Context()))}); d > 0 {
-				g.stores.Metrics().BlockRejected("ip")
-				return Blocked(d, "client ip")
+				return g.rejected(r.Context(), d, "ip")
 			}
 		}
 		return next.ServeHTTP(w, r)
@@ -91,10 +91,19 @@ func (g *Guard) Handle(next pipeline.Handler) pipeline.Handler {
 // answer 429 just like its successes do.
 func (g *Guard) AuthFailed(ctx context.Context) error {
 	if d := g.failed(ctx, reqinfo.From(ctx)); d > 0 {
-		g.stores.Metrics().BlockRejected("credential")
-		return Blocked(d, "credential")
+		return g.rejected(ctx, d, "credential")
 	}
 	return nil
+}
+
+// rejected counts and reports a request refused by a block of kind.
+func (g *Guard) rejected(ctx context.Context, d time.Duration, kind string) error {
+	g.stores.Metrics().BlockRejected(kind)
+	secevent.Emit(ctx, secevent.Event{Type: secevent.BruteForceRejected, Status: http.StatusTooManyRequests, Reason: kind})
+	if kind == "ip" {
+		return Blocked(d, "client ip")
+	}
+	return Blocked(d, kind)
 }
 
 // failed records a failure and returns how long the presented credential
@@ -115,6 +124,8 @@ func (g *Guard) failed(ctx context.Context, info *reqinfo.Info) time.Duration {
 			kind = "credential"
 		}
 		g.stores.Metrics().BlockImposed(kind)
+		secevent.Emit(ctx, secevent.Event{Type: secevent.BruteForceBlock, Reason: kind, Until: time.Now().Add(d),
+			Evidence: map[string]int64{"seconds": int64(d / time.Second)}})
 		g.log.Warn("brute-force block imposed", "kind", kind, "client_ip", info.ClientIP.String(),
 			"credential_hint", hint, "block", d.String(), "request_id", info.ID)
 	}
@@ -140,8 +151,7 @@ func (g *Guard) Authenticated(ctx context.Context) error {
 	}
 	if len(ks) > 0 {
 		if d := g.stores.Blocked(ctx, ks); d > 0 {
-			g.stores.Metrics().BlockRejected("credential")
-			return Blocked(d, "credential")
+			return g.rejected(ctx, d, "credential")
 		}
 	}
 	return nil

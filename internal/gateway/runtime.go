@@ -27,6 +27,8 @@ import (
 	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/router"
+	"github.com/portcullis/portcullis/internal/secevent"
+	"github.com/portcullis/portcullis/internal/secmon"
 	"github.com/portcullis/portcullis/internal/tokencache"
 	"github.com/portcullis/portcullis/internal/validate"
 )
@@ -53,6 +55,11 @@ type Deps struct {
 	// Bodies bounds the memory all requests hold in read bodies, across
 	// reloads. When nil, Build makes one for that runtime alone.
 	Bodies *validate.Budget
+	// Security is the process's security monitor: every request carries
+	// it as its secevent sink, its stage enforces blocks on every route,
+	// and it observes each finished request. Nil: no monitoring (validate,
+	// tests that do not need it).
+	Security *secmon.Monitor
 }
 
 // Route is one configured route's runtime.
@@ -77,6 +84,7 @@ type Runtime struct {
 	cancel    context.CancelFunc
 	ipfilter  *ipfilter.Filter  // rate_limits.ip_allow / ip_deny, before routing
 	ownStores *ratelimit.Stores // made by Build when Deps had none
+	security  *secmon.Monitor   // nil: monitoring off
 }
 
 // Build compiles cfg (already validated) into a Runtime. Every problem is
@@ -84,6 +92,9 @@ type Runtime struct {
 func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 	var errs config.Errors
 	rt := &Runtime{Config: cfg, router: router.New[*Route]()}
+	if securityOn(cfg, deps) {
+		rt.security = deps.Security
+	}
 
 	header := clientip.XForwardedFor
 	if cfg.ClientIPHeader == "forwarded" {
@@ -270,6 +281,28 @@ func (rt *Runtime) JWKSRemotes() []*jwks.Remote {
 // Upstreams returns the runtime's upstreams.
 func (rt *Runtime) Upstreams() []*proxy.Upstream { return rt.upstreams }
 
+// securityOn reports whether cfg monitors security with deps' monitor
+// (the configuration being built decides, not the monitor's current
+// state: a reload applies both together).
+func securityOn(cfg *config.Config, deps Deps) bool {
+	return deps.Security != nil && (cfg.Security.Enabled == nil || *cfg.Security.Enabled)
+}
+
+// refuse reports a path, method or protocol refusal as a security event
+// and returns it, unless the client IP is blocked: then the block's
+// answer, so a blocked scanner gets the same 403 on every path (routes
+// refuse it in their security stage).
+func (rt *Runtime) refuse(r *http.Request, pe *problem.Error) error {
+	if rt.security == nil {
+		return pe
+	}
+	if err := rt.security.CheckIP(r.Context()); err != nil {
+		return err
+	}
+	secevent.Emit(r.Context(), secevent.Event{Type: secevent.RequestRefused, Status: pe.Status, Reason: pe.Type})
+	return pe
+}
+
 // errNonASCIIPath is the logged cause of a 400 on a path_charset: ascii
 // route.
 var errNonASCIIPath = errors.New("path has bytes outside ASCII (path_charset: ascii)")
@@ -285,24 +318,24 @@ func isASCII(s string) bool {
 
 // serve routes r and runs its chain.
 func (rt *Runtime) serve(w http.ResponseWriter, r *http.Request, info *reqinfo.Info) error {
-	if err := rt.ipfilter.Check(info.ClientIP); err != nil {
+	if err := rt.ipfilter.Admit(r.Context()); err != nil {
 		return err
 	}
 	path, err := router.Normalize(r.URL.EscapedPath())
 	if err != nil {
-		return problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(err)
+		return rt.refuse(r, problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(err))
 	}
 	info.Path = path
 	res := rt.router.Match(r.Host, path, r.Method)
 	switch res.Status {
 	case router.NotFound:
-		return problem.NotFound()
+		return rt.refuse(r, problem.NotFound())
 	case router.MethodNotAllowed:
-		return problem.MethodNotAllowed(res.Allow)
+		return rt.refuse(r, problem.MethodNotAllowed(res.Allow))
 	}
 	info.Route = res.Value.Name
 	if res.Value.asciiPath && !isASCII(path) {
-		return problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(errNonASCIIPath)
+		return rt.refuse(r, problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(errNonASCIIPath))
 	}
 	if len(res.Params) > 0 {
 		info.Params = make(map[string]string, len(res.Params))

@@ -5,6 +5,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/ipfilter"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/secmon"
 	"github.com/portcullis/portcullis/internal/validate"
 )
 
@@ -26,6 +27,7 @@ var stages = []stageBuilder{
 	func(b *routeBuild) (pipeline.Stage, error) {
 		return nilStage(ipfilter.New(b.route.IPAllow, b.route.IPDeny)), nil
 	},
+	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(securityStage(b)), nil },
 	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.guard), nil },
 	func(b *routeBuild) (pipeline.Stage, error) {
 		return validate.BodyLimit(int64(*b.route.MaxBodyBytes)), nil
@@ -56,6 +58,15 @@ func nilStage[T interface {
 		return nil
 	}
 	return s
+}
+
+// securityStage enforces the security monitor's blocks on the route and
+// reports its authentication outcomes.
+func securityStage(b *routeBuild) *secmon.Stage {
+	if !securityOn(b.rt.cfg, b.rt.deps) {
+		return nil
+	}
+	return b.rt.deps.Security.Stage()
 }
 
 // authorisePolicy is the route's authorisation policy (nil on auth: none

@@ -70,9 +70,35 @@ func NewMetrics() *Metrics {
 			Help: "HTTP/2 protocol errors detected by the server, by listener and type.",
 		}, []string{"listener", "type"}),
 	}
+	for _, r := range []string{"success", "failure"} {
+		m.Reloads.WithLabelValues(r)
+	}
 	m.Registry.MustRegister(m.requests, m.duration, m.upstreamLatency, m.UpstreamHealthy, m.Reloads, m.CertExpiry, m.Unhandled, m.HTTP2Errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Declare creates the series of a configuration's routes and upstreams
+// at zero (a 200 for each route and method, its duration, each upstream's
+// latency), so that alert rules and dashboards over rate() see them from
+// the first scrape, before any traffic.
+func (m *Metrics) Declare(routes map[string][]string, upstreams []string) {
+	for route, methods := range routes {
+		if len(methods) == 0 {
+			methods = []string{"GET"}
+		}
+		for _, method := range methods {
+			ml, ok := methodLabels[method]
+			if !ok {
+				ml = "OTHER"
+			}
+			m.requests.WithLabelValues(route, ml, "200")
+		}
+		m.duration.WithLabelValues(route)
+	}
+	for _, u := range upstreams {
+		m.upstreamLatency.WithLabelValues(u)
+	}
 }
 
 var methodLabels = map[string]string{

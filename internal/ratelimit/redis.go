@@ -129,6 +129,10 @@ func (s *RedisStore) readHorizon(ctx context.Context) (time.Duration, error) {
 // instance; false only when a recent read of the horizon says none is.
 func (s *RedisStore) MayBlock() bool { return s.horizon.mayBlock() }
 
+// Client is the connection pool, for other state kept in the same Redis
+// with the same settings (the security monitor's blocks).
+func (s *RedisStore) Client() *redis.Client { return s.client }
+
 // Close closes the connection pool.
 func (s *RedisStore) Close() error { return s.client.Close() }
 
