@@ -69,7 +69,9 @@ func (g *gw) replay(steps []step) ([]int, []time.Time) {
 			n, _ := strconv.Atoi(arg)
 			r = g.do(s.ip, s.method, s.path, g.keys[n])
 		case "bad":
-			r = g.do(s.ip, s.method, s.path, badKey(g.t, seeds, arg))
+			k := badKey(g.t, seeds, arg)
+			g.sentKeys = append(g.sentKeys, k)
+			r = g.do(s.ip, s.method, s.path, k)
 		default:
 			r = g.do(s.ip, s.method, s.path, "")
 		}
@@ -104,6 +106,10 @@ func TestDetectorsThroughTheGateway(t *testing.T) {
 		// benign: a benign set of the same volume exists (the IPv6 attack
 		// shares the IPv4 one's).
 		benign bool
+		// opts changes the gateway; problem is the refusal's type
+		// (default security-blocked).
+		opts    gwOptions
+		problem string
 	}{
 		{detector: "credential_stuffing", set: "credential_stuffing", action: "block", benign: true,
 			// The attacker's address is refused even with a valid key; the
@@ -120,11 +126,20 @@ func TestDetectorsThroughTheGateway(t *testing.T) {
 			// The consumer is blocked wherever it comes from; others are not.
 			blocked: func(g *gw) reply { return g.do("203.0.113.77", "GET", "/v1/accounts", g.keys[1]) },
 			allowed: func(g *gw) reply { return g.do("203.0.113.40", "GET", "/v1/accounts", g.keys[2]) }},
+		{detector: "object_probing", set: "object_probing", action: "read_only", opts: gwOptions{probing: "read_only"}, problem: "read-only",
+			// Step-up: the consumer may still read, but not write, from
+			// anywhere (its 30 not-found answers also made the scanning
+			// detector block the address it probed from).
+			blocked: func(g *gw) reply { return g.do("203.0.113.77", "POST", "/v1/accounts", g.keys[1]) },
+			allowed: func(g *gw) reply { return g.do("203.0.113.77", "GET", "/v1/accounts", g.keys[1]) }},
 		{detector: "route_failures", set: "route_failures", action: "alert", benign: true},
 		{detector: "admin_abuse", set: "admin_abuse", action: "alert", benign: true},
 	} {
-		t.Run(tc.set+"/attack", func(t *testing.T) {
-			g := w.start(gwOptions{})
+		if tc.problem == "" {
+			tc.problem = "security-blocked"
+		}
+		t.Run(tc.set+"/attack/"+tc.action, func(t *testing.T) {
+			g := w.start(tc.opts)
 			g.t = t
 			steps := loadTraffic(t, tc.set+".attack")
 			statuses, sent := g.replay(steps)
@@ -137,7 +152,9 @@ func TestDetectorsThroughTheGateway(t *testing.T) {
 			if tc.blocked == nil {
 				return
 			}
-			if r := tc.blocked(g); r.status != 403 || !strings.Contains(r.body, `"type":"https://portcullis.dev/problems/security-blocked"`) ||
+			// The response follows its detection.
+			g.waitEvent("block_imposed", tc.detector)
+			if r := tc.blocked(g); r.status != 403 || !strings.Contains(r.body, `"type":"https://portcullis.dev/problems/`+tc.problem+`"`) ||
 				r.header.Get("Retry-After") == "" {
 				t.Fatalf("after the attack: %d %s", r.status, r.body)
 			}

@@ -86,7 +86,7 @@ security:
   detectors:
     credential_stuffing: {distinct_credentials: 8, window: 1m, block: [1m, 5m]}
     scanning: {threshold: 30, window: 1m, block: [1m]}
-    object_probing: {distinct_objects: 20, failure_ratio: 0.5, action: block, target: consumer, block: [1m]}
+    object_probing: {distinct_objects: 20, failure_ratio: 0.5, action: {{or .Probing "block"}}, target: consumer, block: [1m]}
     route_failures: {min_failures: 40, ratio: 0.5, window: 1m}
     admin_abuse: {auth_failures: 10, key_changes: 20, window: 1m}
   log: {output: "{{.Dir}}/security.log", flush_interval: 10ms}
@@ -147,12 +147,15 @@ type gw struct {
 	adminToken string
 	sentinels  int
 	attacker   *http.Client // from 127.0.0.3
+	sentKeys   []string     // the unissued keys replay sent
+	cfg        *config.Config
 }
 
 type gwOptions struct {
 	redis, prefix string
 	extra         string // more security: keys, indented two spaces
 	consumers     int
+	probing       string // object_probing's action (default block)
 }
 
 // start builds and starts a process; its security log and key store are
@@ -166,7 +169,7 @@ func (w *world) start(o gwOptions) *gw {
 	}
 	var text strings.Builder
 	if err := template.Must(template.New("cfg").Parse(baseConfig)).Execute(&text, map[string]string{
-		"Cert": w.cert, "Key": w.key, "Upstream": w.up.URL, "Dir": dir, "Redis": o.redis, "Prefix": o.prefix, "Extra": o.extra,
+		"Cert": w.cert, "Key": w.key, "Upstream": w.up.URL, "Dir": dir, "Redis": o.redis, "Prefix": o.prefix, "Extra": o.extra, "Probing": o.probing,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +188,7 @@ func (w *world) start(o gwOptions) *gw {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	g := &gw{t: t, p: p, base: "https://" + p.Server.Addr("public"), ops: "http://" + p.Server.Addr("ops"),
+	g := &gw{t: t, p: p, cfg: cfg, base: "https://" + p.Server.Addr("public"), ops: "http://" + p.Server.Addr("ops"),
 		admin: "https://" + p.Admin.Addr(), dir: dir}
 	g.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: w.ca.Pool()}, MaxIdleConnsPerHost: 8}}
@@ -290,13 +293,19 @@ func (g *gw) drained() {
 // waitDetection polls for a detection by detector and returns it.
 func (g *gw) waitDetection(detector string) secmon.EventView {
 	g.t.Helper()
+	return g.waitEvent("detection", detector)
+}
+
+// waitEvent polls for the first event of a type by detector.
+func (g *gw) waitEvent(typ, detector string) secmon.EventView {
+	g.t.Helper()
 	for range 500 {
-		if evs := g.events("type=detection&detector=" + detector); len(evs) > 0 {
+		if evs := g.events("type=" + typ + "&detector=" + detector); len(evs) > 0 {
 			return evs[len(evs)-1]
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	g.t.Fatalf("no %s detection", detector)
+	g.t.Fatalf("no %s by %s", typ, detector)
 	return secmon.EventView{}
 }
 

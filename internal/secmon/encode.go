@@ -9,11 +9,11 @@ import (
 )
 
 // EventView is an event as it leaves the gateway: in the security log, to
-// syslog (the message), to webhooks (the body) and from the admin API. It
-// is built in one place, viewOf, which scrubs the only free-text field
-// (reason) of anything shaped like a credential or a card number, as a
-// second line of defence behind the emitters (which never put a secret
-// there).
+// syslog (the message and its structured data), to webhooks (the body)
+// and from the admin API. It is built in one place, viewOf, which passes
+// every string field through the log redactor (anything shaped like a
+// credential or a card number is masked) and bounds its length: a second
+// line of defence behind the emitters, which never put a secret there.
 type EventView struct {
 	// Log is "security" in the security log, so lines can share a stream.
 	Log          string           `json:"log,omitempty"`
@@ -43,10 +43,10 @@ const maxField = 512
 
 func viewOf(ev *secevent.Event) EventView {
 	v := EventView{ID: ev.ID, Time: ev.Time.UTC(), Type: string(ev.Type), Severity: ev.Severity.String(),
-		RequestID: clip(ev.RequestID), Consumer: clip(ev.Consumer), CredentialID: clip(ev.Credential),
-		Route: clip(ev.Route), Method: clip(ev.Method), Status: ev.Status, Reason: clip(observe.Redact(ev.Reason)),
-		Actor: clip(ev.Actor), Detector: ev.Detector, Action: ev.Action, Subject: clip(ev.Subject), BlockID: ev.BlockID,
-		Evidence: ev.Evidence}
+		RequestID: clean(ev.RequestID), Consumer: clean(ev.Consumer), CredentialID: clean(ev.Credential),
+		Route: clean(ev.Route), Method: clean(ev.Method), Status: ev.Status, Reason: clean(ev.Reason),
+		Actor: clean(ev.Actor), Detector: clean(ev.Detector), Action: clean(ev.Action), Subject: clean(ev.Subject),
+		BlockID: clean(ev.BlockID), Evidence: ev.Evidence}
 	if ev.ClientIP.IsValid() {
 		v.ClientIP = ev.ClientIP.String()
 	}
@@ -57,7 +57,14 @@ func viewOf(ev *secevent.Event) EventView {
 	return v
 }
 
-func clip(s string) string { return observe.Clip(s, maxField) }
+// clean masks credentials and card numbers, then bounds the length (the
+// cut never leaves half a card number).
+func clean(s string) string {
+	if s == "" {
+		return s
+	}
+	return observe.Clip(observe.Redact(s), maxField)
+}
 
 // encode is the JSON line of ev for the log and the body for webhooks.
 func encode(ev *secevent.Event) []byte {
