@@ -233,4 +233,3 @@ func TestWebhookReceiverDown(t *testing.T) {
 		}
 	})
 }
-
