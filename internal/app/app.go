@@ -99,6 +99,7 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		p.onStop(func() { _ = svc.Close() })
 		opts.Deps.Keys = svc
 		opts.ReadyChecks = map[string]func() error{"keys": svc.Ready}
+		opts.Collectors = append(opts.Collectors, svc.Collectors()...)
 	}
 	if p.Security, err = newMonitor(cfg, limits, p.Keys, o.Log); err != nil {
 		return nil, err
