@@ -1,6 +1,6 @@
 // Command portcullis is the Portcullis API gateway: serve, validate, demo,
-// version, and the control-plane commands (admin, keys, consumers). It only
-// parses flags and calls into internal/.
+// version, and the control-plane commands (admin, keys, consumers,
+// security). It only parses flags and calls into internal/.
 package main
 
 import (
@@ -20,6 +20,7 @@ Usage:
   portcullis admin bootstrap --config FILE   create the first admin token
   portcullis keys      create|list|get|rotate|revoke|rekey ...   manage API keys
   portcullis consumers create|list|get|update|delete ...       manage consumers
+  portcullis security  blocks list|lift, events ...             automatic blocks and security events
 
 Run "portcullis <command> --help" for a command's flags.
 `
@@ -60,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdKeys(rest, stdout, stderr)
 	case "consumers":
 		return cmdConsumers(rest, stdout, stderr)
+	case "security":
+		return cmdSecurity(rest, stdout, stderr)
 	case "version", "--version":
 		return cmdVersion(stdout)
 	case "help", "-h", "--help":
