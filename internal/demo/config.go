@@ -102,4 +102,17 @@ logging:
   level: info
   access:
     output: "{{.AccessLog}}"
+
+# Security monitoring. Demo thresholds: 5 distinct credentials failing from
+# one address within a minute block it for 2 minutes (the defaults are 10
+# within 10 minutes, for 15 minutes). Events go to their own log, apart
+# from the access log.
+security:
+  detectors:
+    credential_stuffing:
+      distinct_credentials: 5
+      window: 1m
+      block: [2m, 10m]
+  log:
+    output: "{{.SecurityLog}}"
 `

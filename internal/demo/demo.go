@@ -45,6 +45,8 @@ type Credentials struct {
 	Token      string `json:"token"`
 	AdminURL   string `json:"admin_url"`
 	AdminToken string `json:"admin_token"`
+	// SecurityLog is the security log (JSON lines).
+	SecurityLog string `json:"security_log"`
 }
 
 // Run starts the demo and serves until ctx ends or a signal arrives on sigs.
@@ -111,7 +113,7 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 		"Addr": o.Addr, "OpsAddr": o.OpsAddr, "CertFile": certFile, "KeyFile": keyFile,
 		"Upstream": "http://" + upLn.Addr().String(), "AccessLog": filepath.Join(o.DataDir, "access.log"),
 		"IssuerURL": issuer.URL(), "JWKSURL": issuer.JWKSURL(), "CAFile": caFile,
-		"AdminAddr": o.AdminAddr,
+		"AdminAddr": o.AdminAddr, "SecurityLog": filepath.Join(o.DataDir, "security.log"),
 	}
 	if err := keyFiles(o.DataDir, vars); err != nil {
 		return fmt.Errorf("demo secrets: %w", err)
@@ -140,7 +142,8 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	srv := p.Server
 	baseURL := "https://" + srv.Addr("public")
 	creds := Credentials{BaseURL: baseURL, CAFile: caFile, OpsURL: "http://" + srv.Addr("ops"), Token: token,
-		APIKey: seededKeys.apiKey, AdminURL: "https://" + p.Admin.Addr(), AdminToken: seededKeys.adminToken}
+		APIKey: seededKeys.apiKey, AdminURL: "https://" + p.Admin.Addr(), AdminToken: seededKeys.adminToken,
+		SecurityLog: vars["SecurityLog"]}
 	if o.CredentialsOut != "" {
 		if err := writeJSON(o.CredentialsOut, creds); err != nil {
 			return fmt.Errorf("--credentials-out: %w", err)
@@ -198,6 +201,7 @@ Portcullis demo is running.
   admin API   {{.C.AdminURL}}
   config      {{.Config}}
   access log  {{.AccessLog}}
+  security log {{.C.SecurityLog}}
 
 Try it. The API key and the token both carry scope accounts:read, not payments:write:
 
@@ -224,6 +228,17 @@ The admin API issues and revokes keys:
   go run ./cmd/portcullis consumers list
   go run ./cmd/portcullis keys create --consumer <id from the list> --scope accounts:read
   go run ./cmd/portcullis keys revoke <key id>      # the key stops at once
+
+Credential stuffing is detected and answered: five stolen tokens tried from one
+address block it (the burst comes from 127.0.0.2, so 127.0.0.1 stays usable):
+
+  for i in 1 2 3 4 5 6 7; do curl --interface 127.0.0.2 --cacert $CA -s -o /dev/null -w '%{http_code} ' -H "Authorization: Bearer stolen$i.token.sig" $BASE/v1/accounts; done; echo
+                                                    # 401 x5, then 403: the address is blocked
+  curl --interface 127.0.0.2 --cacert $CA -H "X-API-Key: $API_KEY" $BASE/v1/accounts   # 403 security-blocked, even with a valid key
+  curl --cacert $CA -H "X-API-Key: $API_KEY" $BASE/v1/accounts                         # 200 from 127.0.0.1
+  curl --cacert $CA -H "Authorization: Bearer $PORTCULLIS_ADMIN_TOKEN" $PORTCULLIS_ADMIN_URL/v1/security/blocks
+  grep '"type":"detection"' {{.C.SecurityLog}}
+  go run ./cmd/portcullis security blocks list      # and: security blocks lift <id>
 
 Rate limit (5 requests per 10 s on /v1/fx/rates; see the RateLimit headers, then a 429):
 
