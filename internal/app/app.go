@@ -23,6 +23,7 @@ import (
 	"github.com/portcullis/portcullis/internal/secmon"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/tokencache"
+	"github.com/portcullis/portcullis/internal/validate"
 )
 
 // Options are what a process is built with besides its configuration.
@@ -51,6 +52,9 @@ type Process struct {
 	Admin *admin.Server
 	// Security is the security monitor.
 	Security *secmon.Monitor
+	// Bodies is the process's budget for read request bodies, shared by
+	// every runtime across reloads.
+	Bodies *validate.Budget
 
 	log     *slog.Logger
 	stops   []func() // in the order they were acquired; run in reverse
@@ -86,7 +90,11 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		JWKS:       jwks.NewRegistry(o.Log, nil),
 		TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil),
 		RateLimits: limits,
+		// One body budget for the whole process: a reload must not make
+		// room for another 256 MiB of held bodies.
+		Bodies: validate.NewBudget(validate.DefaultBudget),
 	}
+	p.Bodies = deps.Bodies
 	opts := server.Options{ConfigPath: o.ConfigPath, Log: o.Log, LogLevel: o.LogLevel, Deps: deps, Collectors: limits.Collectors()}
 	if cfg.KeysInUse() {
 		ctx, cancel := context.WithTimeout(context.Background(), o.OpenTimeout)

@@ -2,8 +2,8 @@
 // structure, secure defaults, ${ENV} expansion, strict decoding (unknown keys
 // are errors) and validation that reports every problem with its path.
 //
-// Every field documents its default and units; the README's configuration
-// reference mirrors these comments.
+// Every field documents its default and units; the configuration reference
+// in docs/ mirrors these comments (TestEveryKeyIsDocumented).
 package config
 
 // Config is the whole configuration file.

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Defaults, in one place so the README reference and the code agree.
+// Defaults, in one place so the reference in docs/ and the code agree.
 const (
 	DefaultOpsAddress            = "127.0.0.1:9090"
 	DefaultClientIPHeader        = "x-forwarded-for"

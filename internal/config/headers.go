@@ -15,7 +15,7 @@ type Headers struct {
 	// sees them, on top of DefaultResponseStrip. Same syntax. Default: none.
 	ResponseStrip []string `yaml:"response_strip"`
 	// ResponseKeep exempts entries of DefaultResponseStrip (written as the
-	// README lists them, e.g. "Via" or "X-Backend-*"), for clients that
+	// docs/configuration.md lists them, e.g. "Via" or "X-Backend-*"), for clients that
 	// need them. Default: none.
 	ResponseKeep []string `yaml:"response_keep"`
 	// MaxResponseHeaders bounds the header fields of one upstream response

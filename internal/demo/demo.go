@@ -2,7 +2,7 @@
 // but Go. It makes its own CA and certificates, runs a sample payments API as
 // the upstream, writes a real configuration file and serves it, so a newcomer
 // sees the product working in a minute. Its behaviour is a contract
-// (DEMO-CONTRACT.md): scripts depend on it.
+// (docs/demo.md, checked by .ci/demo-smoke): scripts depend on it.
 package demo
 
 import (
@@ -239,11 +239,6 @@ address block it (the burst comes from 127.0.0.2, so 127.0.0.1 stays usable):
   curl --cacert $CA -H "Authorization: Bearer $PORTCULLIS_ADMIN_TOKEN" $PORTCULLIS_ADMIN_URL/v1/security/blocks
   grep '"type":"detection"' {{.C.SecurityLog}}
   go run ./cmd/portcullis security blocks list      # and: security blocks lift <id>
-
-Rate limit (5 requests per 10 s on /v1/fx/rates; see the RateLimit headers, then a 429):
-
-  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%%{http_code} ' --cacert %s %s/v1/fx/rates; done; echo
-  curl -si --cacert %s %s/v1/fx/rates | grep -i -e ^ratelimit -e ^retry-after
 
 Stop with Ctrl-C.
 `))

@@ -63,7 +63,7 @@ func NewTracing(cfg config.Tracing) (*Tracing, error) {
 	}
 	res := resource.NewSchemaless(
 		attribute.String("service.name", cfg.ServiceName),
-		attribute.String("service.version", version.Version),
+		attribute.String("service.version", version.Get().Version),
 	)
 	sampler := sdktrace.TraceIDRatioBased(*cfg.SampleRatio)
 	if cfg.TrustIncoming {

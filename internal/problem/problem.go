@@ -14,8 +14,8 @@ import (
 	"github.com/portcullis/portcullis/internal/reqinfo"
 )
 
-// TypeBase prefixes every problem type; each type is documented in the
-// README under "Problem types".
+// TypeBase prefixes every problem type; each type is documented in
+// docs/problems.md (or the page of the feature that returns it).
 const TypeBase = "https://portcullis.dev/problems/"
 
 // ContentType is the media type of problem bodies.

@@ -9,7 +9,7 @@ import (
 	"github.com/portcullis/portcullis/internal/problem"
 )
 
-// Problem types of rejected requests (documented in the README). Quota
+// Problem types of rejected requests (documented in docs/problems.md). Quota
 // exhaustion and rate limiting are distinct so clients can tell "slow
 // down" from "come back next period".
 const (

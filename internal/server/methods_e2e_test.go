@@ -99,7 +99,7 @@ routes:
 	}
 }
 
-// The README promises that TRACE and CONNECT are never proxied: on a route
+// docs/configuration.md promises that TRACE and CONNECT are never proxied: on a route
 // that names no methods they get 405 with Allow (or, for CONNECT in
 // authority form, which has no path, 400), and the upstream never sees them.
 func TestTraceAndConnectAreNeverProxied(t *testing.T) {

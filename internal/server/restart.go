@@ -10,8 +10,8 @@ import (
 // per process (listeners and their sockets, the ops listener, the tracing
 // exporter, the access log's writer, the key service with its pool, cache
 // and change feed, the admin API, the rate-limit stores). A reload logs each
-// one that changed and keeps the running value. The README's reference
-// lists exactly these keys (TestRestartOnlyIsDocumented).
+// one that changed and keeps the running value. docs/operations.md lists
+// exactly these keys (TestRestartOnlyIsDocumented).
 var restartOnly = []restartSetting{
 	kept("listeners", func(c *config.Config) *[]config.Listener { return &c.Listeners }),
 	kept("ops", func(c *config.Config) *config.Ops { return &c.Ops }),

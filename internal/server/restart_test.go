@@ -12,23 +12,23 @@ import (
 	"github.com/portcullis/portcullis/internal/server"
 )
 
-// The README says which settings need a restart; it names exactly the
-// keys a reload keeps at their running value.
+// docs/operations.md says which settings need a restart; it names exactly
+// the keys a reload keeps at their running value.
 func TestRestartOnlyIsDocumented(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	page, err := os.ReadFile("../../docs/operations.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	para := regexp.MustCompile(`(?s)These settings need a restart: (.*?)\. A reload`).FindSubmatch(readme)
+	para := regexp.MustCompile(`(?s)These settings need a restart: (.*?)\. A reload`).FindSubmatch(page)
 	if para == nil {
-		t.Fatal(`README.md lacks the sentence "These settings need a restart: ... . A reload"`)
+		t.Fatal(`docs/operations.md lacks the sentence "These settings need a restart: ... . A reload"`)
 	}
 	var documented []string
 	for _, m := range regexp.MustCompile("`([a-z_.]+)`").FindAllSubmatch(para[1], -1) {
 		documented = append(documented, string(m[1]))
 	}
 	if got, want := strings.Join(documented, ", "), strings.Join(server.RestartOnlyKeys(), ", "); got != want {
-		t.Fatalf("README lists %s\nreload keeps   %s", got, want)
+		t.Fatalf("docs/operations.md lists %s\nreload keeps           %s", got, want)
 	}
 }
 

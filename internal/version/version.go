@@ -1,6 +1,11 @@
 // Package version owns what the binary says about itself: its version,
 // commit, Go version and every module it was built from, so operators know
 // what they must patch.
+//
+// The version comes, in this order, from the linker (scripts/build sets it
+// from `git describe --tags --always --dirty`), from the module version Go
+// records when the binary is built with `go install ...@vX.Y.Z`, or is
+// "devel". Releases are tagged vMAJOR.MINOR.PATCH (see CHANGELOG.md).
 package version
 
 import (
@@ -8,14 +13,20 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
-// Version and Commit are set at build time with
-// -ldflags "-X github.com/portcullis/portcullis/internal/version.Version=v1.2.3 -X ...Commit=abc".
+// Version and Commit are set at build time (scripts/build does it):
+//
+//	-ldflags "-X github.com/portcullis/portcullis/internal/version.Version=v1.2.3
+//	          -X github.com/portcullis/portcullis/internal/version.Commit=<full hash>"
 var (
-	Version = "dev"
+	Version = ""
 	Commit  = ""
 )
+
+// Devel is the version of a build that was given none.
+const Devel = "devel"
 
 // Info describes the build.
 type Info struct {
@@ -33,13 +44,27 @@ type Module struct {
 
 // Get reads the build information.
 func Get() Info {
-	info := Info{Version: Version, Commit: Commit, GoVersion: runtime.Version()}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+	bi, _ := debug.ReadBuildInfo()
+	return resolve(Version, Commit, bi)
+}
+
+// resolve decides what the build reports from the linker's values and
+// Go's build information (nil when the binary carries none).
+func resolve(version, commit string, bi *debug.BuildInfo) Info {
+	info := Info{Version: version, Commit: commit, GoVersion: runtime.Version()}
+	// git describe --dirty marks a build from a modified work tree.
+	info.Modified = strings.HasSuffix(version, "-dirty")
+	if bi == nil {
+		if info.Version == "" {
+			info.Version = Devel
+		}
 		return info
 	}
-	if info.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	if info.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		info.Version = bi.Main.Version
+	}
+	if info.Version == "" {
+		info.Version = Devel
 	}
 	for _, s := range bi.Settings {
 		switch s.Key {
@@ -48,7 +73,7 @@ func Get() Info {
 				info.Commit = s.Value
 			}
 		case "vcs.modified":
-			info.Modified = s.Value == "true"
+			info.Modified = info.Modified || s.Value == "true"
 		}
 	}
 	for _, d := range bi.Deps {
@@ -61,7 +86,7 @@ func Get() Info {
 	return info
 }
 
-// Write prints the report.
+// Write prints the report. Its first line is "portcullis <version>".
 func (i Info) Write(w io.Writer) {
 	commit := i.Commit
 	if commit == "" {
