@@ -31,6 +31,8 @@
 # THREADS [2] CONNS [64] SERVER_CPUS [0] WRK_CPUS [1] PORT_BASE [18100]
 # TARGETS [all] EXTRAS [1] IDLE_CONNS [10000] KRAKEND_BIN [unset: skipped]
 # NO_INSTALL [unset: set to 1 to never call apt-get]
+# MONITOR_COST [1]: also run bench/monitor-cost.sh (the security monitor's
+# cost per request, a Go benchmark) and add its section
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -635,6 +637,7 @@ dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo " (unc
 	echo
 	echo "Medians over the rounds. proxy CPU = utime+stime of the proxy process (all threads and children) / requests served; it is steadier than req/s on this noisy VM. Raw data: \`bench/results/$STAMP/\` (not committed)."
 	targets_report
+	[ "${MONITOR_COST:-1}" = 1 ] && "$HERE/monitor-cost.sh"
 } >"$HERE/RESULTS.md.tmp"
 mv "$HERE/RESULTS.md.tmp" "$HERE/RESULTS.md"
 cp "$HERE/RESULTS.md" "$RESULTS/summary.md"
