@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -203,6 +204,7 @@ func TestGatewayClusterSharesOneLimit(t *testing.T) {
 	now := time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	var gws []*httptest.Server
+	var all []*ratelimit.Stores
 	for range 2 {
 		cfg := limitsConfig(t, up, rl)
 		stores, err := ratelimit.NewStores(cfg.RateLimits.Store, ratelimit.Options{Clock: clock})
@@ -210,6 +212,7 @@ func TestGatewayClusterSharesOneLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { stores.Close() })
+		all = append(all, stores)
 		srv, _ := startGateway(t, cfg, Deps{RateLimits: stores})
 		gws = append(gws, srv)
 	}
@@ -251,6 +254,13 @@ func TestGatewayClusterSharesOneLimit(t *testing.T) {
 	}
 
 	r.Start()
+	// After as many failed dials as its pool size, go-redis refuses new
+	// connections with the last dial error until its own background dialer
+	// (retrying once a second) gets through; a burst on a loaded machine can
+	// reach that count. Wait for the pools, so the probe below meets Redis.
+	for _, stores := range all {
+		waitForRedis(t, stores)
+	}
 	mu.Lock()
 	now = now.Add(time.Second) // past retry_interval: the next request probes Redis
 	mu.Unlock()
@@ -265,4 +275,18 @@ func TestGatewayClusterSharesOneLimit(t *testing.T) {
 	if ok := burst(40); ok[0]+ok[1] != 8 {
 		t.Fatalf("after recovery: the instances admitted %d + %d, want 8 together", ok[0], ok[1])
 	}
+}
+
+// waitForRedis waits, bounded, until the stores' own connection pool
+// reaches Redis again.
+func waitForRedis(t *testing.T, stores *ratelimit.Stores) {
+	t.Helper()
+	var err error
+	for range 100 {
+		if err = stores.Ping(context.Background()); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // go-redis redials on its own clock
+	}
+	t.Fatalf("redis did not come back for the stores: %v", err)
 }
