@@ -18,6 +18,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var o demo.Options
 	fs.StringVar(&o.Addr, "addr", "127.0.0.1:8443", "gateway HTTPS listener")
+	fs.StringVar(&o.FAPIAddr, "fapi-addr", "127.0.0.1:8444", "gateway HTTPS listener with the FAPI 2.0 TLS profile")
 	fs.StringVar(&o.AdminAddr, "admin-addr", "127.0.0.1:9443", "admin API listener")
 	fs.StringVar(&o.OpsAddr, "ops-addr", "127.0.0.1:9090", "ops listener (/healthz, /readyz, /metrics)")
 	fs.StringVar(&o.CredentialsOut, "credentials-out", "", "write base_url, ca_file and credentials as JSON to this file")

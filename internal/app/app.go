@@ -1,7 +1,7 @@
 // Package app owns the composition of a Portcullis process. From a loaded
 // configuration it builds, in one place for `serve`, `demo` and `validate`,
 // the long-lived services that outlive reloads (key service, rate-limit
-// stores, JWKS registry, verified-token cache), the gateway server and the
+// stores, DPoP replay store, JWKS registry, verified-token cache), the gateway server and the
 // admin API; it starts them, runs until a signal, and stops everything it
 // started, in reverse order. The demo differs from serve only in the
 // configuration and credentials it generates.
@@ -85,11 +85,17 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		return nil, err
 	}
 	p.onStop(func() { _ = limits.Close() })
+	replay, err := replayStore(cfg, limits)
+	if err != nil {
+		return nil, err
+	}
 	deps := gateway.Deps{
 		Log:        o.Log,
 		JWKS:       jwks.NewRegistry(o.Log, nil),
 		TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil),
 		RateLimits: limits,
+		Replay:     replay,
+		Env:        o.Env,
 		// One body budget for the whole process: a reload must not make
 		// room for another 256 MiB of held bodies.
 		Bodies: validate.NewBudget(validate.DefaultBudget),
@@ -204,7 +210,7 @@ func Check(cfg *config.Config, o Options) error {
 		o.Env = os.LookupEnv
 	}
 	var errs config.Errors
-	opts := server.Options{ConfigPath: o.ConfigPath}
+	opts := server.Options{ConfigPath: o.ConfigPath, Deps: gateway.Deps{Env: o.Env}}
 	if cfg.KeysInUse() {
 		if _, err := keys.LoadSecrets(cfg.Keys, o.Env); err != nil {
 			errs.Merge("keys", err)

@@ -32,9 +32,15 @@ var _ pipeline.Stage = (*Stage)(nil)
 
 // NewStage builds the authentication stage of a route.
 func NewStage(auths []Authenticator, observers []pipeline.AuthObserver) *Stage {
-	s := &Stage{auths: auths, observers: observers, challenges: make([]string, len(auths)), single: singleHeaders(auths)}
-	for i, a := range auths {
-		s.challenges[i] = a.Challenge().String()
+	s := &Stage{auths: auths, observers: observers, single: singleHeaders(auths)}
+	for _, a := range auths {
+		if c, ok := a.(Challenger); ok {
+			for _, ch := range c.Challenges() {
+				s.challenges = append(s.challenges, ch.String())
+			}
+			continue
+		}
+		s.challenges = append(s.challenges, a.Challenge().String())
 	}
 	return s
 }
@@ -149,8 +155,13 @@ func singleHeaders(auths []Authenticator) []singleHeader {
 	return out
 }
 
-// Unauthorized is the 401 problem for a rejected credential.
+// Unauthorized is the 401 problem for a rejected credential: challenge c
+// (or the one ue carries) with ue's error code and description, and ue's
+// extra headers.
 func Unauthorized(c Challenge, ue *Unauthenticated) *problem.Error {
+	if ue.Challenge != nil {
+		c = *ue.Challenge
+	}
 	code := ue.Code
 	if code == "" {
 		code = "invalid_token"
@@ -165,6 +176,9 @@ func Unauthorized(c Challenge, ue *Unauthenticated) *problem.Error {
 	}
 	pe := problem.New(http.StatusUnauthorized, typ, "Unauthorized", desc)
 	pe.Header = http.Header{"Www-Authenticate": {c.String([2]string{"error", code}, [2]string{"error_description", desc})}}
+	for k, vs := range ue.Header {
+		pe.Header[http.CanonicalHeaderKey(k)] = vs
+	}
 	return pe
 }
 

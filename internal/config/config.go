@@ -17,7 +17,14 @@ type Config struct {
 	TrustedProxies []Prefix `yaml:"trusted_proxies"`
 	// ClientIPHeader is the one forwarding header read from trusted
 	// proxies: "x-forwarded-for" (default) or "forwarded" (RFC 7239 for=).
+	// Its kind also carries the scheme and host the client used
+	// (X-Forwarded-Proto and X-Forwarded-Host, or Forwarded proto= and
+	// host=), which DPoP proofs are checked against.
 	ClientIPHeader string `yaml:"client_ip_header"`
+	// ClientCertHeader is where a TLS-terminating proxy in TrustedProxies
+	// puts the client certificate, for certificate-bound tokens (RFC 8705).
+	// Default: none (only the certificate of the TLS connection counts).
+	ClientCertHeader *ClientCertHeader `yaml:"client_cert_header"`
 	// Upstreams are the backends routes send traffic to.
 	Upstreams []Upstream `yaml:"upstreams"`
 	// Routes map requests to upstreams (at least one).
@@ -84,11 +91,21 @@ type ListenerTLS struct {
 	// key exchange with AEAD ciphers.
 	MinVersion string `yaml:"min_version"`
 	// ClientAuth is "none" (default), "optional" or "require": whether a
-	// client certificate (mTLS) is asked for and verified against ClientCAFile.
+	// client certificate (mTLS) is asked for and verified against
+	// ClientCAFile; or "request": one is asked for, not required and not
+	// verified, so that self-signed certificates that certificate-bound
+	// tokens are bound to (RFC 8705 §2.2) reach the gateway. The mtls
+	// authenticator never accepts an unverified certificate.
 	ClientAuth string `yaml:"client_auth"`
 	// ClientCAFile is the PEM bundle of CAs that sign client certificates.
-	// Required when ClientAuth is not "none".
+	// Required when ClientAuth is "optional" or "require"; refused with
+	// "none" and "request".
 	ClientCAFile string `yaml:"client_ca_file"`
+	// Profile is the cipher policy: "default" (TLS 1.2 with ECDHE and
+	// AES-GCM or ChaCha20-Poly1305) or "fapi2" (TLS 1.2 only with the
+	// FAPI 2.0 suites, ECDHE with AES-GCM). TLS 1.3 is the same in both.
+	// Routes with profile fapi2 answer only on fapi2 listeners.
+	Profile string `yaml:"profile"`
 	// ReloadInterval is how often the certificate, key and CA files are
 	// checked for changes. Default 10s.
 	ReloadInterval Duration `yaml:"reload_interval"`
@@ -292,6 +309,10 @@ type Route struct {
 	// client as sent) or "mask" (they are replaced with the gateway's 502
 	// problem, so stack traces and connection strings never leave).
 	UpstreamErrors string `yaml:"upstream_errors"`
+	// Profile is "none" (default) or "fapi2": the FAPI 2.0 Security
+	// Profile's resource-server rules, checked at load (see
+	// validateFAPIRoute) and on every request (package fapi).
+	Profile string `yaml:"profile"`
 }
 
 // Logging configures the application and access logs.

@@ -13,6 +13,8 @@ const (
 	DefaultClientIPHeader        = "x-forwarded-for"
 	DefaultMinTLSVersion         = "1.2"
 	DefaultClientAuth            = "none"
+	DefaultTLSProfile            = "default"
+	DefaultRouteProfile          = "none"
 	DefaultCertReloadInterval    = 10 * time.Second
 	DefaultHSTSMaxAge            = 365 * 24 * time.Hour
 	DefaultReadHeaderTimeout     = 5 * time.Second
@@ -228,7 +230,8 @@ func (c *Config) contextDefaults(set func(path string) bool) {
 func (Listener) defaults() any { return Listener{} }
 
 func (ListenerTLS) defaults() any {
-	return ListenerTLS{MinVersion: DefaultMinTLSVersion, ClientAuth: DefaultClientAuth, ReloadInterval: Duration(DefaultCertReloadInterval)}
+	return ListenerTLS{MinVersion: DefaultMinTLSVersion, ClientAuth: DefaultClientAuth, Profile: DefaultTLSProfile,
+		ReloadInterval: Duration(DefaultCertReloadInterval)}
 }
 
 func (HSTS) defaults() any {
@@ -283,7 +286,8 @@ func (PassiveEjection) defaults() any {
 }
 
 func (Route) defaults() any {
-	return Route{MaxBodyBytes: ptr(ByteSize(DefaultMaxBodyBytes)), Timeout: Duration(DefaultRouteTimeout), UpstreamErrors: "pass", PathCharset: DefaultPathCharset}
+	return Route{MaxBodyBytes: ptr(ByteSize(DefaultMaxBodyBytes)), Timeout: Duration(DefaultRouteTimeout), UpstreamErrors: "pass",
+		PathCharset: DefaultPathCharset, Profile: DefaultRouteProfile}
 }
 
 func (Logging) defaults() any { return Logging{Level: DefaultLogLevel} }

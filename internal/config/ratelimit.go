@@ -387,6 +387,11 @@ func validateRateLimitStore(errs *Errors, p string, s *RateLimitStore) {
 	if strings.ContainsAny(r.KeyPrefix, " \t\r\n") {
 		errs.Add(Join(rp, "key_prefix"), "must not contain whitespace")
 	}
+	if strings.ContainsAny(r.KeyPrefix, "{}") {
+		// Entries shared through package sharedstate (DPoP proof jti
+		// values) put their Redis Cluster hash tag after the prefix.
+		errs.Add(Join(rp, "key_prefix"), "must not contain { or }")
+	}
 	if r.DialTimeout.D() < time.Millisecond {
 		errs.Add(Join(rp, "dial_timeout"), "must be at least 1ms")
 	}

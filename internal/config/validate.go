@@ -31,6 +31,8 @@ func (c *Config) Validate() error {
 	c.validateUpstreams(&errs)
 	c.validateRoutes(&errs)
 	c.validateAuth(&errs)
+	c.validateSenderConstraints(&errs)
+	c.validateProfiles(&errs)
 	c.validateKeys(&errs)
 	c.validateRateLimits(&errs)
 	c.Tracing.validate(&errs)
@@ -222,12 +224,24 @@ func validateListenerTLS(errs *Errors, p string, t *ListenerTLS) {
 		if t.ClientCAFile != "" {
 			errs.Add(Join(p, "client_ca_file"), "is set but client_auth is \"none\"")
 		}
+	case "request":
+		// Sent in the CertificateRequest, the CA names would make clients
+		// withhold the self-signed certificates this mode exists for, and
+		// nothing is verified against them.
+		if t.ClientCAFile != "" {
+			errs.Add(Join(p, "client_ca_file"), "must not be set with client_auth \"request\" (certificates are not verified)")
+		}
 	case "optional", "require":
 		if t.ClientCAFile == "" {
 			errs.Add(Join(p, "client_ca_file"), "is required when client_auth is %q", t.ClientAuth)
 		}
 	default:
-		errs.Add(Join(p, "client_auth"), "must be one of none, optional, require; got %q", t.ClientAuth)
+		errs.Add(Join(p, "client_auth"), "must be one of none, request, optional, require; got %q", t.ClientAuth)
+	}
+	switch t.Profile {
+	case "default", "fapi2":
+	default:
+		errs.Add(Join(p, "profile"), "must be default or fapi2; got %q", t.Profile)
 	}
 	if t.ReloadInterval.D() < 1e9 {
 		errs.Add(Join(p, "reload_interval"), "must be at least 1s")

@@ -10,6 +10,14 @@ listeners:
       cert_file: "{{.CertFile}}"
       key_file: "{{.KeyFile}}"
       min_version: "1.2"
+  # FAPI 2.0: TLS 1.2 only with ECDHE and AES-GCM (TLS 1.3 as usual).
+  # Routes with profile fapi2 answer only here.
+  - name: fapi
+    address: "{{.FAPIAddr}}"
+    tls:
+      cert_file: "{{.CertFile}}"
+      key_file: "{{.KeyFile}}"
+      profile: fapi2
 
 ops:
   address: "{{.OpsAddr}}"
@@ -25,6 +33,18 @@ authenticators:
           audiences: [payments-api]
           jwks_url: "{{.JWKSURL}}"
           ca_file: "{{.CAFile}}"
+  # DPoP-bound tokens (RFC 9449) for the FAPI route: the issuer signs them
+  # with ES256, the proof's key must be the one the token's cnf.jkt names.
+  - name: demo-fapi
+    jwt:
+      issuers:
+        - issuer: "{{.IssuerURL}}"
+          audiences: [payments-api]
+          jwks_url: "{{.JWKSURL}}"
+          ca_file: "{{.CAFile}}"
+          algorithms: [ES256, PS256]
+      leeway: 5s
+      dpop: {}
 
 upstreams:
   - name: payments-api
@@ -62,6 +82,16 @@ routes:
         scopes:
           all_of: [payments:write]
     max_body_bytes: 64KiB
+  - name: fapi-accounts
+    path: /v1/fapi/accounts
+    methods: [GET]
+    upstream: payments-api
+    profile: fapi2
+    auth:
+      authenticators: [demo-fapi]
+      require:
+        scopes:
+          all_of: [accounts:read]
   - name: fx-rates
     path: /v1/fx/rates
     methods: [GET]

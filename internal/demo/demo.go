@@ -27,6 +27,7 @@ import (
 // Options are the demo's flags.
 type Options struct {
 	Addr           string // gateway listener, default 127.0.0.1:8443
+	FAPIAddr       string // gateway listener with the FAPI 2.0 TLS profile, default 127.0.0.1:8444
 	AdminAddr      string // admin API listener, default 127.0.0.1:9443
 	OpsAddr        string // ops listener, default 127.0.0.1:9090
 	DataDir        string // default: a new temp dir
@@ -47,6 +48,14 @@ type Credentials struct {
 	AdminToken string `json:"admin_token"`
 	// SecurityLog is the security log (JSON lines).
 	SecurityLog string `json:"security_log"`
+	// FAPIBaseURL is the listener with the FAPI 2.0 TLS profile, which
+	// serves GET /v1/fapi/accounts.
+	FAPIBaseURL string `json:"fapi_base_url"`
+	// DPoPKey is the demo client's private DPoP key, a JWK object (ES256).
+	DPoPKey map[string]any `json:"dpop_key"`
+	// DPoPToken is an access token (ES256, scope accounts:read) bound to
+	// DPoPKey by cnf.jkt: it works only with a DPoP proof signed by it.
+	DPoPToken string `json:"dpop_token"`
 }
 
 // Run starts the demo and serves until ctx ends or a signal arrives on sigs.
@@ -59,6 +68,9 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	}
 	if o.AdminAddr == "" {
 		o.AdminAddr = "127.0.0.1:9443"
+	}
+	if o.FAPIAddr == "" {
+		o.FAPIAddr = "127.0.0.1:8444"
 	}
 	if o.DataDir == "" {
 		d, err := os.MkdirTemp("", "portcullis-demo-")
@@ -82,7 +94,11 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
-	leaf, err := ca.Issue(pki.LeafOptions{CommonName: "portcullis-demo", Hosts: uniq("127.0.0.1", "localhost", "::1", host)})
+	fapiHost, _, err := net.SplitHostPort(o.FAPIAddr)
+	if err != nil {
+		return fmt.Errorf("--fapi-addr: %w", err)
+	}
+	leaf, err := ca.Issue(pki.LeafOptions{CommonName: "portcullis-demo", Hosts: uniq("127.0.0.1", "localhost", "::1", host, fapiHost)})
 	if err != nil {
 		return fmt.Errorf("issuing demo certificate: %w", err)
 	}
@@ -107,13 +123,21 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	}
 	defer issuer.Close()
 	token := issuer.Sign(issuer.Claims("payments-api", "demo-client", "accounts:read", time.Now(), 24*time.Hour))
+	// The FAPI client: its own DPoP key, and a token bound to it, signed
+	// with ES256 as FAPI 2.0 asks.
+	dpopKey, err := testissuer.NewDPoPKey("ES256")
+	if err != nil {
+		return fmt.Errorf("demo DPoP key: %w", err)
+	}
+	dpopToken := issuer.SignWith(issuer.KidFor("ES256"),
+		dpopKey.Bind(issuer.Claims("payments-api", "demo-fapi-client", "accounts:read", time.Now(), 24*time.Hour)), nil)
 
 	cfgFile := filepath.Join(o.DataDir, "portcullis.yaml")
 	vars := map[string]string{
 		"Addr": o.Addr, "OpsAddr": o.OpsAddr, "CertFile": certFile, "KeyFile": keyFile,
 		"Upstream": "http://" + upLn.Addr().String(), "AccessLog": filepath.Join(o.DataDir, "access.log"),
 		"IssuerURL": issuer.URL(), "JWKSURL": issuer.JWKSURL(), "CAFile": caFile,
-		"AdminAddr": o.AdminAddr, "SecurityLog": filepath.Join(o.DataDir, "security.log"),
+		"AdminAddr": o.AdminAddr, "FAPIAddr": o.FAPIAddr, "SecurityLog": filepath.Join(o.DataDir, "security.log"),
 	}
 	if err := keyFiles(o.DataDir, vars); err != nil {
 		return fmt.Errorf("demo secrets: %w", err)
@@ -143,6 +167,7 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	baseURL := "https://" + srv.Addr("public")
 	creds := Credentials{BaseURL: baseURL, CAFile: caFile, OpsURL: "http://" + srv.Addr("ops"), Token: token,
 		APIKey: seededKeys.apiKey, AdminURL: "https://" + p.Admin.Addr(), AdminToken: seededKeys.adminToken,
+		FAPIBaseURL: "https://" + srv.Addr("fapi"), DPoPKey: dpopKey.PrivateJWK(), DPoPToken: dpopToken,
 		SecurityLog: vars["SecurityLog"]}
 	if o.CredentialsOut != "" {
 		if err := writeJSON(o.CredentialsOut, creds); err != nil {
@@ -220,6 +245,11 @@ Try it. The API key and the token both carry scope accounts:read, not payments:w
                                                     # 200 x5, then 429: 5 requests per 10 s per consumer
   curl --cacert $CA -i -H "X-API-Key: $API_KEY" $BASE/v1/fx/rates       # RateLimit-Policy and RateLimit headers
   curl {{.C.OpsURL}}/readyz
+
+FAPI 2.0 (DPoP-bound token, TLS 1.2 with ECDHE and AES-GCM only, x-fapi-interaction-id):
+
+  curl --cacert $CA -i {{.C.FAPIBaseURL}}/v1/fapi/accounts    # 401: DPoP challenge
+  go run ./examples/dpop-client -credentials <the --credentials-out file>   # 200 with a DPoP proof
 
 The admin API issues and revokes keys:
 

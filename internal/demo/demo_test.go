@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -16,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/portcullis/portcullis/internal/testenv"
+	"github.com/portcullis/portcullis/internal/testissuer"
 )
 
 // TestDemo runs the demo as a user would and checks that it starts, serves
@@ -30,7 +34,7 @@ func TestDemo(t *testing.T) {
 	var stdout testenv.SyncBuffer
 	go func() {
 		done <- Run(ctx, Options{
-			Addr: "127.0.0.1:0", OpsAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+			Addr: "127.0.0.1:0", OpsAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", FAPIAddr: "127.0.0.1:0",
 			DataDir: filepath.Join(dir, "data"), CredentialsOut: credsFile,
 		}, nil, &stdout, slog.New(slog.DiscardHandler))
 	}()
@@ -127,6 +131,7 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(stdout.String(), "export CA="+creds.CAFile) {
 		t.Errorf("welcome text lacks a working curl line:\n%s", stdout.String())
 	}
+	checkFAPI(t, client, creds)
 	cancel()
 	select {
 	case err := <-done:
@@ -135,5 +140,58 @@ func TestDemo(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("demo did not stop")
+	}
+}
+
+// checkFAPI calls the demo's FAPI route as the credentials file allows: with
+// the DPoP key and the token bound to it, on the FAPI listener.
+func checkFAPI(t *testing.T, client *http.Client, creds Credentials) {
+	t.Helper()
+	raw, err := json.Marshal(creds.DPoPKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jwk jose.JSONWebKey
+	if err := jwk.UnmarshalJSON(raw); err != nil || jwk.IsPublic() || jwk.Algorithm != "ES256" {
+		t.Fatalf("dpop_key is not a private ES256 JWK: %v %s", err, raw)
+	}
+	key := &testissuer.DPoPKey{Alg: jwk.Algorithm, Key: jwk.Key.(crypto.Signer)}
+	url := creds.FAPIBaseURL + "/v1/fapi/accounts"
+	call := func(base, scheme string, proof bool) (int, http.Header) {
+		req, _ := http.NewRequest("GET", base+"/v1/fapi/accounts", nil)
+		req.Header.Set("Authorization", scheme+" "+creds.DPoPToken)
+		if proof {
+			req.Header.Set("DPoP", key.Proof("GET", url, creds.DPoPToken, time.Now()))
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	tests := []struct {
+		name   string
+		base   string
+		scheme string
+		proof  bool
+		want   int
+	}{
+		{"DPoP with a proof", creds.FAPIBaseURL, "DPoP", true, 200},
+		{"DPoP-bound token as Bearer", creds.FAPIBaseURL, "Bearer", false, 401},
+		{"DPoP without a proof", creds.FAPIBaseURL, "DPoP", false, 401},
+		{"the default listener", creds.BaseURL, "DPoP", true, 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, h := call(tt.base, tt.scheme, tt.proof)
+			if status != tt.want {
+				t.Fatalf("status %d, want %d", status, tt.want)
+			}
+			if id := h.Get("X-Fapi-Interaction-Id"); len(id) != 36 {
+				t.Fatalf("x-fapi-interaction-id %q", id)
+			}
+		})
 	}
 }

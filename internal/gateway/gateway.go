@@ -64,22 +64,67 @@ func (g *Gateway) Handler(l config.Listener) http.Handler {
 	h := &listenerHandler{g: g, names: newServerNames(l.ServerNames)}
 	if l.TLS != nil {
 		h.hsts = []string{HSTSValue(l.HSTS)}
+		h.tlsProfile = l.TLS.Profile
 	}
+	h.target = h.targetURI // once: a method value allocates
 	return h
 }
 
 type listenerHandler struct {
-	g     *Gateway
-	hsts  []string
-	names *serverNames // nil: any host
+	g          *Gateway
+	hsts       []string
+	names      *serverNames // nil: any host
+	tlsProfile string       // "" for a plain-HTTP listener
+	target     func(*http.Request) (string, error)
+}
+
+// errHostNotServed is a forwarded host outside the listener's
+// server_names.
+var errHostNotServed = errors.New("forwarded host is not one of the listener's server_names")
+
+// targetURI is the request's target URI as the client sent it (see
+// reqinfo.Info.Target): the connection's scheme and Host, or what a
+// trusted proxy forwarded of them, the forwarded host held to the
+// listener's server_names like the Host is before routing; and the path
+// as received, never the normalised one.
+func (h *listenerHandler) targetURI(r *http.Request) (string, error) {
+	scheme, host := "http", r.Host
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if reqinfo.From(r.Context()).TrustedPeer {
+		fs, fh, err := h.g.current.Load().resolver.Origin(r.Header)
+		if err != nil {
+			return "", err
+		}
+		if fs != "" {
+			scheme = fs
+		}
+		if fh != "" {
+			if h.names != nil && !h.names.match(requestHost(fh)) {
+				return "", errHostNotServed
+			}
+			host = fh
+		}
+	}
+	if host == "" {
+		return "", errors.New("request has no host")
+	}
+	return scheme + "://" + host + r.URL.EscapedPath(), nil
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := h.g
 	rt := g.current.Load()
 	peer := clientip.Peer(r.RemoteAddr)
-	info := &reqinfo.Info{ID: requestid.FromRequest(r, rt.resolver.Trusted(peer)), Start: time.Now(), Peer: peer, Method: r.Method}
+	trusted := rt.resolver.Trusted(peer)
+	info := &reqinfo.Info{ID: requestid.FromRequest(r, trusted), Start: time.Now(), Peer: peer, TrustedPeer: trusted,
+		TLSProfile: h.tlsProfile, Target: h.target, Method: r.Method}
 	info.ClientIP, _ = rt.resolver.ClientIPFrom(info.Peer, r.Header)
+	if rt.certHeader != "" && !trusted {
+		// Only a trusted proxy may say which certificate the client has.
+		delete(r.Header, rt.certHeader)
+	}
 
 	hdr := w.Header()
 	hdr[requestid.Header] = []string{info.ID}

@@ -29,6 +29,7 @@ import (
 	"github.com/portcullis/portcullis/internal/router"
 	"github.com/portcullis/portcullis/internal/secevent"
 	"github.com/portcullis/portcullis/internal/secmon"
+	"github.com/portcullis/portcullis/internal/sharedstate"
 	"github.com/portcullis/portcullis/internal/tokencache"
 	"github.com/portcullis/portcullis/internal/validate"
 )
@@ -60,7 +61,17 @@ type Deps struct {
 	// and it observes each finished request. Nil: no monitoring (validate,
 	// tests that do not need it).
 	Security *secmon.Monitor
+	// Replay remembers DPoP proof jti values across reloads, shared by
+	// every instance when it is Redis. When nil, Build makes a memory
+	// store for that runtime alone (validate, tests).
+	Replay sharedstate.Store
+	// Env resolves secrets read at build (DPoP nonce secrets). Nil:
+	// os.LookupEnv.
+	Env config.LookupEnv
 }
+
+// ownReplayEntries bounds the replay store a runtime makes for itself.
+const ownReplayEntries = 100_000
 
 // Route is one configured route's runtime.
 type Route struct {
@@ -85,6 +96,9 @@ type Runtime struct {
 	ipfilter  *ipfilter.Filter  // rate_limits.ip_allow / ip_deny, before routing
 	ownStores *ratelimit.Stores // made by Build when Deps had none
 	security  *secmon.Monitor   // nil: monitoring off
+	// certHeader is client_cert_header's canonical name ("" when unset),
+	// removed from requests of untrusted peers.
+	certHeader string
 }
 
 // Build compiles cfg (already validated) into a Runtime. Every problem is
@@ -101,8 +115,18 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 		header = clientip.Forwarded
 	}
 	rt.resolver = clientip.New(config.Prefixes(cfg.TrustedProxies), header)
+	if ch := cfg.ClientCertHeader; ch != nil {
+		rt.certHeader = http.CanonicalHeaderKey(ch.Name)
+	}
 	if deps.Bodies == nil {
 		deps.Bodies = validate.NewBudget(validate.DefaultBudget)
+	}
+	if deps.Replay == nil {
+		st, err := sharedstate.NewMemory(ownReplayEntries, sharedstate.MemoryOptions{Now: deps.Now})
+		if err != nil {
+			return nil, err
+		}
+		deps.Replay = st
 	}
 
 	ups := map[string]*proxy.Upstream{}

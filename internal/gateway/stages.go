@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/authz"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/fapi"
 	"github.com/portcullis/portcullis/internal/ipfilter"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/secmon"
@@ -24,6 +26,7 @@ type stageBuilder func(b *routeBuild) (pipeline.Stage, error)
 // end.
 var stages = []stageBuilder{
 	// Admit: what needs no identity.
+	fapiStage,
 	func(b *routeBuild) (pipeline.Stage, error) {
 		return nilStage(ipfilter.New(b.route.IPAllow, b.route.IPDeny)), nil
 	},
@@ -42,9 +45,12 @@ var stages = []stageBuilder{
 // routeBuild is what a route's stages are built from: the runtime-wide
 // parts and the stages built so far (in registry order).
 type routeBuild struct {
-	rt     *runtimeBuild
-	route  config.Route
-	path   string
+	rt    *runtimeBuild
+	route config.Route
+	path  string
+	// auths are the route's authenticators with its rules applied (nil on
+	// auth: none routes).
+	auths  []authn.Authenticator
 	stages []pipeline.Stage
 }
 
@@ -67,6 +73,15 @@ func securityStage(b *routeBuild) *secmon.Stage {
 		return nil
 	}
 	return b.rt.deps.Security.Stage()
+}
+
+// fapiStage is the FAPI 2.0 profile's transport and interaction-id rules,
+// on routes with profile fapi2.
+func fapiStage(b *routeBuild) (pipeline.Stage, error) {
+	if b.route.Profile != "fapi2" {
+		return nil, nil
+	}
+	return fapi.New(), nil
 }
 
 // authorisePolicy is the route's authorisation policy (nil on auth: none

@@ -2,9 +2,6 @@ package keys
 
 import (
 	"fmt"
-	"io"
-	"os"
-	"strings"
 
 	"github.com/portcullis/portcullis/internal/audit"
 	"github.com/portcullis/portcullis/internal/config"
@@ -39,9 +36,6 @@ func auditChainer(h *Hasher) *audit.Chainer {
 	return c
 }
 
-// maxSecretFile bounds a secret file so a wrong path cannot exhaust memory.
-const maxSecretFile = 64 << 10
-
 // LoadSecrets reads the pepper and master key from where cfg says (the
 // environment through env, or files). Every problem is reported with its
 // config path; no message ever contains a secret.
@@ -72,31 +66,20 @@ func LoadSecrets(cfg config.Keys, env config.LookupEnv) (*Secrets, error) {
 }
 
 func readSecret(errs *config.Errors, path string, ref config.SecretRef, env config.LookupEnv) (string, bool) {
-	if ref.File != "" {
-		f, err := os.Open(ref.File)
-		if err != nil {
-			errs.Add(config.Join(path, "file"), "cannot read the secret file: %v", err)
-			return "", false
-		}
-		defer f.Close()
-		b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-		if err != nil || len(b) > maxSecretFile {
-			errs.Add(config.Join(path, "file"), "cannot read the secret file (or it is larger than 64KiB)")
-			return "", false
-		}
-		v := strings.TrimRight(string(b), "\r\n")
-		if v == "" {
-			errs.Add(config.Join(path, "file"), "the secret file is empty")
-			return "", false
-		}
-		return v, true
-	}
-	v, ok := env(ref.Env)
-	if !ok || v == "" {
-		errs.Add(config.Join(path, "env"), "environment variable %s is not set", ref.Env)
+	v, err := ref.Read(env)
+	if err != nil {
+		errs.Merge(path, prefixed(path, err))
 		return "", false
 	}
 	return v, true
+}
+
+// prefixed puts a SecretRef.Read error under path.
+func prefixed(path string, err error) error {
+	if fe, ok := err.(config.FieldError); ok {
+		return config.FieldError{Path: config.Join(path, fe.Path), Message: fe.Message}
+	}
+	return err
 }
 
 // String never prints the secrets.

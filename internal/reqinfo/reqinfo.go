@@ -6,6 +6,7 @@ package reqinfo
 
 import (
 	"context"
+	"net/http"
 	"net/netip"
 	"time"
 
@@ -26,6 +27,18 @@ type Info struct {
 	Peer netip.Addr
 	// Method is the request method.
 	Method string
+	// TrustedPeer reports whether Peer is one of trusted_proxies, whose
+	// forwarding and client-certificate headers are believed.
+	TrustedPeer bool
+	// TLSProfile is the tls.profile of the listener the request came in
+	// on ("" for a plain-HTTP listener).
+	TLSProfile string
+	// Target returns the request's target URI as the client sent it:
+	// scheme and authority as the client used them (through trusted
+	// proxies' forwarding headers, within the listener's server_names),
+	// and the path as received, without the query. Nil outside a
+	// listener. DPoP proofs are checked against it.
+	Target func(r *http.Request) (string, error)
 	// Path is the normalised request path the route matched on and the
 	// upstream receives.
 	Path string

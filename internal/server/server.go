@@ -234,9 +234,13 @@ func newCertServer(t *config.ListenerTLS, log *slog.Logger) (*tlsconf.Server, er
 	if err != nil {
 		return nil, err
 	}
+	suites, err := tlsconf.ParseProfile(t.Profile)
+	if err != nil {
+		return nil, err
+	}
 	return tlsconf.NewServer(tlsconf.ServerOptions{
 		CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile,
-		ClientAuth: ca, MinVersion: minV,
+		ClientAuth: ca, MinVersion: minV, CipherSuites: suites,
 	}, log)
 }
 
