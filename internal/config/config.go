@@ -53,6 +53,12 @@ type Config struct {
 	// Security configures security monitoring: events, detectors,
 	// automatic responses and shipping to a SIEM.
 	Security Security `yaml:"security"`
+	// MessageSigning is the gateway's own HTTP Message Signatures key,
+	// used by routes that sign requests upstream or responses.
+	MessageSigning MessageSigning `yaml:"message_signing"`
+	// SharedState bounds the store of idempotency keys and signature
+	// nonces.
+	SharedState SharedState `yaml:"shared_state"`
 }
 
 // Listener is one public listener.
@@ -309,6 +315,12 @@ type Route struct {
 	// client as sent) or "mask" (they are replaced with the gateway's 502
 	// problem, so stack traces and connection strings never leave).
 	UpstreamErrors string `yaml:"upstream_errors"`
+	// Idempotency enforces the Idempotency-Key header on this route.
+	// Default: off.
+	Idempotency *Idempotency `yaml:"idempotency"`
+	// Signatures verifies and adds HTTP Message Signatures on this route.
+	// Default: off.
+	Signatures *RouteSignatures `yaml:"signatures"`
 	// Profile is "none" (default) or "fapi2": the FAPI 2.0 Security
 	// Profile's resource-server rules, checked at load (see
 	// validateFAPIRoute) and on every request (package fapi).

@@ -82,6 +82,23 @@ routes:
         scopes:
           all_of: [payments:write]
     max_body_bytes: 64KiB
+    # A retried payment is replayed, never booked twice (docs/payment-integrity.md).
+    idempotency:
+      required: true
+  # Transfers must also be signed (RFC 9421) with the caller's own key.
+  - name: transfers-create
+    path: /v1/transfers
+    methods: [POST]
+    upstream: payments-api
+    auth:
+      authenticators: [demo-jwt]
+      require:
+        scopes:
+          all_of: [payments:write]
+    max_body_bytes: 64KiB
+    signatures:
+      verify:
+        components: ["@method", "@target-uri", "content-digest", "content-type"]
   - name: fapi-accounts
     path: /v1/fapi/accounts
     methods: [GET]

@@ -48,6 +48,12 @@ type Credentials struct {
 	AdminToken string `json:"admin_token"`
 	// SecurityLog is the security log (JSON lines).
 	SecurityLog string `json:"security_log"`
+	// PaymentsToken is a JWT with scope payments:write (POST /v1/payments,
+	// /v1/transfers).
+	PaymentsToken string `json:"payments_token"`
+	// SigningKey is the demo consumer's private key (a JWK with its kid):
+	// POST /v1/transfers must be signed with it (examples/signed-transfer).
+	SigningKey *SigningJWK `json:"signing_key"`
 	// FAPIBaseURL is the listener with the FAPI 2.0 TLS profile, which
 	// serves GET /v1/fapi/accounts.
 	FAPIBaseURL string `json:"fapi_base_url"`
@@ -123,6 +129,7 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	}
 	defer issuer.Close()
 	token := issuer.Sign(issuer.Claims("payments-api", "demo-client", "accounts:read", time.Now(), 24*time.Hour))
+	paymentsToken := issuer.Sign(issuer.Claims("payments-api", "demo-client", "payments:write", time.Now(), 24*time.Hour))
 	// The FAPI client: its own DPoP key, and a token bound to it, signed
 	// with ES256 as FAPI 2.0 asks.
 	dpopKey, err := testissuer.NewDPoPKey("ES256")
@@ -160,6 +167,10 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if err != nil {
 		return err
 	}
+	signingKey, err := seedSigning(ctx, p.Keys, issuer.URL(), "demo-client")
+	if err != nil {
+		return err
+	}
 	if err := p.Start(); err != nil {
 		return err
 	}
@@ -167,6 +178,7 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	baseURL := "https://" + srv.Addr("public")
 	creds := Credentials{BaseURL: baseURL, CAFile: caFile, OpsURL: "http://" + srv.Addr("ops"), Token: token,
 		APIKey: seededKeys.apiKey, AdminURL: "https://" + p.Admin.Addr(), AdminToken: seededKeys.adminToken,
+		PaymentsToken: paymentsToken, SigningKey: signingKey,
 		FAPIBaseURL: "https://" + srv.Addr("fapi"), DPoPKey: dpopKey.PrivateJWK(), DPoPToken: dpopToken,
 		SecurityLog: vars["SecurityLog"]}
 	if o.CredentialsOut != "" {
@@ -245,6 +257,13 @@ Try it. The API key and the token both carry scope accounts:read, not payments:w
                                                     # 200 x5, then 429: 5 requests per 10 s per consumer
   curl --cacert $CA -i -H "X-API-Key: $API_KEY" $BASE/v1/fx/rates       # RateLimit-Policy and RateLimit headers
   curl {{.C.OpsURL}}/readyz
+
+Payments need an Idempotency-Key; transfers must be signed too (docs/payment-integrity.md):
+
+  export PAY_TOKEN={{.C.PaymentsToken}}
+  curl --cacert $CA -i -H "Authorization: Bearer $PAY_TOKEN" -H "Idempotency-Key: pay-001" -H "Content-Type: application/json" -d '{"amount":"10.00"}' $BASE/v1/payments
+                                                    # 201; again: the same answer, Idempotent-Replayed: true
+  go run ./examples/signed-transfer --credentials <the --credentials-out file>   # 201: a signed POST /v1/transfers
 
 FAPI 2.0 (DPoP-bound token, TLS 1.2 with ECDHE and AES-GCM only, x-fapi-interaction-id):
 

@@ -13,6 +13,8 @@ import (
 	"github.com/portcullis/portcullis/internal/bruteforce"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/idempotency"
+	"github.com/portcullis/portcullis/internal/msgsig"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/proxy"
 	"github.com/portcullis/portcullis/internal/ratelimit"
@@ -29,6 +31,8 @@ type runtimeBuild struct {
 	headers  *proxy.HeaderPolicy
 	guard    *bruteforce.Guard // nil when brute_force is disabled
 	limits   *ratelimit.Limits
+	idem     *idempotency.Guard
+	sig      *msgsig.Runtime
 }
 
 // buildChain assembles a route's request path from the stage registry:
@@ -57,12 +61,15 @@ func buildChain(rc config.Route, path string, up *proxy.Upstream, rt *runtimeBui
 		return nil, nil, errs
 	}
 	all := append(b.stages, validate.ReadBody(int64(*rc.MaxBodyBytes), rt.deps.Bodies, pipeline.NeedBody(b.stages)))
+	responseStages := pipeline.ResponseStages(all)
+	pipeline.WireReplayers(responseStages)
 	fwd := proxy.NewForwarder(up, proxy.Options{
 		Timeout: rc.Timeout.D(), Resolver: rt.resolver, Log: rt.deps.Log, Headers: rt.headers,
 		Identity: authn.NewOutbound(rt.cfg.IdentityHeaders, rc.Auth, b.auths, rt.auths),
 		Route: proxy.RouteOptions{AllowUnderscoreHeaders: rc.AllowUnderscoreHeaders, AllowTrailers: rc.AllowTrailers,
 			MaskUpstreamErrors: rc.UpstreamErrors == config.UpstreamErrorsMask},
-		ResponseStages: pipeline.ResponseStages(all),
+		ResponseStages: responseStages,
+		OutboundStages: pipeline.OutboundStages(all),
 	})
 	if rc.WebSocket {
 		fwd.AllowWebSocket(proxy.TunnelLimits{Idle: rc.WebSocketIdleTimeout.D(), MaxLifetime: rc.WebSocketMaxLifetime.D()})

@@ -19,8 +19,11 @@ import (
 	"github.com/portcullis/portcullis/internal/bruteforce"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/idempotency"
 	"github.com/portcullis/portcullis/internal/ipfilter"
 	"github.com/portcullis/portcullis/internal/lifecycle"
+	"github.com/portcullis/portcullis/internal/msgsig"
+	"github.com/portcullis/portcullis/internal/observe"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/proxy"
@@ -61,6 +64,16 @@ type Deps struct {
 	// and it observes each finished request. Nil: no monitoring (validate,
 	// tests that do not need it).
 	Security *secmon.Monitor
+	// Shared holds idempotency keys and signature nonces (Redis when the
+	// rate limits use Redis), across reloads. When nil, Build makes an
+	// in-memory store for that runtime alone (validate, tests).
+	Shared sharedstate.Store
+	// SigningKeys resolves consumers' message-signing keys (a
+	// *keys.Service). nil when no route verifies signatures.
+	SigningKeys msgsig.KeyResolver
+	// Integrity counts idempotency and signature decisions (nil: not
+	// counted).
+	Integrity *observe.IntegrityMetrics
 	// Replay remembers DPoP proof jti values across reloads, shared by
 	// every instance when it is Redis. When nil, Build makes a memory
 	// store for that runtime alone (validate, tests).
@@ -147,6 +160,9 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 	if err := rt.buildLimits(cfg, deps, env); err != nil {
 		errs.Merge("rate_limits.store", err)
 	}
+	if err := buildIntegrity(cfg, deps, env); err != nil {
+		errs.Merge("", err)
+	}
 
 	for i, rc := range cfg.Routes {
 		path := config.Index("routes", i)
@@ -194,6 +210,41 @@ func (rt *Runtime) buildLimits(cfg *config.Config, deps Deps, env *runtimeBuild)
 	env.guard = bruteforce.New(rl.BruteForce, stores, deps.Log)
 	env.limits = ratelimit.New(rl, stores)
 	return nil
+}
+
+// buildIntegrity builds the runtime's idempotency and message-signature
+// parts over the long-lived shared store in deps (or one of the runtime's
+// own).
+func buildIntegrity(cfg *config.Config, deps Deps, env *runtimeBuild) error {
+	shared := deps.Shared
+	if shared == nil {
+		m, err := NewSharedMemory(cfg.SharedState)
+		if err != nil {
+			return config.FieldError{Path: "shared_state", Message: err.Error()}
+		}
+		shared = m
+	}
+	env.idem = idempotency.NewGuard(shared, idempotency.GuardOptions{Metrics: deps.Integrity, Log: deps.Log, Now: deps.Now})
+	if cfg.SignaturesInUse() && deps.SigningKeys == nil {
+		return config.FieldError{Path: "keys", Message: "routes verifying signatures need the key store (consumers' public keys live there)"}
+	}
+	sig, err := msgsig.NewRuntime(cfg, msgsig.Deps{Keys: deps.SigningKeys, Nonces: shared, Metrics: deps.Integrity, Log: deps.Log, Now: deps.Now})
+	if err != nil {
+		return err
+	}
+	env.sig = sig
+	return nil
+}
+
+// SharedLimits bound one shared-state entry: meta is an idempotency
+// fingerprint and lease (under 256 bytes), a value a stored response.
+func SharedLimits(c config.SharedState) sharedstate.Limits {
+	return sharedstate.Limits{MaxMetaBytes: 256, MaxValueBytes: int(c.MaxValueBytes)}
+}
+
+// NewSharedMemory is the in-memory shared store shared_state describes.
+func NewSharedMemory(c config.SharedState) (*sharedstate.Memory, error) {
+	return sharedstate.NewMemory(c.MaxEntries, sharedstate.MemoryOptions{Limits: SharedLimits(c)})
 }
 
 // prefixed re-roots the paths of a constructor's errors under path.

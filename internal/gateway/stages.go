@@ -38,8 +38,22 @@ var stages = []stageBuilder{
 	// Authenticate, Authorise.
 	authenticateStage,
 	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(authorisePolicy(b.route)), nil },
+	// Idempotency-Key lookup: after authorisation (a replay is only for
+	// who may make the request), before admission (a replay is not
+	// counted by the rate limits).
+	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.idem.Lookup(b.route)), nil },
 	// Admission.
 	func(b *routeBuild) (pipeline.Stage, error) { return b.rt.limits.Route(b.route), nil },
+	// Validate: message signatures (body read, consumer known).
+	func(b *routeBuild) (pipeline.Stage, error) {
+		s, err := b.rt.sig.Verifier(b.route)
+		return nilStage(s), err
+	},
+	// Forward: idempotency (reserve, capture, replay), signing the
+	// upstream request and the response.
+	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.idem.Enforce(b.route)), nil },
+	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.sig.UpstreamSigner(b.route)), nil },
+	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.sig.ResponseSigner(b.route)), nil },
 }
 
 // routeBuild is what a route's stages are built from: the runtime-wide

@@ -113,6 +113,12 @@ var _ pipeline.Handler = (*limited)(nil)
 func (h *limited) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	rl := h.rl
 	info := reqinfo.From(r.Context())
+	if info.Uncounted {
+		// An idempotent replay: answered from stored state, it costs the
+		// upstream nothing and a client retrying after a timeout must not
+		// be refused its own answer. The forwarder refuses such a request.
+		return h.next.ServeHTTP(w, r)
+	}
 	own := rl.own
 	if pr := info.Principal; pr != nil && pr.Tier != "" && len(own) > 0 {
 		if t, ok := rl.tiers[pr.Tier]; ok {

@@ -71,6 +71,10 @@ type Info struct {
 	// UpstreamErr is the proxy's error, handed from its error hook back to
 	// the forwarder.
 	UpstreamErr error
+	// Uncounted marks a request that will be answered from stored state,
+	// never by the upstream (an idempotent replay): rate limits neither
+	// count nor refuse it, and the forwarder refuses to send it.
+	Uncounted bool
 
 	clientIPString string
 }
