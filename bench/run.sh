@@ -33,6 +33,8 @@
 # TARGETS [all] EXTRAS [1] IDLE_CONNS [10000] KRAKEND_BIN [unset: skipped]
 # NO_INSTALL [unset: set to 1 to never call apt-get] VALIDATION [1: add the
 # in-process section of bench/validation.sh]
+# MONITOR_COST [1]: also run bench/monitor-cost.sh (the security monitor's
+# cost per request, a Go benchmark) and add its section
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -638,6 +640,7 @@ dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo " (unc
 	echo "Medians over the rounds. proxy CPU = utime+stime of the proxy process (all threads and children) / requests served; it is steadier than req/s on this noisy VM. Raw data: \`bench/results/$STAMP/\` (not committed)."
 	targets_report
 	if [ "${VALIDATION:-1}" = 1 ]; then echo; "$HERE/validation.sh"; fi
+	[ "${MONITOR_COST:-1}" = 1 ] && "$HERE/monitor-cost.sh"
 } >"$HERE/RESULTS.md.tmp"
 mv "$HERE/RESULTS.md.tmp" "$HERE/RESULTS.md"
 cp "$HERE/RESULTS.md" "$RESULTS/summary.md"

@@ -1,9 +1,10 @@
 // Package app owns the composition of a Portcullis process. From a loaded
 // configuration it builds, in one place for `serve`, `demo` and `validate`,
 // the long-lived services that outlive reloads (key service, rate-limit
-// stores, DPoP replay store, JWKS registry, verified-token cache), the gateway server and the
-// admin API; it starts them, runs until a signal, and stops everything it
-// started, in reverse order. The demo differs from serve only in the
+// stores, the shared store of idempotency keys and signature nonces, DPoP
+// replay store, JWKS registry, verified-token cache), the gateway server
+// and the admin API; it starts them, runs until a signal, and stops
+// everything it started, in reverse order. The demo differs from serve only in the
 // configuration and credentials it generates.
 package app
 
@@ -18,9 +19,13 @@ import (
 	"github.com/portcullis/portcullis/internal/authn/jwks"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/gateway"
+	"github.com/portcullis/portcullis/internal/idempotency"
 	"github.com/portcullis/portcullis/internal/keys"
+	"github.com/portcullis/portcullis/internal/observe"
 	"github.com/portcullis/portcullis/internal/ratelimit"
+	"github.com/portcullis/portcullis/internal/secmon"
 	"github.com/portcullis/portcullis/internal/server"
+	"github.com/portcullis/portcullis/internal/sharedstate"
 	"github.com/portcullis/portcullis/internal/tokencache"
 	"github.com/portcullis/portcullis/internal/validate"
 )
@@ -49,6 +54,11 @@ type Process struct {
 	Server *server.Server
 	// Admin is the admin API; nil when it is disabled.
 	Admin *admin.Server
+	// Security is the security monitor.
+	Security *secmon.Monitor
+	// Shared holds idempotency keys and signature nonces: in Redis when
+	// the rate limits use Redis (the same connection), else in memory.
+	Shared sharedstate.Store
 	// Bodies is the process's budget for read request bodies, shared by
 	// every runtime across reloads.
 	Bodies *validate.Budget
@@ -82,6 +92,12 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		return nil, err
 	}
 	p.onStop(func() { _ = limits.Close() })
+	shared, err := sharedState(cfg, limits)
+	if err != nil {
+		return nil, err
+	}
+	p.Shared = shared
+	integrity := observe.NewIntegrityMetrics()
 	replay, err := replayStore(cfg, limits)
 	if err != nil {
 		return nil, err
@@ -91,6 +107,8 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		JWKS:       jwks.NewRegistry(o.Log, nil),
 		TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil),
 		RateLimits: limits,
+		Shared:     shared,
+		Integrity:  integrity,
 		Replay:     replay,
 		Env:        o.Env,
 		// One body budget for the whole process: a reload must not make
@@ -98,7 +116,8 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		Bodies: validate.NewBudget(validate.DefaultBudget),
 	}
 	p.Bodies = deps.Bodies
-	opts := server.Options{ConfigPath: o.ConfigPath, Log: o.Log, LogLevel: o.LogLevel, Deps: deps, Collectors: limits.Collectors()}
+	opts := server.Options{ConfigPath: o.ConfigPath, Log: o.Log, LogLevel: o.LogLevel, Deps: deps,
+		Collectors: append(limits.Collectors(), integrity.Collectors()...)}
 	if cfg.KeysInUse() {
 		ctx, cancel := context.WithTimeout(context.Background(), o.OpenTimeout)
 		p.Keys, err = keys.Open(ctx, cfg.Keys, o.Env, o.Log)
@@ -109,8 +128,19 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		svc := p.Keys
 		p.onStop(func() { _ = svc.Close() })
 		opts.Deps.Keys = svc
+		opts.Deps.SigningKeys = svc
 		opts.ReadyChecks = map[string]func() error{"keys": svc.Ready}
+		opts.Collectors = append(opts.Collectors, svc.Collectors()...)
 	}
+	if p.Security, err = newMonitor(cfg, limits, p.Keys, o.Log); err != nil {
+		return nil, err
+	}
+	mon := p.Security
+	// Stopped after the server and the admin API (reverse order): both
+	// emit into it until they are drained.
+	p.onStop(func() { _ = mon.Close() })
+	opts.Deps.Security = mon
+	opts.Collectors = append(opts.Collectors, mon.Collectors()...)
 	if p.Server, err = server.New(cfg, opts); err != nil {
 		return nil, err
 	}
@@ -123,7 +153,7 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		_ = srv.Shutdown(ctx)
 	})
 	if cfg.Admin.Enabled {
-		if p.Admin, err = admin.New(cfg.Admin, admin.Deps{Keys: p.Keys, Log: o.Log}); err != nil {
+		if p.Admin, err = admin.New(cfg.Admin, admin.Deps{Keys: p.Keys, Log: o.Log, Security: mon, Idempotency: idempotency.NewAdmin(shared, nil)}); err != nil {
 			return nil, err
 		}
 		adm := p.Admin
@@ -137,6 +167,41 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 }
 
 func (p *Process) onStop(f func()) { p.stops = append(p.stops, f) }
+
+// newMonitor builds the security monitor: its blocks are shared through
+// the rate-limit store's Redis when there is one (same connection, keys
+// under its key_prefix), and blocks imposed go into the key store's audit
+// trail when there is one.
+func newMonitor(cfg *config.Config, limits *ratelimit.Stores, ks *keys.Service, log *slog.Logger) (*secmon.Monitor, error) {
+	o := secmon.Options{Config: cfg.Security, Log: log}
+	if r := limits.Redis(); r != nil {
+		o.Redis, o.RedisPrefix = r.Client(), cfg.RateLimits.Store.Redis.KeyPrefix+"sec:"
+	}
+	if ks != nil {
+		o.Auditor = ks
+	}
+	return secmon.New(o)
+}
+
+// sharedState is the process's shared store: on the rate limits' Redis
+// connection (keys under its prefix + "ss:") when they use Redis, so every
+// instance agrees and entries outlive a gateway restart; otherwise in
+// memory, bounded by shared_state.max_entries.
+func sharedState(cfg *config.Config, limits *ratelimit.Stores) (sharedstate.Store, error) {
+	lim := gateway.SharedLimits(cfg.SharedState)
+	if r := limits.Redis(); r != nil {
+		st, err := sharedstate.NewRedis(r.Client(), cfg.RateLimits.Store.Redis.KeyPrefix+"ss:", lim)
+		if err != nil {
+			return nil, config.FieldError{Path: "rate_limits.store.redis.key_prefix", Message: err.Error()}
+		}
+		return st, nil
+	}
+	m, err := gateway.NewSharedMemory(cfg.SharedState)
+	if err != nil {
+		return nil, config.FieldError{Path: "shared_state", Message: err.Error()}
+	}
+	return m, nil
+}
 
 // Start binds the admin API and the gateway's listeners and starts
 // serving. On error nothing stays bound.
@@ -189,10 +254,12 @@ func Check(cfg *config.Config, o Options) error {
 		}
 		// Routes are built without connecting to the key store.
 		opts.Deps.Keys = keys.Offline{}
+		opts.Deps.SigningKeys = keys.Offline{}
 	}
 	if cfg.Admin.Enabled {
 		errs.Merge("admin", admin.CheckConfig(cfg.Admin))
 	}
+	errs.Merge("security", secmon.CheckConfig(cfg.Security))
 	errs.Merge("", server.CheckConfig(cfg, opts))
 	return errs.Err()
 }

@@ -50,6 +50,15 @@ type Config struct {
 	// Headers bounds the headers that cross the gateway in either
 	// direction.
 	Headers Headers `yaml:"headers"`
+	// Security configures security monitoring: events, detectors,
+	// automatic responses and shipping to a SIEM.
+	Security Security `yaml:"security"`
+	// MessageSigning is the gateway's own HTTP Message Signatures key,
+	// used by routes that sign requests upstream or responses.
+	MessageSigning MessageSigning `yaml:"message_signing"`
+	// SharedState bounds the store of idempotency keys and signature
+	// nonces.
+	SharedState SharedState `yaml:"shared_state"`
 }
 
 // Listener is one public listener.
@@ -321,6 +330,12 @@ type Route struct {
 	// OpenAPI checks requests against an OpenAPI document, replacing the
 	// upstream's. Default: the upstream's, if any.
 	OpenAPI *OpenAPI `yaml:"openapi"`
+	// Idempotency enforces the Idempotency-Key header on this route.
+	// Default: off.
+	Idempotency *Idempotency `yaml:"idempotency"`
+	// Signatures verifies and adds HTTP Message Signatures on this route.
+	// Default: off.
+	Signatures *RouteSignatures `yaml:"signatures"`
 	// Profile is "none" (default) or "fapi2": the FAPI 2.0 Security
 	// Profile's resource-server rules, checked at load (see
 	// validateFAPIRoute) and on every request (package fapi).

@@ -191,10 +191,11 @@ const (
 var adminRoles = map[string]bool{"admin": true, "operator": true, "auditor": true}
 
 // KeysInUse reports whether anything needs the key store: an api_key
-// authenticator, the admin API, or a store that is configured anyway (for
-// the admin and keys commands).
+// authenticator, the admin API, a route verifying message signatures
+// (consumers' public keys live there), or a store that is configured
+// anyway (for the admin and keys commands).
 func (c *Config) KeysInUse() bool {
-	if c.Admin.Enabled || c.Keys.Store.Path != "" || c.Keys.Store.DSN != "" {
+	if c.Admin.Enabled || c.Keys.Store.Path != "" || c.Keys.Store.DSN != "" || c.SignaturesInUse() {
 		return true
 	}
 	for _, a := range c.Authenticators {

@@ -38,6 +38,8 @@ func (c *Config) Validate() error {
 	c.validateRateLimits(&errs)
 	c.Tracing.validate(&errs)
 	c.validateHeaders(&errs)
+	c.validateSecurity(&errs)
+	c.validateIntegrity(&errs)
 	switch c.Logging.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -86,6 +86,23 @@ routes:
     content_types: [application/json]
     openapi:
       spec: "{{.PaymentsSpec}}"
+    # A retried payment is replayed, never booked twice (docs/payment-integrity.md).
+    idempotency:
+      required: true
+  # Transfers must also be signed (RFC 9421) with the caller's own key.
+  - name: transfers-create
+    path: /v1/transfers
+    methods: [POST]
+    upstream: payments-api
+    auth:
+      authenticators: [demo-jwt]
+      require:
+        scopes:
+          all_of: [payments:write]
+    max_body_bytes: 64KiB
+    signatures:
+      verify:
+        components: ["@method", "@target-uri", "content-digest", "content-type"]
   - name: fapi-accounts
     path: /v1/fapi/accounts
     methods: [GET]
@@ -136,4 +153,17 @@ logging:
   level: info
   access:
     output: "{{.AccessLog}}"
+
+# Security monitoring. Demo thresholds: 5 distinct credentials failing from
+# one address within a minute block it for 2 minutes (the defaults are 10
+# within 10 minutes, for 15 minutes). Events go to their own log, apart
+# from the access log.
+security:
+  detectors:
+    credential_stuffing:
+      distinct_credentials: 5
+      window: 1m
+      block: [2m, 10m]
+  log:
+    output: "{{.SecurityLog}}"
 `

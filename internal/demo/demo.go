@@ -47,6 +47,14 @@ type Credentials struct {
 	Token      string `json:"token"`
 	AdminURL   string `json:"admin_url"`
 	AdminToken string `json:"admin_token"`
+	// SecurityLog is the security log (JSON lines).
+	SecurityLog string `json:"security_log"`
+	// PaymentsToken is a JWT with scopes accounts:read payments:write
+	// (POST /v1/payments, /v1/transfers).
+	PaymentsToken string `json:"payments_token"`
+	// SigningKey is the demo consumer's private key (a JWK with its kid):
+	// POST /v1/transfers must be signed with it (examples/signed-transfer).
+	SigningKey *SigningJWK `json:"signing_key"`
 	// FAPIBaseURL is the listener with the FAPI 2.0 TLS profile, which
 	// serves GET /v1/fapi/accounts.
 	FAPIBaseURL string `json:"fapi_base_url"`
@@ -55,8 +63,6 @@ type Credentials struct {
 	// DPoPToken is an access token (ES256, scope accounts:read) bound to
 	// DPoPKey by cnf.jkt: it works only with a DPoP proof signed by it.
 	DPoPToken string `json:"dpop_token"`
-	// PaymentsToken is a JWT with scopes accounts:read payments:write.
-	PaymentsToken string `json:"payments_token"`
 	// PaymentExample is a payment POST /v1/payments accepts with
 	// PaymentsToken (the contract is internal/demo/openapi/payments.yaml).
 	PaymentExample map[string]string `json:"payment_example"`
@@ -159,6 +165,7 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 		"Upstream": "http://" + upLn.Addr().String(), "AccessLog": filepath.Join(o.DataDir, "access.log"),
 		"IssuerURL": issuer.URL(), "JWKSURL": issuer.JWKSURL(), "CAFile": caFile,
 		"AdminAddr": o.AdminAddr, "FAPIAddr": o.FAPIAddr, "PaymentsSpec": specFile,
+		"SecurityLog": filepath.Join(o.DataDir, "security.log"),
 	}
 	if err := keyFiles(o.DataDir, vars); err != nil {
 		return fmt.Errorf("demo secrets: %w", err)
@@ -181,6 +188,10 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if err != nil {
 		return err
 	}
+	signingKey, err := seedSigning(ctx, p.Keys, issuer.URL(), "demo-client")
+	if err != nil {
+		return err
+	}
 	if err := p.Start(); err != nil {
 		return err
 	}
@@ -188,8 +199,9 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	baseURL := "https://" + srv.Addr("public")
 	creds := Credentials{BaseURL: baseURL, CAFile: caFile, OpsURL: "http://" + srv.Addr("ops"), Token: token,
 		APIKey: seededKeys.apiKey, AdminURL: "https://" + p.Admin.Addr(), AdminToken: seededKeys.adminToken,
-		PaymentsToken: paymentsToken, PaymentExample: paymentExample(),
-		FAPIBaseURL: "https://" + srv.Addr("fapi"), DPoPKey: dpopKey.PrivateJWK(), DPoPToken: dpopToken}
+		PaymentsToken: paymentsToken, PaymentExample: paymentExample(), SigningKey: signingKey,
+		FAPIBaseURL: "https://" + srv.Addr("fapi"), DPoPKey: dpopKey.PrivateJWK(), DPoPToken: dpopToken,
+		SecurityLog: vars["SecurityLog"]}
 	if o.CredentialsOut != "" {
 		if err := writeJSON(o.CredentialsOut, creds); err != nil {
 			return fmt.Errorf("--credentials-out: %w", err)
@@ -247,6 +259,7 @@ Portcullis demo is running.
   admin API   {{.C.AdminURL}}
   config      {{.Config}}
   access log  {{.AccessLog}}
+  security log {{.C.SecurityLog}}
 
 Try it. The API key and the token both carry scope accounts:read, not payments:write:
 
@@ -267,16 +280,20 @@ Try it. The API key and the token both carry scope accounts:read, not payments:w
   curl {{.C.OpsURL}}/readyz
 
 Payments (the second token carries payments:write; the body is checked against
-{{.Spec}}):
+{{.Spec}}, and a payment needs an Idempotency-Key; docs/validation.md,
+docs/payment-integrity.md):
 
   export PAYMENTS_TOKEN={{.C.PaymentsToken}}
-  curl --cacert $CA -i -H "Authorization: Bearer $PAYMENTS_TOKEN" -H "Content-Type: application/json" \
-    -d '{{.Example}}' $BASE/v1/payments  # 201
-  curl --cacert $CA -i -H "Authorization: Bearer $PAYMENTS_TOKEN" -H "Content-Type: application/json" \
+  curl --cacert $CA -i -H "Authorization: Bearer $PAYMENTS_TOKEN" -H "Idempotency-Key: pay-001" \
+    -H "Content-Type: application/json" -d '{{.Example}}' $BASE/v1/payments
+                                                    # 201; again: the same answer, Idempotent-Replayed: true
+  curl --cacert $CA -i -H "Authorization: Bearer $PAYMENTS_TOKEN" -H "Idempotency-Key: pay-002" \
+    -H "Content-Type: application/json" \
     -d '{"amount":"10.001","currency":"XXX","creditor_iban":"DE89370400440532013001"}' $BASE/v1/payments
                                                     # 400: errors lists /amount, /creditor_iban, /currency
-  curl --cacert $CA -i -H "Authorization: Bearer $PAYMENTS_TOKEN" -H "Content-Type: text/plain" \
-    -d '{{.Example}}' $BASE/v1/payments  # 415: JSON sent as text/plain is refused
+  curl --cacert $CA -i -H "Authorization: Bearer $PAYMENTS_TOKEN" -H "Idempotency-Key: pay-003" \
+    -H "Content-Type: text/plain" -d '{{.Example}}' $BASE/v1/payments  # 415: JSON sent as text/plain is refused
+  go run ./examples/signed-transfer --credentials <the --credentials-out file>   # 201: a signed POST /v1/transfers
 
 FAPI 2.0 (DPoP-bound token, TLS 1.2 with ECDHE and AES-GCM only, x-fapi-interaction-id):
 
@@ -290,6 +307,17 @@ The admin API issues and revokes keys:
   go run ./cmd/portcullis consumers list
   go run ./cmd/portcullis keys create --consumer <id from the list> --scope accounts:read
   go run ./cmd/portcullis keys revoke <key id>      # the key stops at once
+
+Credential stuffing is detected and answered: five stolen tokens tried from one
+address block it (the burst comes from 127.0.0.2, so 127.0.0.1 stays usable):
+
+  for i in 1 2 3 4 5 6 7; do curl --interface 127.0.0.2 --cacert $CA -s -o /dev/null -w '%{http_code} ' -H "Authorization: Bearer stolen$i.token.sig" $BASE/v1/accounts; done; echo
+                                                    # 401 x5, then 403: the address is blocked
+  curl --interface 127.0.0.2 --cacert $CA -H "X-API-Key: $API_KEY" $BASE/v1/accounts   # 403 security-blocked, even with a valid key
+  curl --cacert $CA -H "X-API-Key: $API_KEY" $BASE/v1/accounts                         # 200 from 127.0.0.1
+  curl --cacert $CA -H "Authorization: Bearer $PORTCULLIS_ADMIN_TOKEN" $PORTCULLIS_ADMIN_URL/v1/security/blocks
+  grep '"type":"detection"' {{.C.SecurityLog}}
+  go run ./cmd/portcullis security blocks list      # and: security blocks lift <id>
 
 Stop with Ctrl-C.
 `))

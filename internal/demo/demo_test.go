@@ -6,8 +6,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -84,10 +86,13 @@ func TestDemo(t *testing.T) {
 	if err != nil || creds.PaymentsToken == "" || len(creds.PaymentExample) != 3 {
 		t.Fatalf("credentials lack payments_token or payment_example: %+v", creds)
 	}
+	paymentKeys := 0
 	post := func(token, contentType, body string) (int, string) {
 		req, _ := http.NewRequest("POST", creds.BaseURL+"/v1/payments", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", contentType)
+		paymentKeys++ // every payment needs its own Idempotency-Key
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("validation-%d", paymentKeys))
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("POST /v1/payments: %v", err)
@@ -115,6 +120,56 @@ func TestDemo(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "export PAYMENTS_TOKEN="+creds.PaymentsToken) {
 		t.Errorf("welcome text lacks the payments token:\n%s", stdout.String())
+	}
+
+	// The scripted credential stuffing burst of the welcome text, from
+	// 127.0.0.2: blocked after five stolen tokens, listed by the admin API,
+	// in the security log.
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	attacker := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DialContext: dialer.DialContext}}
+	defer attacker.CloseIdleConnections()
+	blockedAt := 0
+	for i := 1; i <= 12 && blockedAt == 0; i++ {
+		req, _ := http.NewRequest("GET", creds.BaseURL+"/v1/accounts", nil)
+		req.Header.Set("Authorization", fmt.Sprintf("Bearer stolen%d.token.sig", i))
+		resp, err := attacker.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Logf("%d %s", resp.StatusCode, b)
+		if resp.StatusCode == 403 && strings.Contains(string(b), "security-blocked") {
+			blockedAt = i
+		}
+	}
+	if blockedAt < 6 {
+		time.Sleep(2 * time.Second)
+		sl, _ := os.ReadFile(creds.SecurityLog)
+		t.Fatalf("stuffing burst blocked at request %d, want after the fifth\n%s", blockedAt, sl)
+	}
+	req, _ := http.NewRequest("GET", creds.AdminURL+"/v1/security/blocks", nil)
+	req.Header.Set("Authorization", "Bearer "+creds.AdminToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(blocks), `"value":"127.0.0.2"`) {
+		t.Fatalf("blocks: %d %s", resp.StatusCode, blocks)
+	}
+	for i := 0; i < 200; i++ {
+		if b, _ := os.ReadFile(creds.SecurityLog); strings.Contains(string(b), `"detector":"credential_stuffing"`) {
+			break
+		}
+		time.Sleep(25 * time.Millisecond) // flushed every second
+	}
+	if b, _ := os.ReadFile(creds.SecurityLog); !strings.Contains(string(b), `"type":"detection"`) {
+		t.Fatalf("security log:\n%s", b)
+	}
+	if got := get(creds.BaseURL + "/v1/nope"); got != 404 {
+		t.Fatalf("127.0.0.1 after the burst: %d", got)
 	}
 	if !strings.Contains(stdout.String(), "export CA="+creds.CAFile) {
 		t.Errorf("welcome text lacks a working curl line:\n%s", stdout.String())

@@ -52,6 +52,12 @@ func paymentsAPI() http.Handler {
 			"seen_by_upstream": seen(r),
 		})
 	})
+	mux.HandleFunc("POST /v1/transfers", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, http.StatusCreated, map[string]any{
+			"id": "trf_" + time.Now().UTC().Format("20060102") + "_" + itoa(seq.Add(1)), "status": "accepted",
+			"seen_by_upstream": seen(r),
+		})
+	})
 	mux.HandleFunc("GET /v1/fx/rates", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, map[string]any{
 			"base": "EUR", "rates": map[string]string{"USD": "1.0842", "GBP": "0.8571", "CHF": "0.9433"},

@@ -13,6 +13,8 @@ import (
 	"github.com/portcullis/portcullis/internal/bruteforce"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/idempotency"
+	"github.com/portcullis/portcullis/internal/msgsig"
 	"github.com/portcullis/portcullis/internal/openapi"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/proxy"
@@ -31,6 +33,8 @@ type runtimeBuild struct {
 	guard    *bruteforce.Guard // nil when brute_force is disabled
 	limits   *ratelimit.Limits
 	specs    *openapi.Specs // the OpenAPI documents, compiled once per build
+	idem     *idempotency.Guard
+	sig      *msgsig.Runtime
 }
 
 // buildChain assembles a route's request path from the stage registry:
@@ -59,12 +63,15 @@ func buildChain(rc config.Route, path string, up *proxy.Upstream, rt *runtimeBui
 		return nil, nil, errs
 	}
 	all := append(b.stages, validate.ReadBody(int64(*rc.MaxBodyBytes), rt.deps.Bodies, pipeline.BodyWanted(b.stages)))
+	responseStages := pipeline.ResponseStages(all)
+	pipeline.WireReplayers(responseStages)
 	fwd := proxy.NewForwarder(up, proxy.Options{
 		Timeout: rc.Timeout.D(), Resolver: rt.resolver, Log: rt.deps.Log, Headers: rt.headers,
 		Identity: authn.NewOutbound(rt.cfg.IdentityHeaders, rc.Auth, b.auths, rt.auths),
 		Route: proxy.RouteOptions{AllowUnderscoreHeaders: rc.AllowUnderscoreHeaders, AllowTrailers: rc.AllowTrailers,
 			MaskUpstreamErrors: rc.UpstreamErrors == config.UpstreamErrorsMask},
-		ResponseStages: pipeline.ResponseStages(all),
+		ResponseStages: responseStages,
+		OutboundStages: pipeline.OutboundStages(all),
 	})
 	if rc.WebSocket {
 		fwd.AllowWebSocket(proxy.TunnelLimits{Idle: rc.WebSocketIdleTimeout.D(), MaxLifetime: rc.WebSocketMaxLifetime.D()})

@@ -9,6 +9,7 @@ import (
 	"github.com/portcullis/portcullis/internal/jsonlimits"
 	"github.com/portcullis/portcullis/internal/openapi"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/secmon"
 	"github.com/portcullis/portcullis/internal/validate"
 )
 
@@ -31,6 +32,7 @@ var stages = []stageBuilder{
 	func(b *routeBuild) (pipeline.Stage, error) {
 		return nilStage(ipfilter.New(b.route.IPAllow, b.route.IPDeny)), nil
 	},
+	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(securityStage(b)), nil },
 	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.guard), nil },
 	func(b *routeBuild) (pipeline.Stage, error) {
 		return validate.BodyLimit(int64(*b.route.MaxBodyBytes)), nil
@@ -38,8 +40,22 @@ var stages = []stageBuilder{
 	// Authenticate, Authorise.
 	authenticateStage,
 	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(authorisePolicy(b.route)), nil },
+	// Idempotency-Key lookup: after authorisation (a replay is only for
+	// who may make the request), before admission (a replay is not
+	// counted by the rate limits).
+	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.idem.Lookup(b.route)), nil },
 	// Admission.
 	func(b *routeBuild) (pipeline.Stage, error) { return b.rt.limits.Route(b.route), nil },
+	// Validate: message signatures (body read, consumer known).
+	func(b *routeBuild) (pipeline.Stage, error) {
+		s, err := b.rt.sig.Verifier(b.route)
+		return nilStage(s), err
+	},
+	// Forward: idempotency (reserve, capture, replay), signing the
+	// upstream request and the response.
+	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.idem.Enforce(b.route)), nil },
+	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.sig.UpstreamSigner(b.route)), nil },
+	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.sig.ResponseSigner(b.route)), nil },
 	// Validate: the structure first, so that schemas only see strictly parsed JSON.
 	func(b *routeBuild) (pipeline.Stage, error) {
 		return nilStage(jsonlimits.New(b.route.Name, b.route.ContentTypes, b.route.JSONLimits, b.rt.deps.Metrics)), nil
@@ -69,6 +85,15 @@ func nilStage[T interface {
 		return nil
 	}
 	return s
+}
+
+// securityStage enforces the security monitor's blocks on the route and
+// reports its authentication outcomes.
+func securityStage(b *routeBuild) *secmon.Stage {
+	if !securityOn(b.rt.cfg, b.rt.deps) {
+		return nil
+	}
+	return b.rt.deps.Security.Stage()
 }
 
 // fapiStage is the FAPI 2.0 profile's transport and interaction-id rules,

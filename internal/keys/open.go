@@ -8,6 +8,7 @@ import (
 	"net/netip"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/httpsig"
 	"github.com/portcullis/portcullis/internal/store"
 )
 
@@ -55,4 +56,9 @@ type Offline struct{}
 // Verify always fails with a technical error.
 func (Offline) Verify(context.Context, string, netip.Addr) (*Verified, error) {
 	return nil, errors.New("key store not connected (validate only)")
+}
+
+// SigningKey always fails with ErrSigningKeysUnavailable.
+func (Offline) SigningKey(context.Context, Signer, string) (httpsig.Key, error) {
+	return httpsig.Key{}, fmt.Errorf("%w: key store not connected (validate only)", ErrSigningKeysUnavailable)
 }

@@ -7,7 +7,7 @@ import (
 
 // RekeyResult counts what a rekey did.
 type RekeyResult struct {
-	// Examined values, of consumers and keys.
+	// Examined values, of consumers, keys and signing keys.
 	Examined int `json:"examined"`
 	// Rekeyed values were re-encrypted under the current master key.
 	Rekeyed int `json:"rekeyed"`
@@ -22,7 +22,7 @@ type RekeyResult struct {
 func (s *Service) Rekey(ctx context.Context) (RekeyResult, error) {
 	res := RekeyResult{Current: s.sec.Keyring.Current()}
 	failed := 0
-	for _, kind := range []string{"consumer", "key"} {
+	for _, kind := range []string{"consumer", "key", "signing_key"} {
 		after := ""
 		for {
 			page, err := s.st.ListSealed(ctx, kind, after, 500)

@@ -5,7 +5,9 @@
 // rotation with a grace period, revocation, admin tokens, audit events,
 // re-encryption, and verification on the request path through a bounded
 // cache kept fresh by the store's change feed, with batched usage
-// recording.
+// recording. It also owns consumers' message-signing public keys (RFC 9421)
+// and the mapping of token callers to consumers, and resolves a
+// signature's keyid within the signer's own consumer.
 package keys
 
 import (
@@ -66,7 +68,10 @@ type Service struct {
 	clock Clock
 	log   *slog.Logger
 	cache *cache
-	usage usageRecorder
+	// sigCache holds signing keys and identity mappings for signature
+	// verification.
+	sigCache *sigCache
+	usage    usageRecorder
 
 	flightMu sync.Mutex
 	flights  map[string]*flight
@@ -120,7 +125,7 @@ func NewService(o Options) (*Service, error) {
 	}
 	return &Service{
 		o: o, st: o.Store, sec: o.Secrets, clock: o.Clock, log: o.Log,
-		cache: newCache(o.CacheSize), flights: map[string]*flight{},
+		cache: newCache(o.CacheSize), sigCache: newSigCache(o.CacheSize), flights: map[string]*flight{},
 	}, nil
 }
 
@@ -191,9 +196,17 @@ func (s *Service) onChange(c store.Change) {
 		s.stats.Invalidations.Add(1)
 	case store.ConsumerChanged:
 		s.cache.deleteConsumer(c.ID)
+		s.sigCache.dropConsumer(c.ID)
+		s.stats.Invalidations.Add(1)
+	case store.SigningKeysChanged:
+		s.sigCache.dropConsumer(c.ID)
+		s.stats.Invalidations.Add(1)
+	case store.IdentitiesChanged:
+		s.sigCache.dropIdentities()
 		s.stats.Invalidations.Add(1)
 	case store.FeedReset:
 		s.cache.clear()
+		s.sigCache.clear()
 		s.log.Info("key change feed live; key cache cleared")
 	case store.FeedDown:
 		s.log.Warn("key change feed down; reconnecting (revocations made by other instances apply after the cache ttl until it is back)",

@@ -83,10 +83,36 @@ func NewMetrics() *Metrics {
 			Help: "Validation failures let through by report mode, by route and kind.",
 		}, []string{"route", "kind"}),
 	}
+	for _, r := range []string{"success", "failure"} {
+		m.Reloads.WithLabelValues(r)
+	}
 	m.Registry.MustRegister(m.requests, m.duration, m.upstreamLatency, m.UpstreamHealthy, m.Reloads, m.CertExpiry, m.Unhandled, m.HTTP2Errors,
 		m.validationFailures, m.validationFindings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Declare creates the series of a configuration's routes and upstreams
+// at zero (a 200 for each route and method, its duration, each upstream's
+// latency), so that alert rules and dashboards over rate() see them from
+// the first scrape, before any traffic.
+func (m *Metrics) Declare(routes map[string][]string, upstreams []string) {
+	for route, methods := range routes {
+		if len(methods) == 0 {
+			methods = []string{"GET"}
+		}
+		for _, method := range methods {
+			ml, ok := methodLabels[method]
+			if !ok {
+				ml = "OTHER"
+			}
+			m.requests.WithLabelValues(route, ml, "200")
+		}
+		m.duration.WithLabelValues(route)
+	}
+	for _, u := range upstreams {
+		m.upstreamLatency.WithLabelValues(u)
+	}
 }
 
 var methodLabels = map[string]string{
@@ -137,5 +163,73 @@ func (m *Metrics) ValidationFailed(route, kind string) {
 func (m *Metrics) ValidationReported(route, kind string) {
 	if m != nil {
 		m.validationFindings.WithLabelValues(route, kind).Inc()
+	}
+}
+
+// IntegrityMetrics count what the payment-integrity stages decide
+// (idempotency keys, message signatures). One set serves a process: it is
+// built with the process's long-lived parts, handed to every runtime and
+// registered with the gateway's metrics. Its methods accept a nil
+// receiver (tests, validate).
+type IntegrityMetrics struct {
+	// Idempotency counts idempotent requests by route and outcome:
+	// forwarded, replayed, in_flight (409), in_doubt (409), mismatch (422),
+	// missing (400), invalid (400), released (never reached the upstream),
+	// kept_in_doubt (timeout, reset, 5xx, answer too large to store),
+	// store_error (503, or a result that could not be recorded).
+	Idempotency *prometheus.CounterVec
+	// Signatures counts request signature checks by route and result:
+	// verified, or the failure's code (missing, invalid, expired,
+	// replayed, unknown_key, digest_mismatch, ...).
+	Signatures *prometheus.CounterVec
+	// Signed counts messages the gateway signed, by route and direction
+	// (upstream, response).
+	Signed *prometheus.CounterVec
+}
+
+// NewIntegrityMetrics makes the counters (registered by the caller).
+func NewIntegrityMetrics() *IntegrityMetrics {
+	return &IntegrityMetrics{
+		Idempotency: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portcullis_idempotency_requests_total",
+			Help: "Requests carrying an Idempotency-Key (or missing one where required), by route and outcome.",
+		}, []string{"route", "outcome"}),
+		Signatures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portcullis_signature_verifications_total",
+			Help: "HTTP message signature checks of requests, by route and result (verified or the failure code).",
+		}, []string{"route", "result"}),
+		Signed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portcullis_messages_signed_total",
+			Help: "Messages the gateway signed with its key, by route and direction (upstream, response).",
+		}, []string{"route", "direction"}),
+	}
+}
+
+// Collectors are the metrics to register.
+func (m *IntegrityMetrics) Collectors() []prometheus.Collector {
+	if m == nil {
+		return nil
+	}
+	return []prometheus.Collector{m.Idempotency, m.Signatures, m.Signed}
+}
+
+// IdempotencyOutcome counts one idempotency decision.
+func (m *IntegrityMetrics) IdempotencyOutcome(route, outcome string) {
+	if m != nil {
+		m.Idempotency.WithLabelValues(route, outcome).Inc()
+	}
+}
+
+// SignatureResult counts one signature check.
+func (m *IntegrityMetrics) SignatureResult(route, result string) {
+	if m != nil {
+		m.Signatures.WithLabelValues(route, result).Inc()
+	}
+}
+
+// MessageSigned counts one message the gateway signed.
+func (m *IntegrityMetrics) MessageSigned(route, direction string) {
+	if m != nil {
+		m.Signed.WithLabelValues(route, direction).Inc()
 	}
 }

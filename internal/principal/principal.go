@@ -72,3 +72,16 @@ func (p *Principal) HasScope(s string) bool { return p != nil && slices.Contains
 
 // HasRole reports whether p holds role s.
 func (p *Principal) HasRole(s string) bool { return p != nil && slices.Contains(p.Roles, s) }
+
+// Issuer is the issuer ("iss") of the token a token caller presented, ""
+// for callers without one (API keys, client certificates). Consumer ids
+// taken from tokens (client_id, azp) are only unique per issuer, so what
+// is scoped to a caller (idempotency keys, signature nonces, signing keys)
+// is scoped to the issuer and the consumer id together.
+func (p *Principal) Issuer() string {
+	if p == nil || p.Claims == nil {
+		return ""
+	}
+	s, _ := p.Claims["iss"].(string)
+	return s
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/secevent"
 )
 
 // Limits is one runtime's compiled rate-limit configuration. It is rebuilt
@@ -112,6 +113,12 @@ var _ pipeline.Handler = (*limited)(nil)
 func (h *limited) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	rl := h.rl
 	info := reqinfo.From(r.Context())
+	if info.Uncounted {
+		// An idempotent replay: answered from stored state, it costs the
+		// upstream nothing and a client retrying after a timeout must not
+		// be refused its own answer. The forwarder refuses such a request.
+		return h.next.ServeHTTP(w, r)
+	}
 	own := rl.own
 	if pr := info.Principal; pr != nil && pr.Tier != "" && len(own) > 0 {
 		if t, ok := rl.tiers[pr.Tier]; ok {
@@ -165,7 +172,9 @@ func (h *limited) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	setHeaders(w.Header(), checks, owners, res, charged, allowed, rl.l.legacy)
 	if !allowed {
-		return rejection(checks, owners, res)
+		pe := rejection(checks, owners, res)
+		secevent.Emit(r.Context(), secevent.Event{Type: secevent.RateLimited, Status: pe.Status, Reason: pe.Type + " " + pe.Cause.Error()})
+		return pe
 	}
 	var leases []Lease
 	for i, c := range checks {

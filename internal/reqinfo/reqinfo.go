@@ -25,6 +25,8 @@ type Info struct {
 	// Peer is the address of the connection's other end (the client, or a
 	// proxy in front of the gateway).
 	Peer netip.Addr
+	// Method is the request method.
+	Method string
 	// TrustedPeer reports whether Peer is one of trusted_proxies, whose
 	// forwarding and client-certificate headers are believed.
 	TrustedPeer bool
@@ -69,6 +71,10 @@ type Info struct {
 	// UpstreamErr is the proxy's error, handed from its error hook back to
 	// the forwarder.
 	UpstreamErr error
+	// Uncounted marks a request that will be answered from stored state,
+	// never by the upstream (an idempotent replay): rate limits neither
+	// count nor refuse it, and the forwarder refuses to send it.
+	Uncounted bool
 
 	clientIPString string
 }

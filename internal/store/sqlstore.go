@@ -206,6 +206,15 @@ WHERE id = ? AND deleted_at = 0`), micros(at), micros(at), id)
 WHERE consumer_id = ? AND state <> 'revoked'`), micros(at), id); err != nil {
 			return nil, err
 		}
+		if _, err := tx.ExecContext(ctx, s.d.bind(`UPDATE signing_keys SET state = 'revoked', revoked_at = ?
+WHERE consumer_id = ? AND state <> 'revoked'`), micros(at), id); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, s.d.bind(`DELETE FROM consumer_identities WHERE consumer_id = ?`), id); err != nil {
+			return nil, err
+		}
+		// One change: a consumer's change drops its signing keys and
+		// identities from caches too.
 		return []Change{{Kind: ConsumerChanged, ID: id}}, nil
 	})
 }
@@ -536,6 +545,8 @@ func sealedTable(kind string) (string, error) {
 		return "consumers", nil
 	case "key":
 		return "api_keys", nil
+	case "signing_key":
+		return "signing_keys", nil
 	}
 	return "", fmt.Errorf("unknown sealed kind %q", kind)
 }

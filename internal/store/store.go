@@ -99,6 +99,36 @@ type AdminToken struct {
 	RevokedAt time.Time
 }
 
+// SigningKey is a consumer's public key for HTTP Message Signatures.
+type SigningKey struct {
+	ID         string
+	ConsumerID string
+	// KeyID is the keyid clients name in their signatures: unique per
+	// consumer, and never reused (a revoked key keeps its keyid).
+	KeyID string
+	Alg   string
+	// Sealed is the public key (a JWK), encrypted and bound to the row.
+	Sealed        []byte
+	State         string
+	ExpiresAt     time.Time // zero: never
+	GraceUntil    time.Time // when a rotating key stops working
+	SuccessorID   string
+	PredecessorID string
+	RevokedAt     time.Time
+	CreatedAt     time.Time
+}
+
+// Identity maps a caller authenticated elsewhere (a token issuer's
+// client_id or azp) to a consumer of the key store, whose signing keys
+// its signatures are then verified with.
+type Identity struct {
+	ID         string
+	Issuer     string
+	ClientID   string
+	ConsumerID string
+	CreatedAt  time.Time
+}
+
 // Usage is a batch of uses of one key.
 type Usage struct {
 	KeyID    string
@@ -108,7 +138,7 @@ type Usage struct {
 
 // Sealed is one encrypted metadata value, for re-encryption.
 type Sealed struct {
-	Kind string // "consumer" or "key"
+	Kind string // "consumer", "key" or "signing_key"
 	ID   string
 	Data []byte
 }
@@ -136,6 +166,11 @@ const (
 	// ConsumerChanged: a consumer changed (disabled, deleted, groups, tier),
 	// which affects all its keys.
 	ConsumerChanged
+	// SigningKeysChanged: a signing key of the consumer ID changed.
+	SigningKeysChanged
+	// IdentitiesChanged: an identity mapping was added or removed (ID is
+	// the identity's id).
+	IdentitiesChanged
 	// FeedReset: changes may have been missed (the feed (re)connected);
 	// drop everything cached.
 	FeedReset
@@ -169,8 +204,9 @@ type Store interface {
 	ListConsumers(ctx context.Context, p Page) ([]*Consumer, error)
 	// UpdateConsumer replaces the consumer's mutable fields.
 	UpdateConsumer(ctx context.Context, c *Consumer, a *Audit) error
-	// DeleteConsumer removes the consumer from lists and lookups and revokes
-	// every key it owns, in one transaction.
+	// DeleteConsumer removes the consumer from lists and lookups, revokes
+	// every key and signing key it owns and removes its identity
+	// mappings, in one transaction.
 	DeleteConsumer(ctx context.Context, id string, at time.Time, a *Audit) error
 
 	// CreateKey stores a new key; ErrNotFound if its consumer is missing
@@ -193,6 +229,40 @@ type Store interface {
 	// RecordUsage adds request counts and moves last-used times forward,
 	// for many keys in one transaction.
 	RecordUsage(ctx context.Context, batch []Usage) error
+
+	// CreateSigningKey stores a consumer's new signing key; ErrNotFound if
+	// the consumer is missing or deleted, ErrConflict if the consumer
+	// already has (or had) a key with its KeyID.
+	CreateSigningKey(ctx context.Context, k *SigningKey, a *Audit) error
+	// GetSigningKey returns a signing key in any state.
+	GetSigningKey(ctx context.Context, id string) (*SigningKey, error)
+	// FindSigningKey returns the consumer's key with keyid, in any state,
+	// with the consumer (nil if deleted): what verification needs in one
+	// query.
+	FindSigningKey(ctx context.Context, consumerID, keyID string) (*SigningKey, *Consumer, error)
+	// ListSigningKeys returns a page of a consumer's signing keys (every
+	// consumer's when consumerID is "").
+	ListSigningKeys(ctx context.Context, consumerID string, p Page) ([]*SigningKey, error)
+	// RotateSigningKey marks the active key oldID rotating until
+	// graceUntil and stores successor (same consumer), in one transaction.
+	// ErrConflict if oldID is not active or the successor's KeyID is taken.
+	RotateSigningKey(ctx context.Context, oldID string, graceUntil time.Time, successor *SigningKey, a *Audit) error
+	// RevokeSigningKey revokes a signing key at once. Revoking a revoked
+	// key changes nothing (its event, if any, is still written).
+	RevokeSigningKey(ctx context.Context, id string, at time.Time, a *Audit) error
+
+	// CreateIdentity maps an issuer's client to a consumer; ErrNotFound if
+	// the consumer is missing, ErrConflict if the client is mapped already.
+	CreateIdentity(ctx context.Context, i *Identity, a *Audit) error
+	// GetIdentity returns one mapping.
+	GetIdentity(ctx context.Context, id string) (*Identity, error)
+	// FindIdentity returns the mapping of an issuer's client.
+	FindIdentity(ctx context.Context, issuer, clientID string) (*Identity, error)
+	// ListIdentities returns a page of a consumer's mappings (every
+	// consumer's when consumerID is "").
+	ListIdentities(ctx context.Context, consumerID string, p Page) ([]*Identity, error)
+	// DeleteIdentity removes a mapping.
+	DeleteIdentity(ctx context.Context, id string, a *Audit) error
 
 	// CreateAdminToken stores a new admin token.
 	CreateAdminToken(ctx context.Context, t *AdminToken, a *Audit) error
