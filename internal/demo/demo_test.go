@@ -129,7 +129,12 @@ func TestDemo(t *testing.T) {
 	attacker := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DialContext: dialer.DialContext}}
 	defer attacker.CloseIdleConnections()
 	blockedAt := 0
-	for i := 1; i <= 12 && blockedAt == 0; i++ {
+	// The detector runs off the request path: the burst paces itself, so
+	// the block can land before the burst ends (bounded: 40 tries, 1s).
+	for i := 1; i <= 40 && blockedAt == 0; i++ {
+		if i > 1 {
+			time.Sleep(25 * time.Millisecond)
+		}
 		req, _ := http.NewRequest("GET", creds.BaseURL+"/v1/accounts", nil)
 		req.Header.Set("Authorization", fmt.Sprintf("Bearer stolen%d.token.sig", i))
 		resp, err := attacker.Do(req)

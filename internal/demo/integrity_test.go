@@ -97,7 +97,7 @@ func TestDemoPaymentIntegrity(t *testing.T) {
 		status                int
 		problem               string
 	}{
-		{"reused key, other body", "/v1/payments", "pay-001", `{"amount":"99.00"}`, 422, "idempotency-key-mismatch"},
+		{"reused key, other body", "/v1/payments", "pay-001", `{"amount":"99.00","currency":"EUR","creditor_iban":"DE89370400440532013000"}`, 422, "idempotency-key-mismatch"},
 		{"no key", "/v1/payments", "", example, 400, "idempotency-key-missing"},
 		{"unsigned transfer", "/v1/transfers", "", `{"amount":"10.00"}`, 401, "signature-missing"},
 	}
