@@ -24,6 +24,7 @@ import (
 	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/observe"
 	"github.com/portcullis/portcullis/internal/ratelimit"
+	"github.com/portcullis/portcullis/internal/secmon"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/sharedstate"
 	"github.com/portcullis/portcullis/internal/tokencache"
@@ -55,6 +56,8 @@ type Process struct {
 	Server *server.Server
 	// Admin is the admin API; nil when it is disabled.
 	Admin *admin.Server
+	// Security is the security monitor.
+	Security *secmon.Monitor
 	// Shared holds idempotency keys and signature nonces: in Redis when
 	// the rate limits use Redis (the same connection), else in memory.
 	Shared sharedstate.Store
@@ -135,7 +138,17 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		opts.Deps.Keys = svc
 		opts.Deps.SigningKeys = svc
 		opts.ReadyChecks = map[string]func() error{"keys": svc.Ready}
+		opts.Collectors = append(opts.Collectors, svc.Collectors()...)
 	}
+	if p.Security, err = newMonitor(cfg, limits, p.Keys, o.Log); err != nil {
+		return nil, err
+	}
+	mon := p.Security
+	// Stopped after the server and the admin API (reverse order): both
+	// emit into it until they are drained.
+	p.onStop(func() { _ = mon.Close() })
+	opts.Deps.Security = mon
+	opts.Collectors = append(opts.Collectors, mon.Collectors()...)
 	if p.Server, err = server.New(cfg, opts); err != nil {
 		return nil, err
 	}
@@ -148,7 +161,7 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		_ = srv.Shutdown(ctx)
 	})
 	if cfg.Admin.Enabled {
-		if p.Admin, err = admin.New(cfg.Admin, admin.Deps{Keys: p.Keys, Log: o.Log, Idempotency: idempotency.NewAdmin(shared, nil)}); err != nil {
+		if p.Admin, err = admin.New(cfg.Admin, admin.Deps{Keys: p.Keys, Log: o.Log, Security: mon, Idempotency: idempotency.NewAdmin(shared, nil)}); err != nil {
 			return nil, err
 		}
 		adm := p.Admin
@@ -162,6 +175,21 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 }
 
 func (p *Process) onStop(f func()) { p.stops = append(p.stops, f) }
+
+// newMonitor builds the security monitor: its blocks are shared through
+// the rate-limit store's Redis when there is one (same connection, keys
+// under its key_prefix), and blocks imposed go into the key store's audit
+// trail when there is one.
+func newMonitor(cfg *config.Config, limits *ratelimit.Stores, ks *keys.Service, log *slog.Logger) (*secmon.Monitor, error) {
+	o := secmon.Options{Config: cfg.Security, Log: log}
+	if r := limits.Redis(); r != nil {
+		o.Redis, o.RedisPrefix = r.Client(), cfg.RateLimits.Store.Redis.KeyPrefix+"sec:"
+	}
+	if ks != nil {
+		o.Auditor = ks
+	}
+	return secmon.New(o)
+}
 
 // sharedState is the process's shared store: on the rate limits' Redis
 // connection (keys under its prefix + "ss:") when they use Redis, so every
@@ -239,6 +267,7 @@ func Check(cfg *config.Config, o Options) error {
 	if cfg.Admin.Enabled {
 		errs.Merge("admin", admin.CheckConfig(cfg.Admin))
 	}
+	errs.Merge("security", secmon.CheckConfig(cfg.Security))
 	errs.Merge("", server.CheckConfig(cfg, opts))
 	return errs.Err()
 }

@@ -30,6 +30,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateUpstreams(&errs)
 	c.validateRoutes(&errs)
+	c.validateValidation(&errs)
 	c.validateAuth(&errs)
 	c.validateSenderConstraints(&errs)
 	c.validateProfiles(&errs)
@@ -38,6 +39,7 @@ func (c *Config) Validate() error {
 	c.Tracing.validate(&errs)
 	c.validateHeaders(&errs)
 	c.validateWAFLog(&errs)
+	c.validateSecurity(&errs)
 	c.validateIntegrity(&errs)
 	switch c.Logging.Level {
 	case "debug", "info", "warn", "error":

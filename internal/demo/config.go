@@ -86,6 +86,10 @@ routes:
           all_of: [payments:write]
     max_body_bytes: 64KiB
     waf: {mode: block}
+    # Only JSON bodies, held to the payments contract (docs/validation.md).
+    content_types: [application/json]
+    openapi:
+      spec: "{{.PaymentsSpec}}"
     # A retried payment is replayed, never booked twice (docs/payment-integrity.md).
     idempotency:
       required: true
@@ -155,4 +159,17 @@ logging:
   level: info
   access:
     output: "{{.AccessLog}}"
+
+# Security monitoring. Demo thresholds: 5 distinct credentials failing from
+# one address within a minute block it for 2 minutes (the defaults are 10
+# within 10 minutes, for 15 minutes). Events go to their own log, apart
+# from the access log.
+security:
+  detectors:
+    credential_stuffing:
+      distinct_credentials: 5
+      window: 1m
+      block: [2m, 10m]
+  log:
+    output: "{{.SecurityLog}}"
 `

@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/idempotency"
 	"github.com/portcullis/portcullis/internal/msgsig"
+	"github.com/portcullis/portcullis/internal/openapi"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/proxy"
 	"github.com/portcullis/portcullis/internal/ratelimit"
@@ -34,6 +35,7 @@ type runtimeBuild struct {
 	guard    *bruteforce.Guard // nil when brute_force is disabled
 	limits   *ratelimit.Limits
 	waf      *waf.Set
+	specs    *openapi.Specs // the OpenAPI documents, compiled once per build
 	idem     *idempotency.Guard
 	sig      *msgsig.Runtime
 }
@@ -63,7 +65,7 @@ func buildChain(rc config.Route, path string, up *proxy.Upstream, rt *runtimeBui
 	if len(errs) > 0 {
 		return nil, nil, errs
 	}
-	all := append(b.stages, validate.ReadBody(int64(*rc.MaxBodyBytes), rt.deps.Bodies, pipeline.NeedBody(b.stages)))
+	all := append(b.stages, validate.ReadBody(int64(*rc.MaxBodyBytes), rt.deps.Bodies, pipeline.BodyWanted(b.stages)))
 	responseStages := pipeline.ResponseStages(all)
 	pipeline.WireReplayers(responseStages)
 	fwd := proxy.NewForwarder(up, proxy.Options{

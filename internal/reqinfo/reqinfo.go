@@ -25,6 +25,8 @@ type Info struct {
 	// Peer is the address of the connection's other end (the client, or a
 	// proxy in front of the gateway).
 	Peer netip.Addr
+	// Method is the request method.
+	Method string
 	// TrustedPeer reports whether Peer is one of trusted_proxies, whose
 	// forwarding and client-certificate headers are believed.
 	TrustedPeer bool

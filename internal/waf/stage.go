@@ -138,7 +138,7 @@ func (s requestStage) Handle(next pipeline.Handler) pipeline.Handler {
 		}
 		// Coraza keeps its own copy of the body while the transaction
 		// lives: it is held like the body itself.
-		if n > 0 && !s.bodies.Reserve(n) {
+		if n > 0 && !s.bodies.Acquire(n) {
 			return problem.Unavailable("body-budget-exhausted",
 				"The gateway is holding too many request bodies; retry shortly.", errors.New("no budget for the WAF's body copy")).WithHeader("Retry-After", "1")
 		}
@@ -416,7 +416,7 @@ func (s responseStage) inspectBody(st *txState, resp *http.Response) error {
 		reserve = resp.ContentLength
 	}
 	// Two copies: the one relayed to the client and Coraza's.
-	if !s.bodies.Reserve(2 * reserve) {
+	if !s.bodies.Acquire(2 * reserve) {
 		return problem.Unavailable("body-budget-exhausted",
 			"The gateway is holding too many bodies; retry shortly.", errors.New("no budget to inspect the response")).WithHeader("Retry-After", "1")
 	}

@@ -110,7 +110,7 @@ func serve(t *testing.T, s *Set, route string, budget *validate.Budget, req *htt
 		return nil
 	})
 	rc := config.Route{Name: route}
-	body := validate.ReadBody(1<<20, budget, true).Handle(s.Stage(rc).Handle(next))
+	body := validate.ReadBody(1<<20, budget, func(*http.Request) bool { return true }).Handle(s.Stage(rc).Handle(next))
 	req = req.WithContext(reqinfo.With(req.Context(), &reqinfo.Info{ID: "req-1"}))
 	rec := httptest.NewRecorder()
 	if err := body.ServeHTTP(rec, req); err != nil {
