@@ -46,8 +46,14 @@ var stages = []stageBuilder{
 	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.idem.Lookup(b.route)), nil },
 	// Admission.
 	func(b *routeBuild) (pipeline.Stage, error) { return b.rt.limits.Route(b.route), nil },
-	// Validate: the WAF, after authentication and the one body read.
+	// Validate: media type and JSON structure first (cheap, exact 415 and
+	// 400 answers, and the WAF's and the schemas' parsers only see strictly
+	// parsed JSON), then the WAF and the OpenAPI contract.
+	func(b *routeBuild) (pipeline.Stage, error) {
+		return nilStage(jsonlimits.New(b.route.Name, b.route.ContentTypes, b.route.JSONLimits, b.rt.deps.Metrics)), nil
+	},
 	func(b *routeBuild) (pipeline.Stage, error) { return b.rt.waf.Stage(b.route), nil },
+	func(b *routeBuild) (pipeline.Stage, error) { return b.rt.specs.Stage(b.route, b.rt.openapiDeps()), nil },
 	// Validate: message signatures (body read, consumer known).
 	func(b *routeBuild) (pipeline.Stage, error) {
 		s, err := b.rt.sig.Verifier(b.route)
@@ -58,11 +64,6 @@ var stages = []stageBuilder{
 	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.idem.Enforce(b.route)), nil },
 	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.sig.UpstreamSigner(b.route)), nil },
 	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.sig.ResponseSigner(b.route)), nil },
-	// Validate: the structure first, so that schemas only see strictly parsed JSON.
-	func(b *routeBuild) (pipeline.Stage, error) {
-		return nilStage(jsonlimits.New(b.route.Name, b.route.ContentTypes, b.route.JSONLimits, b.rt.deps.Metrics)), nil
-	},
-	func(b *routeBuild) (pipeline.Stage, error) { return b.rt.specs.Stage(b.route, b.rt.openapiDeps()), nil },
 }
 
 // routeBuild is what a route's stages are built from: the runtime-wide

@@ -122,9 +122,9 @@ func TestStageOrder(t *testing.T) {
 		route string
 		want  string
 	}{
-		{"everything", "ip_filter:admit brute_force:admit body_limit:admit authenticate:authenticate authorise:authorise rate_limit:admission body:body waf:validate json_limits:validate"},
+		{"everything", "ip_filter:admit brute_force:admit body_limit:admit authenticate:authenticate authorise:authorise rate_limit:admission body:body json_limits:validate waf:validate"},
 		{"payments", "brute_force:admit body_limit:admit authenticate:authenticate " +
-			"idempotency_lookup:authorise rate_limit:admission body:body signature_verify:validate json_limits:validate " +
+			"idempotency_lookup:authorise rate_limit:admission body:body json_limits:validate signature_verify:validate " +
 			"idempotency:forward sign_upstream:forward sign_response:forward"},
 		{"open", "brute_force:admit body_limit:admit body:body json_limits:validate"},
 	}
