@@ -1,7 +1,7 @@
 // Command portcullis is the Portcullis API gateway: serve, validate, demo,
 // version, and the control-plane commands (admin, keys, consumers,
-// signing-keys, identities, idempotency). It only parses flags and calls
-// into internal/.
+// signing-keys, identities, idempotency, security). It only parses flags
+// and calls into internal/.
 package main
 
 import (
@@ -21,6 +21,7 @@ Usage:
   portcullis admin bootstrap --config FILE   create the first admin token
   portcullis keys      create|list|get|rotate|revoke|rekey ...   manage API keys
   portcullis consumers create|list|get|update|delete ...       manage consumers
+  portcullis security  blocks list|lift, events ...             automatic blocks and security events
   portcullis signing-keys add|list|get|rotate|revoke ...      consumers' message-signing keys
   portcullis identities   add|list|delete ...                  map token clients to consumers
   portcullis idempotency  lookup|resolve ...                   idempotency keys left in doubt
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdKeys(rest, stdout, stderr)
 	case "consumers":
 		return cmdConsumers(rest, stdout, stderr)
+	case "security":
+		return cmdSecurity(rest, stdout, stderr)
 	case "signing-keys":
 		return cmdSigningKeys(rest, stdout, stderr)
 	case "identities":

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,8 @@ import (
 	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/keys/keystest"
 	"github.com/portcullis/portcullis/internal/pki"
+	"github.com/portcullis/portcullis/internal/secevent"
+	"github.com/portcullis/portcullis/internal/secmon"
 	"github.com/portcullis/portcullis/internal/sharedstate"
 )
 
@@ -48,6 +51,8 @@ type env struct {
 	opCert  *http.Client      // client certificate CN=ops-bot (operator)
 	strange *http.Client      // client certificate not mapped to a role
 	spec    *specCheck
+	mon     *secmon.Monitor
+	blocks  int
 	shared  *sharedstate.Memory
 }
 
@@ -85,11 +90,12 @@ func newEnvWith(t *testing.T, mod func(*config.Admin, *admin.Deps)) *env {
 		ClientCerts: []config.AdminClientCert{{CommonName: "ops-bot", Role: "operator"}},
 		Roles:       config.AdminRoles{Operator: config.AdminRole{MaxScopes: []string{"accounts:read", "fx:read"}}},
 	}
+	e.mon = newMonitor(t)
 	e.shared, err = sharedstate.NewMemory(1000, sharedstate.MemoryOptions{Limits: sharedstate.Limits{MaxMetaBytes: 256, MaxValueBytes: 1 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := admin.Deps{Keys: e.svc, Idempotency: idempotency.NewAdmin(e.shared, nil)}
+	deps := admin.Deps{Keys: e.svc, Security: e.mon, Idempotency: idempotency.NewAdmin(e.shared, nil)}
 	if mod != nil {
 		mod(&cfg, &deps)
 	}
@@ -320,6 +326,44 @@ func (e *env) consumer() string {
 
 func (e *env) key() string { return keystest.Key(e.t, e.svc, e.consumer()).Key.ID }
 
+// newMonitor is a security monitor with its blocks in memory, nothing
+// shipped, and a credential stuffing detector that blocks an IP after 3
+// distinct credentials fail from it.
+func newMonitor(t *testing.T) *secmon.Monitor {
+	t.Helper()
+	var sc config.Security
+	off := false
+	sc.Log.Enabled = &off
+	sc.Detectors.CredentialStuffing.DistinctCredentials = 3
+	m, err := secmon.New(secmon.Options{Config: config.WithDefaults(sc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+// block makes the monitor block a fresh client IP and returns the block's
+// id: three distinct credentials fail from it.
+func (e *env) block() string {
+	e.t.Helper()
+	e.blocks++
+	ip := netip.AddrFrom4([4]byte{198, 51, 100, byte(e.blocks)})
+	for i := range 3 {
+		e.mon.Emit(secevent.Event{Type: secevent.AuthFailure, ClientIP: ip, Credential: fmt.Sprintf("cred-%d", i), Status: 401})
+	}
+	for range 1000 {
+		for _, b := range e.mon.Blocks(bg) {
+			if b.Value == ip.String() {
+				return b.ID
+			}
+		}
+		time.Sleep(5 * time.Millisecond) // the monitor's goroutine imposes it
+	}
+	e.t.Fatalf("no block imposed on %s", ip)
+	return ""
+}
+
 func (e *env) signingKey() string {
 	e.t.Helper()
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
@@ -429,6 +473,9 @@ func ops() []op {
 		{"admin_token.revoke", "POST", func(e *env) (string, any) { return "/v1/admin-tokens/" + e.token() + "/revoke", nil }, 200, admins},
 		{"audit.list", "GET", static("/v1/audit?limit=5"), 200, readers},
 		{"audit.verify", "GET", static("/v1/audit/verify"), 200, readers},
+		{"security.block.list", "GET", static("/v1/security/blocks"), 200, all},
+		{"security.block.lift", "DELETE", func(e *env) (string, any) { return "/v1/security/blocks/" + e.block(), nil }, 204, managers},
+		{"security.event.list", "GET", static("/v1/security/events?type=detection&limit=5"), 200, all},
 	}
 }
 
@@ -525,7 +572,7 @@ func TestServerRoutesMatchOpenAPI(t *testing.T) {
 	for _, o := range ops() {
 		path, _ := o.setup(e)
 		path, _, _ = strings.Cut(path, "?")
-		for _, prefix := range []string{"/v1/consumers/", "/v1/keys/", "/v1/admin-tokens/", "/v1/signing-keys/", "/v1/identities/"} {
+		for _, prefix := range []string{"/v1/consumers/", "/v1/keys/", "/v1/admin-tokens/", "/v1/security/blocks/", "/v1/signing-keys/", "/v1/identities/"} {
 			if rest, ok := strings.CutPrefix(path, prefix); ok && rest != "" {
 				id, tail, _ := strings.Cut(rest, "/")
 				if keys.CheckID(id) {

@@ -20,6 +20,7 @@ import (
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/requestid"
+	"github.com/portcullis/portcullis/internal/secevent"
 	"github.com/portcullis/portcullis/internal/store"
 )
 
@@ -72,8 +73,12 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // ServeHTTP authenticates, routes, authorises, runs the operation, writes
 // errors as problem+json, and records the audit event.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	info := &reqinfo.Info{ID: requestid.FromRequest(r, false), Start: time.Now(), ClientIP: clientip.Peer(r.RemoteAddr)}
-	r = r.WithContext(reqinfo.With(r.Context(), info))
+	info := &reqinfo.Info{ID: requestid.FromRequest(r, false), Start: time.Now(), ClientIP: clientip.Peer(r.RemoteAddr), Method: r.Method}
+	ctx := r.Context()
+	if s.security != nil {
+		ctx = secevent.With(ctx, s.security)
+	}
+	r = r.WithContext(reqinfo.With(ctx, info))
 	h := w.Header()
 	h.Set(requestid.Header, info.ID)
 	h.Set("Cache-Control", "no-store")
@@ -152,6 +157,7 @@ func (s *Server) finish(c *call, status int, err error) {
 	if status == 0 {
 		status = http.StatusOK
 	}
+	s.securityEvent(c, status)
 	if err != nil {
 		if pe := problem.From(err); pe.Status >= 500 {
 			s.log.Error("admin request failed", "request_id", c.info.ID, "error", err.Error())

@@ -73,6 +73,10 @@ func (s *Server) routes() []route {
 
 		{"GET", "/v1/audit", "audit.list", overseers, "", s.listAudit},
 		{"GET", "/v1/audit/verify", "audit.verify", overseers, "", s.verifyAudit},
+
+		{"GET", "/v1/security/blocks", "security.block.list", everyone, "", s.listBlocks},
+		{"DELETE", "/v1/security/blocks/{id}", "security.block.lift", managers, "block", s.liftBlock},
+		{"GET", "/v1/security/events", "security.event.list", everyone, "", s.listSecurityEvents},
 	}
 }
 

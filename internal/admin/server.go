@@ -23,6 +23,7 @@ import (
 	"github.com/portcullis/portcullis/internal/idempotency"
 	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/observe"
+	"github.com/portcullis/portcullis/internal/secmon"
 	"github.com/portcullis/portcullis/internal/tlsconf"
 )
 
@@ -39,6 +40,10 @@ type Deps struct {
 	Log *slog.Logger
 	// Now is the clock of failed-authentication blocking. Default time.Now.
 	Now func() time.Time
+	// Security is the security monitor: admin authentication failures and
+	// key changes are reported to it, and the security operations list
+	// and lift its blocks. Nil: those operations find nothing.
+	Security *secmon.Monitor
 	// Idempotency inspects and resolves idempotency keys in the shared
 	// store (nil: the operations answer 404).
 	Idempotency *idempotency.Admin
@@ -55,6 +60,7 @@ type Server struct {
 	guard   *authGuard // nil: failed authentications are not blocked
 	// ceilings are the scopes each role may grant.
 	ceilings map[Role]scopeCeiling
+	security *secmon.Monitor
 	tls      *tlsconf.Server
 	srv      *http.Server
 	ln       net.Listener
@@ -78,7 +84,8 @@ func New(cfg config.Admin, deps Deps) (*Server, error) {
 	// Paths, request ids and credential hints come from clients: whatever
 	// logger the caller gave, the admin API's lines are redacted.
 	deps.Log = slog.New(observe.Redacting(deps.Log.Handler()))
-	s := &Server{cfg: cfg, keys: deps.Keys, idem: deps.Idempotency, log: deps.Log, certMap: cfg.ClientCerts, ceilings: ceilings(cfg.Roles)}
+	s := &Server{cfg: cfg, keys: deps.Keys, idem: deps.Idempotency, log: deps.Log, certMap: cfg.ClientCerts, ceilings: ceilings(cfg.Roles),
+		security: deps.Security}
 	if cfg.AuthFailureThreshold != nil {
 		s.guard = newAuthGuard(*cfg.AuthFailureThreshold, deps.Now)
 	}

@@ -2,9 +2,10 @@
 // configuration it builds, in one place for `serve`, `demo` and `validate`,
 // the long-lived services that outlive reloads (key service, rate-limit
 // stores, the shared store of idempotency keys and signature nonces, DPoP
-// replay store, JWKS registry, verified-token cache), the gateway server
-// and the admin API; it starts them, runs until a signal, and stops
-// everything it started, in reverse order. The demo differs from serve only in the
+// replay store, JWKS registry, verified-token cache, the WAF's compiled
+// rules and log), the gateway server and the admin API; it starts them,
+// runs until a signal, and stops everything it started, in reverse order.
+// The demo differs from serve only in the
 // configuration and credentials it generates.
 package app
 
@@ -25,10 +26,12 @@ import (
 	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/observe"
 	"github.com/portcullis/portcullis/internal/ratelimit"
+	"github.com/portcullis/portcullis/internal/secmon"
 	"github.com/portcullis/portcullis/internal/server"
 	"github.com/portcullis/portcullis/internal/sharedstate"
 	"github.com/portcullis/portcullis/internal/tokencache"
 	"github.com/portcullis/portcullis/internal/validate"
+	"github.com/portcullis/portcullis/internal/waf"
 )
 
 // Options are what a process is built with besides its configuration.
@@ -58,6 +61,8 @@ type Process struct {
 	Server *server.Server
 	// Admin is the admin API; nil when it is disabled.
 	Admin *admin.Server
+	// Security is the security monitor.
+	Security *secmon.Monitor
 	// Shared holds idempotency keys and signature nonces: in Redis when
 	// the rate limits use Redis (the same connection), else in memory.
 	Shared sharedstate.Store
@@ -101,6 +106,11 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 	}
 	limits.Start()
 	p.onStop(func() { _ = limits.Close() })
+	engines, err := waf.NewEngines(waf.Options{Log: o.Log, ErrorLog: cfg.Logging.WAF})
+	if err != nil {
+		return nil, err
+	}
+	p.onStop(func() { _ = engines.Close() })
 	shared, err := sharedState(cfg, limits)
 	if err != nil {
 		return nil, err
@@ -116,6 +126,7 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		JWKS:       jwks.NewRegistry(o.Log, nil),
 		TokenCache: tokencache.New(tokencache.DefaultMaxBytes, nil),
 		RateLimits: limits,
+		WAF:        engines,
 		Shared:     shared,
 		Integrity:  integrity,
 		Replay:     replay,
@@ -126,7 +137,7 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 	}
 	p.Bodies = deps.Bodies
 	opts := server.Options{ConfigPath: o.ConfigPath, Log: o.Log, LogLevel: o.LogLevel, Deps: deps,
-		Collectors: append(limits.Collectors(), integrity.Collectors()...)}
+		Collectors: append(append(limits.Collectors(), engines.Collectors()...), integrity.Collectors()...)}
 	if cfg.KeysInUse() {
 		ctx, cancel := context.WithTimeout(context.Background(), o.OpenTimeout)
 		p.Keys, err = keys.Open(ctx, cfg.Keys, o.Env, o.Log)
@@ -139,7 +150,17 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		opts.Deps.Keys = svc
 		opts.Deps.SigningKeys = svc
 		opts.ReadyChecks = map[string]func() error{"keys": svc.Ready}
+		opts.Collectors = append(opts.Collectors, svc.Collectors()...)
 	}
+	if p.Security, err = newMonitor(cfg, limits, p.Keys, o.Log); err != nil {
+		return nil, err
+	}
+	mon := p.Security
+	// Stopped after the server and the admin API (reverse order): both
+	// emit into it until they are drained.
+	p.onStop(func() { _ = mon.Close() })
+	opts.Deps.Security = mon
+	opts.Collectors = append(opts.Collectors, mon.Collectors()...)
 	if p.Server, err = server.New(cfg, opts); err != nil {
 		return nil, err
 	}
@@ -152,7 +173,7 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		_ = srv.Shutdown(ctx)
 	})
 	if cfg.Admin.Enabled {
-		if p.Admin, err = admin.New(cfg.Admin, admin.Deps{Keys: p.Keys, Log: o.Log, Idempotency: idempotency.NewAdmin(shared, nil)}); err != nil {
+		if p.Admin, err = admin.New(cfg.Admin, admin.Deps{Keys: p.Keys, Log: o.Log, Security: mon, Idempotency: idempotency.NewAdmin(shared, nil)}); err != nil {
 			return nil, err
 		}
 		adm := p.Admin
@@ -167,6 +188,21 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 }
 
 func (p *Process) onStop(f func()) { p.stops = append(p.stops, f) }
+
+// newMonitor builds the security monitor: its blocks are shared through
+// the rate-limit store's Redis when there is one (same connection, keys
+// under its key_prefix), and blocks imposed go into the key store's audit
+// trail when there is one.
+func newMonitor(cfg *config.Config, limits *ratelimit.Stores, ks *keys.Service, log *slog.Logger) (*secmon.Monitor, error) {
+	o := secmon.Options{Config: cfg.Security, Log: log}
+	if r := limits.Redis(); r != nil {
+		o.Redis, o.RedisPrefix = r.Client(), cfg.RateLimits.Store.Redis.KeyPrefix+"sec:"
+	}
+	if ks != nil {
+		o.Auditor = ks
+	}
+	return secmon.New(o)
+}
 
 // sharedState is the process's shared store: on the rate limits' Redis
 // connection (keys under its prefix + "ss:") when they use Redis, so every
@@ -270,6 +306,7 @@ func Check(cfg *config.Config, prior error, o Options) error {
 	if cfg.Admin.Enabled {
 		found.Merge("admin", admin.CheckConfig(cfg.Admin))
 	}
+	found.Merge("security", secmon.CheckConfig(cfg.Security))
 	if len(known) == 0 {
 		found.Merge("", server.CheckConfig(cfg, opts))
 	} else {

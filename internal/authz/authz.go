@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/internal/principal"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/secevent"
 )
 
 // rule is one compiled set of grants.
@@ -88,7 +89,9 @@ func (p *Policy) Phase() pipeline.Phase { return pipeline.Authorise }
 // policy for the request's method.
 func (p *Policy) Handle(next pipeline.Handler) pipeline.Handler {
 	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		if err := p.Check(r.Method, reqinfo.From(r.Context())); err != nil {
+		info := reqinfo.From(r.Context())
+		if err := p.Check(r.Method, info); err != nil {
+			secevent.Emit(r.Context(), secevent.Event{Type: secevent.AuthzDenied, Status: http.StatusForbidden, Reason: info.AuthFailure})
 			return err
 		}
 		return next.ServeHTTP(w, r)

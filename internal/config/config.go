@@ -50,6 +50,9 @@ type Config struct {
 	// Headers bounds the headers that cross the gateway in either
 	// direction.
 	Headers Headers `yaml:"headers"`
+	// Security configures security monitoring: events, detectors,
+	// automatic responses and shipping to a SIEM.
+	Security Security `yaml:"security"`
 	// MessageSigning is the gateway's own HTTP Message Signatures key,
 	// used by routes that sign requests upstream or responses.
 	MessageSigning MessageSigning `yaml:"message_signing"`
@@ -192,6 +195,10 @@ type Upstream struct {
 	// of its requests fail (outlier detection). Always on; these are its
 	// settings.
 	PassiveEjection PassiveEjection `yaml:"passive_ejection"`
+	// OpenAPI checks the requests of every route to this upstream against
+	// one document (compiled once), unless a route has its own openapi.
+	// Default: none.
+	OpenAPI *OpenAPI `yaml:"openapi"`
 }
 
 // UpstreamTLS is the client side of TLS to an upstream.
@@ -312,6 +319,20 @@ type Route struct {
 	// client as sent) or "mask" (they are replaced with the gateway's 502
 	// problem, so stack traces and connection strings never leave).
 	UpstreamErrors string `yaml:"upstream_errors"`
+	// WAF inspects requests (and optionally responses) with Coraza and
+	// the OWASP Core Rule Set. Default: none (see docs/waf.md).
+	WAF *RouteWAF `yaml:"waf"`
+	// ContentTypes, when not empty, are the only request media types
+	// accepted with a body (type/subtype, parameters ignored); any other,
+	// a missing or malformed Content-Type included, gets 415. Default:
+	// empty (any).
+	ContentTypes []MediaType `yaml:"content_types"`
+	// JSONLimits bound the structure of JSON request bodies. On by
+	// default.
+	JSONLimits JSONLimits `yaml:"json_limits"`
+	// OpenAPI checks requests against an OpenAPI document, replacing the
+	// upstream's. Default: the upstream's, if any.
+	OpenAPI *OpenAPI `yaml:"openapi"`
 	// Idempotency enforces the Idempotency-Key header on this route.
 	// Default: off.
 	Idempotency *Idempotency `yaml:"idempotency"`
@@ -330,6 +351,8 @@ type Logging struct {
 	Level string `yaml:"level"`
 	// Access configures the access log.
 	Access AccessLog `yaml:"access"`
+	// WAF configures the WAF's error log (docs/waf.md).
+	WAF WAFLog `yaml:"waf"`
 }
 
 // AccessLog is the structured JSON access log.

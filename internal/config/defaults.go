@@ -219,6 +219,10 @@ func (c *Config) contextDefaults(set func(path string) bool) {
 		if r.WebSocket && !set(Join(p, "websocket_max_lifetime")) {
 			r.WebSocketMaxLifetime = Duration(DefaultWebSocketMaxLifetime)
 		}
+		// The WAF inspects every body the route accepts unless told less.
+		if r.WAF != nil && r.WAF.RequestBodyLimit == nil && !set(Join(p, "waf.request_body_limit")) && r.MaxBodyBytes != nil {
+			r.WAF.RequestBodyLimit = ptr(*r.MaxBodyBytes)
+		}
 	}
 	k := &c.Keys
 	if k.Pepper.File == "" && !set("keys.pepper.env") {

@@ -220,9 +220,10 @@ type BruteForce struct {
 	// Default 20 (higher than the credential threshold because offices and
 	// mobile carriers share addresses). 0 disables IP blocking.
 	IPThreshold *int `yaml:"ip_threshold"`
-	// CredentialThreshold failures presenting one key id or subject within
-	// Window block that credential, even with the right secret. Key ids are
-	// not secret, so anyone who knows one can lock it for the block period.
+	// CredentialThreshold failures presenting one key id or subject from
+	// one client IP within Window block that credential from that IP, even
+	// with the right secret. Never the credential everywhere: key ids are
+	// not secret, and anyone who knows one could lock its owner out.
 	// Default 10. 0 disables credential blocking.
 	CredentialThreshold *int `yaml:"credential_threshold"`
 	// Block is the block ladder: the first offence blocks for Block[0], the

@@ -36,6 +36,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateUpstreams(&errs)
 	c.validateRoutes(&errs)
+	c.validateValidation(&errs)
 	c.validateAuth(&errs)
 	c.validateSenderConstraints(&errs)
 	c.validateProfiles(&errs)
@@ -43,6 +44,8 @@ func (c *Config) Validate() error {
 	c.validateRateLimits(&errs)
 	c.Tracing.validate(&errs)
 	c.validateHeaders(&errs)
+	c.validateWAFLog(&errs)
+	c.validateSecurity(&errs)
 	c.validateIntegrity(&errs)
 	switch c.Logging.Level {
 	case "debug", "info", "warn", "error":
@@ -413,6 +416,7 @@ func (c *Config) validateRoutes(errs *Errors) {
 			errs.Add(Join(p, "max_body_bytes"), "must be at most 1GiB")
 		}
 		validateWebSocket(errs, p, r)
+		validateWAF(errs, p, r)
 	}
 }
 

@@ -53,6 +53,7 @@ upstreams:
       path: /healthz
       interval: 5s
 
+# Every route runs the WAF (OWASP CRS, paranoia level 1) in block mode.
 routes:
   - name: accounts-list
     path: /v1/accounts
@@ -63,6 +64,7 @@ routes:
       require:
         scopes:
           all_of: [accounts:read]
+    waf: {mode: block}
   - name: accounts-get
     path: /v1/accounts/{id}
     methods: [GET]
@@ -72,6 +74,7 @@ routes:
       require:
         scopes:
           all_of: [accounts:read]
+    waf: {mode: block}
   - name: payments-create
     path: /v1/payments
     methods: [POST]
@@ -82,6 +85,11 @@ routes:
         scopes:
           all_of: [payments:write]
     max_body_bytes: 64KiB
+    waf: {mode: block}
+    # Only JSON bodies, held to the payments contract (docs/validation.md).
+    content_types: [application/json]
+    openapi:
+      spec: "{{.PaymentsSpec}}"
     # A retried payment is replayed, never booked twice (docs/payment-integrity.md).
     idempotency:
       required: true
@@ -109,6 +117,7 @@ routes:
       require:
         scopes:
           all_of: [accounts:read]
+    waf: {mode: block}
   - name: fx-rates
     path: /v1/fx/rates
     methods: [GET]
@@ -116,6 +125,7 @@ routes:
     auth:
       authenticators: [demo-keys]
     rate_limits: [fx-demo]
+    waf: {mode: block}
 
 rate_limits:
   policies:
@@ -149,4 +159,17 @@ logging:
   level: info
   access:
     output: "{{.AccessLog}}"
+
+# Security monitoring. Demo thresholds: 5 distinct credentials failing from
+# one address within a minute block it for 2 minutes (the defaults are 10
+# within 10 minutes, for 15 minutes). Events go to their own log, apart
+# from the access log.
+security:
+  detectors:
+    credential_stuffing:
+      distinct_credentials: 5
+      window: 1m
+      block: [2m, 10m]
+  log:
+    output: "{{.SecurityLog}}"
 `

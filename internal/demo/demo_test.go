@@ -6,9 +6,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,6 +79,137 @@ func TestDemo(t *testing.T) {
 		if got := get(c.url); got != c.want {
 			t.Errorf("GET %s = %d, want %d", c.url, got, c.want)
 		}
+	}
+	// The WAF blocks an SQL injection in a query from a caller with valid
+	// credentials, and lets ordinary requests through, on HTTP/1.1 and
+	// HTTP/2.
+	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	defer h2.CloseIdleConnections()
+	for proto, c := range map[string]*http.Client{"HTTP/1.1": client, "HTTP/2": h2} {
+		for _, wc := range []struct {
+			name, path string
+			want       int
+		}{
+			{"ordinary", "/v1/accounts", 200},
+			{"ordinary query", "/v1/accounts?limit=10", 200},
+			{"SQL injection", "/v1/accounts?iban=" + url.QueryEscape("x' OR '1'='1' --"), 403},
+		} {
+			req, _ := http.NewRequest("GET", creds.BaseURL+wc.path, nil)
+			req.Header.Set("Authorization", "Bearer "+creds.Token)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", proto, wc.name, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.ProtoMajor != map[string]int{"HTTP/1.1": 1, "HTTP/2": 2}[proto] || resp.StatusCode != wc.want {
+				t.Errorf("%s %s: %s %d %s", proto, wc.name, resp.Proto, resp.StatusCode, body)
+				continue
+			}
+			if wc.want == 403 {
+				want := `{"type":"https://portcullis.dev/problems/waf-blocked","title":"Forbidden","status":403,"detail":"The request was refused by the web application firewall.","request_id":"` + resp.Header.Get("X-Request-Id") + "\"}\n"
+				if resp.Header.Get("Content-Type") != "application/problem+json" || string(body) != want {
+					t.Errorf("%s %s: %q %s", proto, wc.name, resp.Header.Get("Content-Type"), body)
+				}
+			}
+		}
+	}
+	// Payments: the contract holds after authorisation, so the read-only
+	// token is refused whatever its body; the payments token's valid
+	// example passes to the sample upstream, an invalid body does not.
+	example, err := json.Marshal(creds.PaymentExample)
+	if err != nil || creds.PaymentsToken == "" || len(creds.PaymentExample) != 3 {
+		t.Fatalf("credentials lack payments_token or payment_example: %+v", creds)
+	}
+	paymentKeys := 0
+	post := func(token, contentType, body string) (int, string) {
+		req, _ := http.NewRequest("POST", creds.BaseURL+"/v1/payments", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", contentType)
+		paymentKeys++ // every payment needs its own Idempotency-Key
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("validation-%d", paymentKeys))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("POST /v1/payments: %v", err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	payments := []struct {
+		name, token, contentType, body string
+		want                           int
+		wantIn                         string
+	}{
+		{"valid", creds.PaymentsToken, "application/json", string(example), 201, `"status": "accepted"`},
+		{"read-only token", creds.Token, "application/json", string(example), 403, "insufficient-scope"},
+		{"read-only token, invalid body", creds.Token, "application/json", `{"amount":1}`, 403, "insufficient-scope"},
+		{"invalid body", creds.PaymentsToken, "application/json", `{"amount":"10.001","currency":"XXX","creditor_iban":"DE89370400440532013001"}`, 400,
+			`"errors":[{"pointer":"/amount","reason":"does not match the pattern"},{"pointer":"/creditor_iban","reason":"is not a valid iban"},{"pointer":"/currency","reason":"is not one of the allowed values"}]`},
+		{"JSON as text/plain", creds.PaymentsToken, "text/plain", string(example), 415, "unsupported-media-type"},
+	}
+	for _, p := range payments {
+		if got, body := post(p.token, p.contentType, p.body); got != p.want || !strings.Contains(body, p.wantIn) {
+			t.Errorf("payment %s: %d %s, want %d with %s", p.name, got, body, p.want, p.wantIn)
+		}
+	}
+	if !strings.Contains(stdout.String(), "export PAYMENTS_TOKEN="+creds.PaymentsToken) {
+		t.Errorf("welcome text lacks the payments token:\n%s", stdout.String())
+	}
+
+	// The scripted credential stuffing burst of the welcome text, from
+	// 127.0.0.2: blocked after five stolen tokens, listed by the admin API,
+	// in the security log.
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	attacker := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DialContext: dialer.DialContext}}
+	defer attacker.CloseIdleConnections()
+	blockedAt := 0
+	// The detector runs off the request path: the burst paces itself, so
+	// the block can land before the burst ends (bounded: 40 tries, 1s).
+	for i := 1; i <= 40 && blockedAt == 0; i++ {
+		if i > 1 {
+			time.Sleep(25 * time.Millisecond)
+		}
+		req, _ := http.NewRequest("GET", creds.BaseURL+"/v1/accounts", nil)
+		req.Header.Set("Authorization", fmt.Sprintf("Bearer stolen%d.token.sig", i))
+		resp, err := attacker.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Logf("%d %s", resp.StatusCode, b)
+		if resp.StatusCode == 403 && strings.Contains(string(b), "security-blocked") {
+			blockedAt = i
+		}
+	}
+	if blockedAt < 6 {
+		time.Sleep(2 * time.Second)
+		sl, _ := os.ReadFile(creds.SecurityLog)
+		t.Fatalf("stuffing burst blocked at request %d, want after the fifth\n%s", blockedAt, sl)
+	}
+	req, _ := http.NewRequest("GET", creds.AdminURL+"/v1/security/blocks", nil)
+	req.Header.Set("Authorization", "Bearer "+creds.AdminToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(blocks), `"value":"127.0.0.2"`) {
+		t.Fatalf("blocks: %d %s", resp.StatusCode, blocks)
+	}
+	for i := 0; i < 200; i++ {
+		if b, _ := os.ReadFile(creds.SecurityLog); strings.Contains(string(b), `"detector":"credential_stuffing"`) {
+			break
+		}
+		time.Sleep(25 * time.Millisecond) // flushed every second
+	}
+	if b, _ := os.ReadFile(creds.SecurityLog); !strings.Contains(string(b), `"type":"detection"`) {
+		t.Fatalf("security log:\n%s", b)
+	}
+	if got := get(creds.BaseURL + "/v1/nope"); got != 404 {
+		t.Fatalf("127.0.0.1 after the burst: %d", got)
 	}
 	if !strings.Contains(stdout.String(), "export CA="+creds.CAFile) {
 		t.Errorf("welcome text lacks a working curl line:\n%s", stdout.String())

@@ -82,11 +82,13 @@ func TestDemoPaymentIntegrity(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, resp.Header, string(b)
 	}
-	status, _, first := post("/v1/payments", "pay-001", `{"amount":"10.00"}`)
+	// The body must also hold to the payments contract (docs/validation.md).
+	example := `{"amount":"10.00","currency":"EUR","creditor_iban":"DE89370400440532013000"}`
+	status, _, first := post("/v1/payments", "pay-001", example)
 	if status != 201 {
 		t.Fatalf("payment: %d %s", status, first)
 	}
-	status, h, again := post("/v1/payments", "pay-001", `{"amount":"10.00"}`)
+	status, h, again := post("/v1/payments", "pay-001", example)
 	if status != 201 || h.Get("Idempotent-Replayed") != "true" || again != first {
 		t.Fatalf("retried payment: %d %v %s", status, h, again)
 	}
@@ -95,8 +97,8 @@ func TestDemoPaymentIntegrity(t *testing.T) {
 		status                int
 		problem               string
 	}{
-		{"reused key, other body", "/v1/payments", "pay-001", `{"amount":"99.00"}`, 422, "idempotency-key-mismatch"},
-		{"no key", "/v1/payments", "", `{"amount":"10.00"}`, 400, "idempotency-key-missing"},
+		{"reused key, other body", "/v1/payments", "pay-001", `{"amount":"99.00","currency":"EUR","creditor_iban":"DE89370400440532013000"}`, 422, "idempotency-key-mismatch"},
+		{"no key", "/v1/payments", "", example, 400, "idempotency-key-missing"},
 		{"unsigned transfer", "/v1/transfers", "", `{"amount":"10.00"}`, 401, "signature-missing"},
 	}
 	for _, tc := range cases {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/authn/apikey"
@@ -15,10 +16,12 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/idempotency"
 	"github.com/portcullis/portcullis/internal/msgsig"
+	"github.com/portcullis/portcullis/internal/openapi"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/proxy"
 	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/validate"
+	"github.com/portcullis/portcullis/internal/waf"
 )
 
 // runtimeBuild is what every route's chain is built from: the parts one
@@ -31,6 +34,8 @@ type runtimeBuild struct {
 	headers  *proxy.HeaderPolicy
 	guard    *bruteforce.Guard // nil when brute_force is disabled
 	limits   *ratelimit.Limits
+	waf      *waf.Set
+	specs    *openapi.Specs // the OpenAPI documents, compiled once per build
 	idem     *idempotency.Guard
 	sig      *msgsig.Runtime
 }
@@ -60,7 +65,7 @@ func buildChain(rc config.Route, path string, up *proxy.Upstream, rt *runtimeBui
 	if len(errs) > 0 {
 		return nil, nil, errs
 	}
-	all := append(b.stages, validate.ReadBody(int64(*rc.MaxBodyBytes), rt.deps.Bodies, pipeline.NeedBody(b.stages)))
+	all := append(b.stages, validate.ReadBody(int64(*rc.MaxBodyBytes), rt.deps.Bodies, pipeline.BodyWanted(b.stages)))
 	responseStages := pipeline.ResponseStages(all)
 	pipeline.WireReplayers(responseStages)
 	fwd := proxy.NewForwarder(up, proxy.Options{
@@ -192,4 +197,23 @@ func clientCAFiles(cfg *config.Config) []string {
 		}
 	}
 	return out
+}
+
+// buildWAF compiles the WAF instances the routes use (reusing the
+// process's compiled ones across reloads).
+func buildWAF(cfg *config.Config, deps Deps) (*waf.Set, error) {
+	engines := deps.WAF
+	if engines == nil {
+		var err error
+		if engines, err = waf.NewEngines(waf.Options{Log: deps.Log}); err != nil {
+			return nil, err
+		}
+	}
+	redact := cfg.Logging.Access.RedactHeaders
+	for _, ac := range cfg.Authenticators {
+		if ac.APIKey != nil && ac.APIKey.Header != "" {
+			redact = append(slices.Clip(redact), ac.APIKey.Header)
+		}
+	}
+	return engines.Build(cfg, waf.BuildDeps{Bodies: deps.Bodies, RedactHeaders: redact})
 }

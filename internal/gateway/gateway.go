@@ -17,6 +17,7 @@ import (
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/requestid"
+	"github.com/portcullis/portcullis/internal/secevent"
 )
 
 // Gateway serves requests through the current Runtime.
@@ -118,7 +119,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	peer := clientip.Peer(r.RemoteAddr)
 	trusted := rt.resolver.Trusted(peer)
 	info := &reqinfo.Info{ID: requestid.FromRequest(r, trusted), Start: time.Now(), Peer: peer, TrustedPeer: trusted,
-		TLSProfile: h.tlsProfile, Target: h.target}
+		TLSProfile: h.tlsProfile, Target: h.target, Method: r.Method}
 	info.ClientIP, _ = rt.resolver.ClientIPFrom(info.Peer, r.Header)
 	if rt.certHeader != "" && !trusted {
 		// Only a trusted proxy may say which certificate the client has.
@@ -141,11 +142,18 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.tracing != nil {
 		ctx, span = g.tracing.Start(r)
 	}
+	sec := rt.security
+	if sec != nil {
+		ctx = secevent.With(ctx, sec)
+	}
 	r = r.WithContext(reqinfo.With(ctx, info))
 
 	var err error
 	if h.names != nil {
-		err = h.names.check(r)
+		if err = h.names.check(r); err != nil && sec != nil {
+			secevent.Emit(r.Context(), secevent.Event{Type: secevent.RequestRefused, Status: http.StatusMisdirectedRequest,
+				Reason: "misdirected-request"})
+		}
 	}
 	if err == nil {
 		err = g.serve(rt, rec, r, info)
@@ -183,9 +191,46 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if span != nil {
 		g.tracing.End(span, r.Method, info, status)
 	}
+	if sec != nil {
+		sec.Observe(observation(info, status))
+	}
 	if err == errAborted {
 		panic(http.ErrAbortHandler) // after logging: net/http must still abort the stream
 	}
+}
+
+// observation is what the security monitor's detectors of behaviour over
+// time see of a finished request.
+func observation(info *reqinfo.Info, status int) secevent.Event {
+	ev := secevent.Event{Status: status, AuthFailed: status == http.StatusUnauthorized && info.AuthFailure != ""}
+	secevent.Fill(&ev, info)
+	if len(info.Params) > 0 {
+		ev.Object = objectHash(info.Params)
+	}
+	return ev
+}
+
+// objectHash identifies the object a request asked for by its route
+// parameters (FNV-1a of each name and value, combined regardless of map
+// order), so distinct objects can be counted without keeping the values.
+func objectHash(params map[string]string) uint64 {
+	var out uint64
+	for k, v := range params {
+		h := uint64(14695981039346656037)
+		for _, s := range [2]string{k, v} {
+			for i := 0; i < len(s); i++ {
+				h ^= uint64(s[i])
+				h *= 1099511628211
+			}
+			h ^= 0xff
+			h *= 1099511628211
+		}
+		out ^= h
+	}
+	if out == 0 {
+		out = 1
+	}
+	return out
 }
 
 // errAborted marks a response aborted mid-body (the upstream failed after

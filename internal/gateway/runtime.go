@@ -24,15 +24,19 @@ import (
 	"github.com/portcullis/portcullis/internal/lifecycle"
 	"github.com/portcullis/portcullis/internal/msgsig"
 	"github.com/portcullis/portcullis/internal/observe"
+	"github.com/portcullis/portcullis/internal/openapi"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/proxy"
 	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/router"
+	"github.com/portcullis/portcullis/internal/secevent"
+	"github.com/portcullis/portcullis/internal/secmon"
 	"github.com/portcullis/portcullis/internal/sharedstate"
 	"github.com/portcullis/portcullis/internal/tokencache"
 	"github.com/portcullis/portcullis/internal/validate"
+	"github.com/portcullis/portcullis/internal/waf"
 )
 
 // Deps are the long-lived services a Runtime is built with. They outlive
@@ -57,6 +61,18 @@ type Deps struct {
 	// Bodies bounds the memory all requests hold in read bodies, across
 	// reloads. When nil, Build makes one for that runtime alone.
 	Bodies *validate.Budget
+	// WAF compiles and caches the WAF's rule sets across reloads and owns
+	// its log and metrics. When nil, Build makes one for that runtime
+	// alone (without a WAF log).
+	WAF *waf.Engines
+	// Metrics counts what validation stages refuse or report. Nil: not
+	// counted (validate, tests).
+	Metrics *observe.Metrics
+	// Security is the process's security monitor: every request carries
+	// it as its secevent sink, its stage enforces blocks on every route,
+	// and it observes each finished request. Nil: no monitoring (validate,
+	// tests that do not need it).
+	Security *secmon.Monitor
 	// Shared holds idempotency keys and signature nonces (Redis when the
 	// rate limits use Redis), across reloads. When nil, Build makes an
 	// in-memory store for that runtime alone (validate, tests).
@@ -102,16 +118,26 @@ type Runtime struct {
 	ipfilter  *ipfilter.Filter  // rate_limits.ip_allow / ip_deny, before routing
 	limits    *ratelimit.Limits // reports the rate-limit store's readiness
 	ownStores *ratelimit.Stores // made by Build when Deps had none
+	files     []string          // read at build besides the configuration file
+	security  *secmon.Monitor   // nil: monitoring off
 	// certHeader is client_cert_header's canonical name ("" when unset),
 	// removed from requests of untrusted peers.
 	certHeader string
 }
+
+// Files are the files Build read besides the configuration file (OpenAPI
+// documents and the files their $refs name), absolute: a reload reads them
+// again, so reload.watch follows them as it follows the configuration.
+func (rt *Runtime) Files() []string { return rt.files }
 
 // Build compiles cfg (already validated) into a Runtime. Every problem is
 // returned as a config.Errors with paths. Nothing is started.
 func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 	var errs config.Errors
 	rt := &Runtime{Config: cfg, router: router.New[*Route]()}
+	if securityOn(cfg, deps) {
+		rt.security = deps.Security
+	}
 
 	header := clientip.XForwardedFor
 	if cfg.ClientIPHeader == "forwarded" {
@@ -150,6 +176,13 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 	if err := rt.buildLimits(cfg, deps, env); err != nil {
 		errs.Merge("rate_limits.store", err)
 	}
+	if env.waf, err = buildWAF(cfg, deps); err != nil {
+		errs.Merge("routes", err)
+	}
+	specs, err := openapi.LoadAll(context.Background(), cfg)
+	errs.Merge("", err)
+	env.specs = specs
+	rt.files = specs.Files()
 	if err := buildIntegrity(cfg, deps, env); err != nil {
 		errs.Merge("", err)
 	}
@@ -351,6 +384,28 @@ func (rt *Runtime) JWKSRemotes() []*jwks.Remote {
 // Upstreams returns the runtime's upstreams.
 func (rt *Runtime) Upstreams() []*proxy.Upstream { return rt.upstreams }
 
+// securityOn reports whether cfg monitors security with deps' monitor
+// (the configuration being built decides, not the monitor's current
+// state: a reload applies both together).
+func securityOn(cfg *config.Config, deps Deps) bool {
+	return deps.Security != nil && (cfg.Security.Enabled == nil || *cfg.Security.Enabled)
+}
+
+// refuse reports a path, method or protocol refusal as a security event
+// and returns it, unless the client IP is blocked: then the block's
+// answer, so a blocked scanner gets the same 403 on every path (routes
+// refuse it in their security stage).
+func (rt *Runtime) refuse(r *http.Request, pe *problem.Error) error {
+	if rt.security == nil {
+		return pe
+	}
+	if err := rt.security.CheckIP(r.Context()); err != nil {
+		return err
+	}
+	secevent.Emit(r.Context(), secevent.Event{Type: secevent.RequestRefused, Status: pe.Status, Reason: pe.Type})
+	return pe
+}
+
 // errNonASCIIPath is the logged cause of a 400 on a path_charset: ascii
 // route.
 var errNonASCIIPath = errors.New("path has bytes outside ASCII (path_charset: ascii)")
@@ -366,24 +421,24 @@ func isASCII(s string) bool {
 
 // serve routes r and runs its chain.
 func (rt *Runtime) serve(w http.ResponseWriter, r *http.Request, info *reqinfo.Info) error {
-	if err := rt.ipfilter.Check(info.ClientIP); err != nil {
+	if err := rt.ipfilter.Admit(r.Context()); err != nil {
 		return err
 	}
 	path, err := router.Normalize(r.URL.EscapedPath())
 	if err != nil {
-		return problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(err)
+		return rt.refuse(r, problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(err))
 	}
 	info.Path = path
 	res := rt.router.Match(r.Host, path, r.Method)
 	switch res.Status {
 	case router.NotFound:
-		return problem.NotFound()
+		return rt.refuse(r, problem.NotFound())
 	case router.MethodNotAllowed:
-		return problem.MethodNotAllowed(res.Allow)
+		return rt.refuse(r, problem.MethodNotAllowed(res.Allow))
 	}
 	info.Route = res.Value.Name
 	if res.Value.asciiPath && !isASCII(path) {
-		return problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(errNonASCIIPath)
+		return rt.refuse(r, problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(errNonASCIIPath))
 	}
 	if len(res.Params) > 0 {
 		info.Params = make(map[string]string, len(res.Params))

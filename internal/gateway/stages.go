@@ -6,7 +6,10 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/fapi"
 	"github.com/portcullis/portcullis/internal/ipfilter"
+	"github.com/portcullis/portcullis/internal/jsonlimits"
+	"github.com/portcullis/portcullis/internal/openapi"
 	"github.com/portcullis/portcullis/internal/pipeline"
+	"github.com/portcullis/portcullis/internal/secmon"
 	"github.com/portcullis/portcullis/internal/validate"
 )
 
@@ -29,6 +32,7 @@ var stages = []stageBuilder{
 	func(b *routeBuild) (pipeline.Stage, error) {
 		return nilStage(ipfilter.New(b.route.IPAllow, b.route.IPDeny)), nil
 	},
+	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(securityStage(b)), nil },
 	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.guard), nil },
 	func(b *routeBuild) (pipeline.Stage, error) {
 		return validate.BodyLimit(int64(*b.route.MaxBodyBytes)), nil
@@ -42,6 +46,14 @@ var stages = []stageBuilder{
 	func(b *routeBuild) (pipeline.Stage, error) { return nilStage(b.rt.idem.Lookup(b.route)), nil },
 	// Admission.
 	func(b *routeBuild) (pipeline.Stage, error) { return b.rt.limits.Route(b.route), nil },
+	// Validate: media type and JSON structure first (cheap, exact 415 and
+	// 400 answers, and the WAF's and the schemas' parsers only see strictly
+	// parsed JSON), then the WAF and the OpenAPI contract.
+	func(b *routeBuild) (pipeline.Stage, error) {
+		return nilStage(jsonlimits.New(b.route.Name, b.route.ContentTypes, b.route.JSONLimits, b.rt.deps.Metrics)), nil
+	},
+	func(b *routeBuild) (pipeline.Stage, error) { return b.rt.waf.Stage(b.route), nil },
+	func(b *routeBuild) (pipeline.Stage, error) { return b.rt.specs.Stage(b.route, b.rt.openapiDeps()), nil },
 	// Validate: message signatures (body read, consumer known).
 	func(b *routeBuild) (pipeline.Stage, error) {
 		s, err := b.rt.sig.Verifier(b.route)
@@ -78,6 +90,15 @@ func nilStage[T interface {
 	return s
 }
 
+// securityStage enforces the security monitor's blocks on the route and
+// reports its authentication outcomes.
+func securityStage(b *routeBuild) *secmon.Stage {
+	if !securityOn(b.rt.cfg, b.rt.deps) {
+		return nil
+	}
+	return b.rt.deps.Security.Stage()
+}
+
 // fapiStage is the FAPI 2.0 profile's transport and interaction-id rules,
 // on routes with profile fapi2.
 func fapiStage(b *routeBuild) (pipeline.Stage, error) {
@@ -94,4 +115,9 @@ func authorisePolicy(rc config.Route) *authz.Policy {
 		return nil
 	}
 	return authz.New(*rc.Auth)
+}
+
+// openapiDeps are what contract stages report to and buffer responses in.
+func (rt *runtimeBuild) openapiDeps() openapi.Deps {
+	return openapi.Deps{Log: rt.deps.Log, Metrics: rt.deps.Metrics, Budget: rt.deps.Bodies}
 }

@@ -29,6 +29,11 @@ type Metrics struct {
 	// reports (http.HTTP2Config.CountError), by listener and type (a fixed
 	// set such as frame_data_stream_0 or conn_ENHANCE_YOUR_CALM_too_many_early_resets).
 	HTTP2Errors *prometheus.CounterVec
+	// validationFailures counts requests and responses a validation stage
+	// refused (JSON limits, OpenAPI), by route and kind; validationFindings
+	// counts what report mode let through.
+	validationFailures *prometheus.CounterVec
+	validationFindings *prometheus.CounterVec
 }
 
 // NewMetrics registers every metric on a fresh registry.
@@ -66,10 +71,45 @@ func NewMetrics() *Metrics {
 			Name: "portcullis_http2_errors_total",
 			Help: "HTTP/2 protocol errors detected by the server, by listener and type.",
 		}, []string{"listener", "type"}),
+		validationFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portcullis_validation_failures_total",
+			Help: "Requests and responses refused by validation (JSON limits, OpenAPI contract), by route and kind.",
+		}, []string{"route", "kind"}),
+		validationFindings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portcullis_validation_findings_total",
+			Help: "Validation failures let through by report mode, by route and kind.",
+		}, []string{"route", "kind"}),
+	}
+	for _, r := range []string{"success", "failure"} {
+		m.Reloads.WithLabelValues(r)
 	}
 	m.Registry.MustRegister(m.requests, m.duration, m.upstreamLatency, m.UpstreamHealthy, m.Reloads, m.CertExpiry, m.Unhandled, m.HTTP2Errors,
+		m.validationFailures, m.validationFindings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Declare creates the series of a configuration's routes and upstreams
+// at zero (a 200 for each route and method, its duration, each upstream's
+// latency), so that alert rules and dashboards over rate() see them from
+// the first scrape, before any traffic.
+func (m *Metrics) Declare(routes map[string][]string, upstreams []string) {
+	for route, methods := range routes {
+		if len(methods) == 0 {
+			methods = []string{"GET"}
+		}
+		for _, method := range methods {
+			ml, ok := methodLabels[method]
+			if !ok {
+				ml = "OTHER"
+			}
+			m.requests.WithLabelValues(route, ml, "200")
+		}
+		m.duration.WithLabelValues(route)
+	}
+	for _, u := range upstreams {
+		m.upstreamLatency.WithLabelValues(u)
+	}
 }
 
 var methodLabels = map[string]string{
@@ -103,6 +143,23 @@ func (m *Metrics) Observe(route, method string, status int, d time.Duration, ups
 	m.duration.WithLabelValues(route).Observe(d.Seconds())
 	if upstream != "" {
 		m.upstreamLatency.WithLabelValues(upstream).Observe(upstreamLatency.Seconds())
+	}
+}
+
+// ValidationFailed counts a request or response a validation stage
+// refused on route, by kind (a fixed set each stage documents). A nil
+// Metrics counts nothing (tests, the validate command).
+func (m *Metrics) ValidationFailed(route, kind string) {
+	if m != nil {
+		m.validationFailures.WithLabelValues(route, kind).Inc()
+	}
+}
+
+// ValidationReported counts a validation failure that report mode let
+// through on route, by kind.
+func (m *Metrics) ValidationReported(route, kind string) {
+	if m != nil {
+		m.validationFindings.WithLabelValues(route, kind).Inc()
 	}
 }
 

@@ -161,6 +161,15 @@ type BodyConsumer interface {
 	NeedsBody() bool
 }
 
+// BodySelector is a BodyConsumer that needs the bodies of some requests
+// only (the JSON limits: bodies that are, or may be, JSON). A route with
+// it reads a request's body only when the selector wants that body, so a
+// check that is on by default costs a file upload nothing.
+type BodySelector interface {
+	BodyConsumer
+	WantsBody(r *http.Request) bool
+}
+
 // NeedBody reports whether a stage among stages needs the request body.
 func NeedBody(stages []Stage) bool {
 	for _, s := range stages {
@@ -170,6 +179,40 @@ func NeedBody(stages []Stage) bool {
 	}
 	return false
 }
+
+// BodyWanted returns whether the route's stages need the body of a
+// request: always when a consumer that is not a BodySelector needs bodies,
+// per request when only selectors do, never (nil) when no stage does.
+func BodyWanted(stages []Stage) func(*http.Request) bool {
+	var selectors []BodySelector
+	for _, s := range stages {
+		c, ok := s.(BodyConsumer)
+		if !ok || !c.NeedsBody() {
+			continue
+		}
+		sel, ok := c.(BodySelector)
+		if !ok {
+			return always
+		}
+		selectors = append(selectors, sel)
+	}
+	switch len(selectors) {
+	case 0:
+		return nil
+	case 1:
+		return selectors[0].WantsBody
+	}
+	return func(r *http.Request) bool {
+		for _, s := range selectors {
+			if s.WantsBody(r) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func always(*http.Request) bool { return true }
 
 // Order returns stages in the order they run: by phase, and within a
 // phase in the given (registry) order. It rejects an unknown phase, so a

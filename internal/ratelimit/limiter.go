@@ -15,6 +15,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/secevent"
 )
 
 // Limits is one runtime's compiled rate-limit configuration. It is rebuilt
@@ -189,7 +190,9 @@ func (h *limited) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	setHeaders(w.Header(), checks, owners, res, charged, allowed, rl.l.legacy)
 	if !allowed {
-		return rejection(checks, owners, res)
+		pe := rejection(checks, owners, res)
+		secevent.Emit(r.Context(), secevent.Event{Type: secevent.RateLimited, Status: pe.Status, Reason: pe.Type + " " + pe.Cause.Error()})
+		return pe
 	}
 	var leases []Lease
 	for i, c := range checks {

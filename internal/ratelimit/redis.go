@@ -162,9 +162,10 @@ func (s *RedisStore) readHorizon(ctx context.Context) (time.Duration, error) {
 // instance; false only when a recent read of the horizon says none is.
 func (s *RedisStore) MayBlock() bool { return s.horizon.mayBlock() }
 
-// Client is the Redis connection, which the process's shared store
-// (idempotency keys, signature nonces) reuses: one pool, one set of
-// settings (rate_limits.store.redis).
+// Client is the Redis connection, which other state kept in the same Redis
+// reuses (the process's shared store of idempotency keys and signature
+// nonces, the security monitor's blocks): one pool, one set of settings
+// (rate_limits.store.redis), a single node or a cluster.
 func (s *RedisStore) Client() redis.UniversalClient { return s.client }
 
 // Close closes the connection pool.

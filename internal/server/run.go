@@ -11,13 +11,14 @@ import (
 )
 
 // Run serves until ctx ends or SIGTERM/SIGINT arrives on sigs, reloading on
-// SIGHUP and, when reload.watch is on, when the file changes. It then drains
+// SIGHUP and, when reload.watch is on, when the file or a file it names
+// (an OpenAPI document) changes. It then drains
 // for shutdown.drain_timeout and returns.
 func (s *Server) Run(ctx context.Context, sigs <-chan os.Signal) error {
 	var w watcher
 	defer w.stop()
 	w.follow(s.reloadSettings(), s.opts.ConfigPath)
-	lastStamp, pending := fileStamp(s.opts.ConfigPath), ""
+	lastStamp, pending := s.stamp(), ""
 	for {
 		select {
 		case <-ctx.Done():
@@ -26,7 +27,7 @@ func (s *Server) Run(ctx context.Context, sigs <-chan os.Signal) error {
 			switch sig {
 			case syscall.SIGHUP:
 				s.reloadAndLog("signal")
-				lastStamp = fileStamp(s.opts.ConfigPath)
+				lastStamp = s.stamp()
 				w.follow(s.reloadSettings(), s.opts.ConfigPath)
 			case syscall.SIGTERM:
 				s.log.Info("shutting down", "signal", sig.String())
@@ -40,7 +41,7 @@ func (s *Server) Run(ctx context.Context, sigs <-chan os.Signal) error {
 		case <-w.tick():
 			// Reload only once the file has stopped changing for one
 			// interval: editors and config management write in steps.
-			st := fileStamp(s.opts.ConfigPath)
+			st := s.stamp()
 			switch {
 			case st == lastStamp:
 				pending = ""
@@ -107,6 +108,20 @@ func (s *Server) drain() error {
 		s.log.Info("shutdown complete")
 	}
 	return nil
+}
+
+// stamp changes when the configuration file, or a file the running
+// configuration was built from (gateway.Runtime.Files), changes: a reload
+// would read them all again, so a watched reload follows them all.
+func (s *Server) stamp() string {
+	if s.opts.ConfigPath == "" {
+		return ""
+	}
+	st := fileStamp(s.opts.ConfigPath)
+	for _, f := range s.gw.Runtime().Files() {
+		st += "|" + f + "=" + fileStamp(f)
+	}
+	return st
 }
 
 func fileStamp(path string) string {

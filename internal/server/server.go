@@ -20,6 +20,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/gateway"
 	"github.com/portcullis/portcullis/internal/observe"
+	"github.com/portcullis/portcullis/internal/secevent"
 	"github.com/portcullis/portcullis/internal/tlsconf"
 )
 
@@ -93,7 +94,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Deps.Log == nil {
 		opts.Deps.Log = opts.Log
 	}
-	s := &Server{opts: opts, log: opts.Log, cfg: cfg, metrics: observe.NewMetrics(), readyChecks: opts.ReadyChecks}
+	s := &Server{log: opts.Log, cfg: cfg, metrics: observe.NewMetrics(), readyChecks: opts.ReadyChecks}
+	if opts.Deps.Metrics == nil {
+		opts.Deps.Metrics = s.metrics
+	}
+	s.opts = opts
 	if err := registerAll(s.metrics.Registry, opts.Collectors); err != nil {
 		return nil, err
 	}
@@ -101,6 +106,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	declareMetrics(s.metrics, cfg)
 	if *cfg.Logging.Access.Enabled {
 		if s.access, err = observe.NewAccessLog(accessLogConfig(cfg)); err != nil {
 			rt.Stop()
@@ -158,6 +164,19 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, errs
 	}
 	return s, nil
+}
+
+// declareMetrics creates cfg's route and upstream series at zero.
+func declareMetrics(m *observe.Metrics, cfg *config.Config) {
+	routes := map[string][]string{}
+	for _, r := range cfg.Routes {
+		routes[r.Name] = r.Methods
+	}
+	var ups []string
+	for _, u := range cfg.Upstreams {
+		ups = append(ups, u.Name)
+	}
+	m.Declare(routes, ups)
 }
 
 func registerAll(reg *prometheus.Registry, cs []prometheus.Collector) error {
@@ -278,7 +297,11 @@ func (s *Server) newHTTPServer(name string, lc config.Listener, h http.Handler) 
 		// Redacted and at warn: net/http quotes what clients sent.
 		ErrorLog: observe.ErrorLog(s.log),
 	}
-	cw := newConnWatch(name, s.log, s.metrics)
+	var events secevent.Sink
+	if s.opts.Deps.Security != nil {
+		events = s.opts.Deps.Security
+	}
+	cw := newConnWatch(name, s.log, s.metrics, events)
 	cw.install(srv)
 	s.watches = append(s.watches, cw)
 	return srv
@@ -394,6 +417,13 @@ func (s *Server) Reload(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rt, err := gateway.Build(cfg, s.opts.Deps)
+	if err == nil && s.opts.Deps.Security != nil {
+		// Before the swap: if the new shipping destinations cannot be
+		// opened, the running configuration keeps serving.
+		if err = s.opts.Deps.Security.Configure(cfg.Security); err != nil {
+			rt.Stop()
+		}
+	}
 	if err != nil {
 		s.reloadFailure(err)
 		return err
@@ -420,7 +450,8 @@ func (s *Server) Reload(cfg *config.Config) error {
 		reg.Retain(rt.JWKSRemotes())
 	}
 	s.cfg = kept
-	s.metrics.Reloads.WithLabelValues("success").Inc()
+	declareMetrics(s.metrics, cfg)
+	s.reloaded(true)
 	s.reloadFailed.Store(nil)
 	for _, c := range s.certs {
 		if _, err := c.Reload(false); err != nil {
@@ -443,18 +474,35 @@ func (s *Server) ReloadFile() error {
 	return s.Reload(cfg)
 }
 
-// reloadFailure counts a failed reload and keeps /readyz warning about it
+// reloadFailure reports a failed reload and keeps /readyz warning about it
 // until a reload succeeds: the instance serves, but not the configuration
 // its operator just deployed. The warning names no problem (they are in
 // the log): /readyz is not the place for configuration text.
 func (s *Server) reloadFailure(err error) {
-	s.metrics.Reloads.WithLabelValues("failure").Inc()
+	s.reloaded(false)
 	n := 1
 	if errs, ok := err.(config.Errors); ok {
 		n = len(errs)
 	}
 	msg := fmt.Sprintf("the last configuration reload failed (%d problem(s), see the log); the previous configuration keeps serving", n)
 	s.reloadFailed.Store(&msg)
+}
+
+// reloaded counts a reload and reports it as a security event: a
+// configuration change is a change of the security policy.
+func (s *Server) reloaded(ok bool) {
+	result := "success"
+	if !ok {
+		result = "failure"
+	}
+	s.metrics.Reloads.WithLabelValues(result).Inc()
+	if sec := s.opts.Deps.Security; sec != nil {
+		ev := secevent.Event{Type: secevent.ConfigReload, Reason: result}
+		if !ok {
+			ev.Severity, ev.SeveritySet = secevent.Warning, true
+		}
+		sec.Emit(ev)
+	}
 }
 
 // Shutdown stops accepting connections, lets in-flight requests finish until
