@@ -21,7 +21,8 @@
 #      throughput against direct at the same rate (open-loop load, no
 #      coordinated omission), and the RSS of Portcullis holding 10,000 idle
 #      keep-alive connections;
-#   6. writes bench/RESULTS.md (date, commit, machine, parameters, tables)
+#   6. writes bench/RESULTS.md (date, commit, machine, parameters, tables,
+#      and the input-validation section of bench/validation.sh)
 #      and the raw data under bench/results/<timestamp>/.
 #
 # Every load loop is bounded in time (wrk -d, loadgen -duration/-hold), and
@@ -30,7 +31,10 @@
 # Knobs (defaults in brackets): DURATION [10s] WARMUP [2s] REPS [5]
 # THREADS [2] CONNS [64] SERVER_CPUS [0] WRK_CPUS [1] PORT_BASE [18100]
 # TARGETS [all] EXTRAS [1] IDLE_CONNS [10000] KRAKEND_BIN [unset: skipped]
-# NO_INSTALL [unset: set to 1 to never call apt-get]
+# NO_INSTALL [unset: set to 1 to never call apt-get] VALIDATION [1: add the
+# in-process section of bench/validation.sh]
+# MONITOR_COST [1]: also run bench/monitor-cost.sh (the security monitor's
+# cost per request, a Go benchmark) and add its section
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -635,6 +639,8 @@ dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo " (unc
 	echo
 	echo "Medians over the rounds. proxy CPU = utime+stime of the proxy process (all threads and children) / requests served; it is steadier than req/s on this noisy VM. Raw data: \`bench/results/$STAMP/\` (not committed)."
 	targets_report
+	if [ "${VALIDATION:-1}" = 1 ]; then echo; "$HERE/validation.sh"; fi
+	[ "${MONITOR_COST:-1}" = 1 ] && "$HERE/monitor-cost.sh"
 } >"$HERE/RESULTS.md.tmp"
 mv "$HERE/RESULTS.md.tmp" "$HERE/RESULTS.md"
 cp "$HERE/RESULTS.md" "$RESULTS/summary.md"

@@ -16,6 +16,7 @@
 #   PORTCULLIS_UPSTREAM_CLIENT_CERT, _KEY      the gateway's client certificate for mTLS to upstreams (production)
 #   PORTCULLIS_OTLP_CA                         CA of the OpenTelemetry collector (production)
 #   PORTCULLIS_PEPPER, PORTCULLIS_MASTER_KEY   API-key secrets (api-keys*, production)
+#   PORTCULLIS_KEYS_DB                         SQLite key store file, in this directory (api-keys)
 #   PORTCULLIS_KEYS_DSN                        PostgreSQL key store (api-keys-cluster, production)
 #   PORTCULLIS_REDIS_PASSWORD                  Redis rate-limit store (ratelimit, production)
 #   PORTCULLIS_REDIS_CA                        CA of the Redis server's certificate (production)
@@ -52,6 +53,7 @@ out PORTCULLIS_UPSTREAM_CLIENT_KEY "$dir/upstream-client.key"
 out PORTCULLIS_OTLP_CA "$dir/ca.crt"
 out PORTCULLIS_PEPPER "$(openssl rand -base64 48)"
 out PORTCULLIS_MASTER_KEY "v1:$(openssl rand -base64 32)"
+out PORTCULLIS_KEYS_DB "$dir/keys.db"
 out PORTCULLIS_KEYS_DSN "postgres://portcullis@127.0.0.1:5432/portcullis?sslmode=disable"
 out PORTCULLIS_REDIS_PASSWORD "example-only-$(openssl rand -hex 8)"
 out PORTCULLIS_REDIS_CA "$dir/ca.crt"

@@ -30,7 +30,9 @@ const keysUsage = `Usage:
   portcullis keys get    ID
   portcullis keys rotate ID [--grace 24h] [--expires-at RFC3339]
   portcullis keys revoke ID
-  portcullis keys rekey  --config FILE      re-encrypt metadata under the newest master key
+  portcullis keys rekey  --config FILE [--force]
+                         re-encrypt metadata under the newest master key; refused while
+                         a live instance lacks it (see docs/api-keys.md, "Rotating the master key and the pepper")
 
 The API commands reach the admin API with:
   --admin-url URL  (or PORTCULLIS_ADMIN_URL, default https://127.0.0.1:9443)
@@ -164,10 +166,10 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	c := newCommand("keys "+sub, keysUsage)
+	fs := c.fs
 	if sub == "rekey" {
-		return cmdRekey(fs, args, stdout, stderr)
+		return cmdRekey(c, args, stdout, stderr)
 	}
 	var api apiFlags
 	api.register(fs)
@@ -198,14 +200,13 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "unknown keys command %q\n\n%s", sub, keysUsage)
 		return 2
 	}
-	pos, err := parse(fs, args)
-	if err != nil {
-		return 2
+	nID := 0
+	if sub == "get" || sub == "rotate" || sub == "revoke" {
+		nID = 1
 	}
-	needID := sub == "get" || sub == "rotate" || sub == "revoke"
-	if needID != (len(pos) == 1) || (!needID && len(pos) > 0) {
-		fmt.Fprint(stderr, keysUsage)
-		return 2
+	pos, code, ok := c.parse(args, nID, nID, stdout, stderr)
+	if !ok {
+		return code
 	}
 	switch sub {
 	case "create":
@@ -271,8 +272,8 @@ func cmdConsumers(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("consumers "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	c := newCommand("consumers "+sub, consumersUsage)
+	fs := c.fs
 	var api apiFlags
 	api.register(fs)
 	var (
@@ -303,14 +304,13 @@ func cmdConsumers(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "unknown consumers command %q\n\n%s", sub, consumersUsage)
 		return 2
 	}
-	pos, err := parse(fs, args)
-	if err != nil {
-		return 2
+	nID := 0
+	if sub == "get" || sub == "update" || sub == "delete" {
+		nID = 1
 	}
-	needID := sub == "get" || sub == "update" || sub == "delete"
-	if needID != (len(pos) == 1) || (!needID && len(pos) > 0) {
-		fmt.Fprint(stderr, consumersUsage)
-		return 2
+	pos, code, ok := c.parse(args, nID, nID, stdout, stderr)
+	if !ok {
+		return code
 	}
 	lb, err := labels(lbls)
 	if err != nil {
@@ -398,13 +398,19 @@ func openService(cfgPath string, stderr io.Writer) (*keys.Service, int) {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return nil, 1
 	}
+	// Written data (a bootstrap token, audit events) uses the versions
+	// every live instance holds.
+	if err := svc.LoadVersions(ctx); err != nil {
+		fmt.Fprintf(stderr, "reading the live instances: %v\n", err)
+	}
 	return svc, 0
 }
 
-func cmdRekey(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int {
-	cfgPath := fs.String("config", "portcullis.yaml", "configuration file")
-	if _, err := parse(fs, args); err != nil {
-		return 2
+func cmdRekey(c *command, args []string, stdout, stderr io.Writer) int {
+	cfgPath := c.fs.String("config", "portcullis.yaml", "configuration file")
+	force := c.fs.Bool("force", false, "rekey even while live instances lack the new master key version (they fail to read rewritten values until restarted with it)")
+	if _, code, ok := c.parse(args, 0, 0, stdout, stderr); !ok {
+		return code
 	}
 	svc, code := openService(*cfgPath, stderr)
 	if svc == nil {
@@ -413,7 +419,12 @@ func cmdRekey(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) int {
 	defer svc.Store().Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	res, err := svc.Rekey(ctx)
+	res, err := svc.Rekey(ctx, *force)
+	var lack *keys.InstancesLackVersionError
+	if errors.As(err, &lack) {
+		fmt.Fprintf(stderr, "rekey refused: %v\n", err)
+		return 1
+	}
 	b, _ := json.MarshalIndent(res, "", "  ")
 	fmt.Fprintf(stdout, "%s\n", b)
 	if err != nil {

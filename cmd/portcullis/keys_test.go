@@ -173,9 +173,22 @@ func TestControlPlaneCommands(t *testing.T) {
 		t.Fatalf("delete: %d %s", code, errOut)
 	}
 
-	// Master key rotation: add v2, rekey, then v1 can go.
+	// Master key rotation in the documented order: add v2 to every
+	// instance, restart them, rekey, then v1 can go. The rekey is refused
+	// while the running gateway still holds only v1.
 	v2 := "v2:" + randB64(32)
 	t.Setenv("PORTCULLIS_MASTER_KEY", v2+","+v1)
+	if code, out, errOut := runCmd("keys", "rekey", "--config", cfgFile); code != 1 || out != "" ||
+		!strings.Contains(errOut, "rekey refused: 1 live instance(s) do not hold master key v2") || !strings.Contains(errOut, "holds v1") {
+		t.Fatalf("rekey while the gateway lacks v2: %d %q %s", code, out, errOut)
+	}
+	adm.Shutdown(context.Background())
+	svc.Close()
+	svc, err = keys.Open(context.Background(), cfg.Keys, os.LookupEnv, nil) // restarted with v2,v1
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
 	var res keys.RekeyResult
 	mustJSON(t, &res)("keys", "rekey", "--config", cfgFile)
 	if res.Current != 2 || res.Rekeyed != res.Examined || res.Examined < 3 {

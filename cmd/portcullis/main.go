@@ -1,6 +1,7 @@
 // Command portcullis is the Portcullis API gateway: serve, validate, demo,
-// version, and the control-plane commands (admin, keys, consumers). It only
-// parses flags and calls into internal/.
+// version, and the control-plane commands (admin, keys, consumers,
+// signing-keys, identities, idempotency, security). It only parses flags
+// and calls into internal/.
 package main
 
 import (
@@ -13,13 +14,17 @@ import (
 const usage = `portcullis — a security-first API gateway
 
 Usage:
-  portcullis serve    [--config FILE]   run the gateway (default ./portcullis.yaml)
-  portcullis validate [--config FILE]   check a config and list every problem
+  portcullis serve    [--config] FILE   run the gateway (default ./portcullis.yaml)
+  portcullis validate [--config] FILE   check a config and list every problem
   portcullis demo     [flags]           run a complete demo gateway, no setup needed
-  portcullis version                    print version, commit, Go version and modules
+  portcullis version  [--json]          print version, commit, Go version and modules
   portcullis admin bootstrap --config FILE   create the first admin token
   portcullis keys      create|list|get|rotate|revoke|rekey ...   manage API keys
   portcullis consumers create|list|get|update|delete ...       manage consumers
+  portcullis security  blocks list|lift, events ...             automatic blocks and security events
+  portcullis signing-keys add|list|get|rotate|revoke ...      consumers' message-signing keys
+  portcullis identities   add|list|delete ...                  map token clients to consumers
+  portcullis idempotency  lookup|resolve ...                   idempotency keys left in doubt
 
 Run "portcullis <command> --help" for a command's flags.
 `
@@ -60,8 +65,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdKeys(rest, stdout, stderr)
 	case "consumers":
 		return cmdConsumers(rest, stdout, stderr)
+	case "security":
+		return cmdSecurity(rest, stdout, stderr)
+	case "signing-keys":
+		return cmdSigningKeys(rest, stdout, stderr)
+	case "identities":
+		return cmdIdentities(rest, stdout, stderr)
+	case "idempotency":
+		return cmdIdempotency(rest, stdout, stderr)
 	case "version", "--version":
-		return cmdVersion(stdout)
+		return cmdVersion(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -35,10 +35,13 @@ routes:
     path: /v1/accounts
     upstream: payments
 `), 0o600)
+	// One run reports the rule problems and, past them, the certificate
+	// serve could not load (validate used to stop after the rules).
 	code, _, stderr := runCmd("validate", "--config", bad)
-	want := bad + `: 2 problem(s):
+	want := bad + `: 3 problem(s):
   routes[0].upstream: unknown upstream "paymnets"
   routes[1].auth: is required: name authenticators, or write "auth: none" to make the route public on purpose
+  listeners[0].tls: loading certificate /nonexistent/server.crt / key /nonexistent/server.key: open /nonexistent/server.crt: no such file or directory
 `
 	if code != 1 || stderr != want {
 		t.Fatalf("exit %d, stderr:\n%s\nwant:\n%s", code, stderr, want)

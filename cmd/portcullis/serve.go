@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,14 +13,26 @@ import (
 	"github.com/portcullis/portcullis/internal/observe"
 )
 
-func cmdServe(args []string, _, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "portcullis.yaml", "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return 2
+const serveUsage = `Usage:
+  portcullis serve [--config FILE | FILE]
+
+Runs the gateway until SIGTERM or interrupt (draining first, see
+shutdown.pre_stop_delay and shutdown.drain_timeout); SIGHUP reloads the
+configuration.
+`
+
+func cmdServe(args []string, stdout, stderr io.Writer) int {
+	c := newCommand("serve", serveUsage)
+	cfgPath := c.fs.String("config", "portcullis.yaml", "configuration file (or give it as the argument)")
+	pos, code, ok := c.parse(args, 0, 1, stdout, stderr)
+	if !ok {
+		return code
 	}
-	return serve(*cfgPath, stderr, osSignals)
+	path, code, ok := configPath(c, *cfgPath, pos, stderr)
+	if !ok {
+		return code
+	}
+	return serve(path, stderr, osSignals)
 }
 
 // osSignals are the signals serve acts on: SIGHUP reloads, SIGTERM and

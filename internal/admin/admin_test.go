@@ -3,12 +3,15 @@ package admin_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -18,12 +21,17 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/portcullis/portcullis/internal/admin"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/idempotency"
 	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/keys/keystest"
 	"github.com/portcullis/portcullis/internal/pki"
+	"github.com/portcullis/portcullis/internal/secevent"
+	"github.com/portcullis/portcullis/internal/secmon"
+	"github.com/portcullis/portcullis/internal/sharedstate"
 )
 
 var bg = context.Background()
@@ -43,6 +51,9 @@ type env struct {
 	opCert  *http.Client      // client certificate CN=ops-bot (operator)
 	strange *http.Client      // client certificate not mapped to a role
 	spec    *specCheck
+	mon     *secmon.Monitor
+	blocks  int
+	shared  *sharedstate.Memory
 }
 
 func newEnv(t *testing.T) *env {
@@ -79,7 +90,12 @@ func newEnvWith(t *testing.T, mod func(*config.Admin, *admin.Deps)) *env {
 		ClientCerts: []config.AdminClientCert{{CommonName: "ops-bot", Role: "operator"}},
 		Roles:       config.AdminRoles{Operator: config.AdminRole{MaxScopes: []string{"accounts:read", "fx:read"}}},
 	}
-	deps := admin.Deps{Keys: e.svc}
+	e.mon = newMonitor(t)
+	e.shared, err = sharedstate.NewMemory(1000, sharedstate.MemoryOptions{Limits: sharedstate.Limits{MaxMetaBytes: 256, MaxValueBytes: 1 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := admin.Deps{Keys: e.svc, Security: e.mon, Idempotency: idempotency.NewAdmin(e.shared, nil)}
 	if mod != nil {
 		mod(&cfg, &deps)
 	}
@@ -310,6 +326,87 @@ func (e *env) consumer() string {
 
 func (e *env) key() string { return keystest.Key(e.t, e.svc, e.consumer()).Key.ID }
 
+// newMonitor is a security monitor with its blocks in memory, nothing
+// shipped, and a credential stuffing detector that blocks an IP after 3
+// distinct credentials fail from it.
+func newMonitor(t *testing.T) *secmon.Monitor {
+	t.Helper()
+	var sc config.Security
+	off := false
+	sc.Log.Enabled = &off
+	sc.Detectors.CredentialStuffing.DistinctCredentials = 3
+	m, err := secmon.New(secmon.Options{Config: config.WithDefaults(sc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+// block makes the monitor block a fresh client IP and returns the block's
+// id: three distinct credentials fail from it.
+func (e *env) block() string {
+	e.t.Helper()
+	e.blocks++
+	ip := netip.AddrFrom4([4]byte{198, 51, 100, byte(e.blocks)})
+	for i := range 3 {
+		e.mon.Emit(secevent.Event{Type: secevent.AuthFailure, ClientIP: ip, Credential: fmt.Sprintf("cred-%d", i), Status: 401})
+	}
+	for range 1000 {
+		for _, b := range e.mon.Blocks(bg) {
+			if b.Value == ip.String() {
+				return b.ID
+			}
+		}
+		time.Sleep(5 * time.Millisecond) // the monitor's goroutine imposes it
+	}
+	e.t.Fatalf("no block imposed on %s", ip)
+	return ""
+}
+
+func (e *env) signingKey() string {
+	e.t.Helper()
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	jwk, _ := jose.JSONWebKey{Key: pub}.MarshalJSON()
+	k, err := e.svc.AddSigningKey(bg, keys.SigningKeySpec{ConsumerID: e.consumer(), KeyID: "k1", PublicKey: jwk})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return k.ID
+}
+
+func (e *env) jwk() json.RawMessage {
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	b, _ := jose.JSONWebKey{Key: pub}.MarshalJSON()
+	return b
+}
+
+func (e *env) identity() string {
+	e.t.Helper()
+	i, err := e.svc.CreateIdentity(bg, keys.IdentitySpec{ConsumerID: e.consumer(), Issuer: "https://idp.example.com",
+		ClientID: fmt.Sprintf("app-%d", time.Now().UnixNano())})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return i.ID
+}
+
+// inDoubt puts an idempotency key in doubt, as a timed-out request leaves
+// it, and returns how the admin API names it.
+func (e *env) inDoubt() map[string]any {
+	e.t.Helper()
+	consumer := fmt.Sprintf("c-%d", time.Now().UnixNano())
+	k := idempotency.StoreKey("", consumer, "pay-1")
+	owner := sharedstate.NewOwner()
+	if _, ok, err := e.shared.Reserve(bg, k, owner, idempotency.ReservationMeta(idempotency.Fingerprint{1}, owner, time.Now().Add(time.Minute)), time.Hour); err != nil || !ok {
+		e.t.Fatalf("reserve: %v %v", ok, err)
+	}
+	if err := e.shared.Complete(bg, k, owner, sharedstate.InDoubt, idempotency.DoubtValue(idempotency.ReasonTimeout), time.Hour); err != nil {
+		e.t.Fatal(err)
+	}
+	return map[string]any{"consumer": consumer, "key": "pay-1"}
+}
+
 func (e *env) token() string {
 	it, err := e.svc.CreateAdminToken(bg, keys.AdminTokenSpec{Name: "victim", Role: "auditor"}, "test")
 	if err != nil {
@@ -348,6 +445,26 @@ func ops() []op {
 			return "/v1/keys/" + e.key() + "/rotate", map[string]any{"grace": "1h"}
 		}, 201, managers},
 		{"key.revoke", "POST", func(e *env) (string, any) { return "/v1/keys/" + e.key() + "/revoke", nil }, 200, managers},
+		{"signing_key.list", "GET", func(e *env) (string, any) { return "/v1/consumers/" + e.consumer() + "/signing-keys", nil }, 200, all},
+		{"signing_key.add", "POST", func(e *env) (string, any) {
+			return "/v1/consumers/" + e.consumer() + "/signing-keys", map[string]any{"key_id": "client-1", "public_key": e.jwk()}
+		}, 201, managers},
+		{"signing_key.get", "GET", func(e *env) (string, any) { return "/v1/signing-keys/" + e.signingKey(), nil }, 200, all},
+		{"signing_key.rotate", "POST", func(e *env) (string, any) {
+			return "/v1/signing-keys/" + e.signingKey() + "/rotate", map[string]any{"key_id": "k2", "public_key": e.jwk(), "grace": "1h"}
+		}, 201, managers},
+		{"signing_key.revoke", "POST", func(e *env) (string, any) { return "/v1/signing-keys/" + e.signingKey() + "/revoke", nil }, 200, managers},
+		{"identity.list", "GET", func(e *env) (string, any) { return "/v1/consumers/" + e.consumer() + "/identities", nil }, 200, all},
+		{"identity.create", "POST", func(e *env) (string, any) {
+			return "/v1/consumers/" + e.consumer() + "/identities", map[string]any{"issuer": "https://idp.example.com", "client_id": fmt.Sprintf("app-%d", time.Now().UnixNano())}
+		}, 201, managers},
+		{"identity.delete", "DELETE", func(e *env) (string, any) { return "/v1/identities/" + e.identity(), nil }, 204, managers},
+		{"idempotency_key.lookup", "POST", func(e *env) (string, any) { return "/v1/idempotency-keys/lookup", e.inDoubt() }, 200, all},
+		{"idempotency_key.resolve", "POST", func(e *env) (string, any) {
+			ref := e.inDoubt()
+			ref["outcome"] = "not_processed"
+			return "/v1/idempotency-keys/resolve", ref
+		}, 200, managers},
 		{"admin_token.list", "GET", static("/v1/admin-tokens"), 200, readers},
 		{"admin_token.create", "POST", func(e *env) (string, any) {
 			return "/v1/admin-tokens", map[string]any{"name": "ci", "role": "operator"}
@@ -356,6 +473,9 @@ func ops() []op {
 		{"admin_token.revoke", "POST", func(e *env) (string, any) { return "/v1/admin-tokens/" + e.token() + "/revoke", nil }, 200, admins},
 		{"audit.list", "GET", static("/v1/audit?limit=5"), 200, readers},
 		{"audit.verify", "GET", static("/v1/audit/verify"), 200, readers},
+		{"security.block.list", "GET", static("/v1/security/blocks"), 200, all},
+		{"security.block.lift", "DELETE", func(e *env) (string, any) { return "/v1/security/blocks/" + e.block(), nil }, 204, managers},
+		{"security.event.list", "GET", static("/v1/security/events?type=detection&limit=5"), 200, all},
 	}
 }
 
@@ -452,7 +572,7 @@ func TestServerRoutesMatchOpenAPI(t *testing.T) {
 	for _, o := range ops() {
 		path, _ := o.setup(e)
 		path, _, _ = strings.Cut(path, "?")
-		for _, prefix := range []string{"/v1/consumers/", "/v1/keys/", "/v1/admin-tokens/"} {
+		for _, prefix := range []string{"/v1/consumers/", "/v1/keys/", "/v1/admin-tokens/", "/v1/security/blocks/", "/v1/signing-keys/", "/v1/identities/"} {
 			if rest, ok := strings.CutPrefix(path, prefix); ok && rest != "" {
 				id, tail, _ := strings.Cut(rest, "/")
 				if keys.CheckID(id) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/idempotency"
 	"github.com/portcullis/portcullis/internal/store"
 )
 
@@ -37,6 +38,17 @@ func (e *env) snapshot() string {
 	for _, tok := range ts {
 		fmt.Fprintf(&b, "token %+v\n", *tok)
 	}
+	sks, err5 := st.ListSigningKeys(bg, "", store.Page{Limit: 1000})
+	ids, err6 := st.ListIdentities(bg, "", store.Page{Limit: 1000})
+	if err5 != nil || err6 != nil {
+		e.t.Fatal(err5, err6)
+	}
+	for _, k := range sks {
+		fmt.Fprintf(&b, "signing key %+v\n", *k)
+	}
+	for _, i := range ids {
+		fmt.Fprintf(&b, "identity %+v\n", *i)
+	}
 	for _, ev := range evs {
 		fmt.Fprintf(&b, "event %d %s %s %s %d\n", ev.Seq, ev.Action, ev.Target, ev.Outcome, ev.Status)
 	}
@@ -52,6 +64,10 @@ func TestChangesNeedTheirAuditEvent(t *testing.T) {
 	upd, del, iss := e.consumer(), e.consumer(), e.consumer()
 	rot, rev := e.key(), e.key()
 	tok := e.token()
+	sAdd, sRot, sRev := e.consumer(), e.signingKey(), e.signingKey()
+	idAdd, idDel := e.consumer(), e.identity()
+	doubt := e.inDoubt()
+	doubt["outcome"] = "not_processed"
 	cases := []struct {
 		name, role, method, path string
 		body                     any
@@ -66,6 +82,14 @@ func TestChangesNeedTheirAuditEvent(t *testing.T) {
 		{"key.revoke", "operator", "POST", "/v1/keys/" + rev + "/revoke", nil, 200},
 		{"admin_token.create", "admin", "POST", "/v1/admin-tokens", map[string]any{"name": "ci", "role": "operator"}, 201},
 		{"admin_token.revoke", "admin", "POST", "/v1/admin-tokens/" + tok + "/revoke", nil, 200},
+		{"signing_key.add", "operator", "POST", "/v1/consumers/" + sAdd + "/signing-keys", map[string]any{"key_id": "k9", "public_key": e.jwk()}, 201},
+		{"signing_key.rotate", "operator", "POST", "/v1/signing-keys/" + sRot + "/rotate", map[string]any{"key_id": "k2", "public_key": e.jwk()}, 201},
+		{"signing_key.revoke", "operator", "POST", "/v1/signing-keys/" + sRev + "/revoke", nil, 200},
+		{"identity.create", "operator", "POST", "/v1/consumers/" + idAdd + "/identities", map[string]any{"client_id": "app-9"}, 201},
+		{"identity.delete", "operator", "DELETE", "/v1/identities/" + idDel, nil, 204},
+		// The shared store is not the database: the event is written
+		// first, and the key stays in doubt when it cannot be.
+		{"idempotency_key.resolve", "operator", "POST", "/v1/idempotency-keys/resolve", doubt, 200},
 	}
 	before := e.snapshot()
 	eventsBefore, err := e.svc.VerifyAudit(bg)
@@ -102,6 +126,10 @@ BEGIN SELECT RAISE(ABORT, 'audit trail down (test)'); END`); err != nil {
 	}
 	if after := e.snapshot(); after != before {
 		t.Fatalf("refused changes changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	ref := idempotency.KeyRef{Consumer: doubt["consumer"].(string), Key: doubt["key"].(string)}
+	if st, err := idempotency.NewAdmin(e.shared, nil).Inspect(bg, ref); err != nil || st.State != "in-doubt" {
+		t.Fatalf("a refused resolution changed the key: %+v, %v", st, err)
 	}
 
 	if _, err := e.adminDB().ExecContext(bg, `DROP TRIGGER admin_test_audit_down`); err != nil {

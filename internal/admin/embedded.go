@@ -75,7 +75,7 @@ func (s *Server) SignIn(ctx context.Context, ip netip.Addr, token, action string
 				"auth_failure", rej.Reason, "credential_hint", rej.KeyID)
 			return nil, problem.New(http.StatusUnauthorized, "unauthenticated", "Unauthorized", "The admin token is invalid.")
 		}
-		return nil, problem.Unavailable("auth-unavailable", "The admin API cannot verify credentials right now.", err)
+		return nil, problem.Unavailable("auth-unavailable", "The admin API cannot verify credentials right now.", authRetryAfter, err)
 	}
 	a := &Actor{Name: "token:" + id.TokenID, Role: Role(id.Role), TokenID: id.TokenID}
 	s.record(ctx, a, ip, action, http.StatusOK)

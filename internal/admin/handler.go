@@ -20,6 +20,7 @@ import (
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/requestid"
+	"github.com/portcullis/portcullis/internal/secevent"
 	"github.com/portcullis/portcullis/internal/store"
 )
 
@@ -84,8 +85,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // handle serves one API request; preset is the caller when a front end
 // already authenticated it (Invoke), nil to authenticate the request.
 func (s *Server) handle(w http.ResponseWriter, r *http.Request, preset *actor) {
-	info := &reqinfo.Info{ID: requestid.FromRequest(r, false), Start: time.Now(), ClientIP: clientip.Peer(r.RemoteAddr)}
-	r = r.WithContext(reqinfo.With(r.Context(), info))
+	info := &reqinfo.Info{ID: requestid.FromRequest(r, false), Start: time.Now(), ClientIP: clientip.Peer(r.RemoteAddr), Method: r.Method}
+	ctx := r.Context()
+	if s.security != nil {
+		ctx = secevent.With(ctx, s.security)
+	}
+	r = r.WithContext(reqinfo.With(ctx, info))
 	h := w.Header()
 	h.Set(requestid.Header, info.ID)
 	h.Set("Cache-Control", "no-store")
@@ -167,6 +172,7 @@ func (s *Server) finish(c *call, status int, err error) {
 	if status == 0 {
 		status = http.StatusOK
 	}
+	s.securityEvent(c, status)
 	if err != nil {
 		if pe := problem.From(err); pe.Status >= 500 {
 			s.log.Error("admin request failed", "request_id", c.info.ID, "error", err.Error())
@@ -242,10 +248,19 @@ func fail(err error, what, conflict string) error {
 		return problem.New(http.StatusConflict, "conflict", "Conflict", conflict).WithCause(err)
 	case errors.Is(err, store.ErrNotAudited):
 		return problem.Unavailable("audit-unavailable",
-			"The change was not made: the audit trail cannot be written right now.", err)
+			"The change was not made: the audit trail cannot be written right now.", authRetryAfter, err)
+	case keys.IsMissingVersion(err):
+		// Another instance can serve it: this one was not restarted with
+		// a master key or pepper version the data is under.
+		return problem.Unavailable("key-version-unavailable",
+			"This gateway instance does not hold the master key or pepper version this data was written with; another instance may.",
+			authRetryAfter, err)
 	}
 	return problem.Internal(err)
 }
+
+// authRetryAfter is the Retry-After of the admin API's 503s.
+const authRetryAfter = 5 * time.Second
 
 func invalid(fields []keys.FieldProblem) *problem.Error {
 	pe := problem.BadRequest("invalid-request", "The request has invalid fields.")
@@ -365,7 +380,7 @@ func (s *Server) authenticate(r *http.Request) (*actor, error) {
 			s.authFailed(r.Context(), info)
 			return nil, authn.Unauthorized(adminChallenge, authn.Reject(rej.Reason, "The admin token is invalid."))
 		}
-		return nil, problem.Unavailable("auth-unavailable", "The admin API cannot verify credentials right now.", err)
+		return nil, problem.Unavailable("auth-unavailable", "The admin API cannot verify credentials right now.", authRetryAfter, err)
 	}
 	return &actor{name: "token:" + id.TokenID, role: Role(id.Role)}, nil
 }

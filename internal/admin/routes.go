@@ -54,6 +54,18 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/keys/{id}/rotate", "key.rotate", managers, "key", s.rotateKey},
 		{"POST", "/v1/keys/{id}/revoke", "key.revoke", managers, "key", s.revokeKey},
 
+		{"GET", "/v1/consumers/{id}/signing-keys", "signing_key.list", everyone, "consumer", s.listSigningKeys},
+		{"POST", "/v1/consumers/{id}/signing-keys", "signing_key.add", managers, "consumer", s.addSigningKey},
+		{"GET", "/v1/signing-keys/{id}", "signing_key.get", everyone, "signing_key", s.getSigningKey},
+		{"POST", "/v1/signing-keys/{id}/rotate", "signing_key.rotate", managers, "signing_key", s.rotateSigningKey},
+		{"POST", "/v1/signing-keys/{id}/revoke", "signing_key.revoke", managers, "signing_key", s.revokeSigningKey},
+		{"GET", "/v1/consumers/{id}/identities", "identity.list", everyone, "consumer", s.listIdentities},
+		{"POST", "/v1/consumers/{id}/identities", "identity.create", managers, "consumer", s.createIdentity},
+		{"DELETE", "/v1/identities/{id}", "identity.delete", managers, "identity", s.deleteIdentity},
+
+		{"POST", "/v1/idempotency-keys/lookup", "idempotency_key.lookup", everyone, "", s.lookupIdempotencyKey},
+		{"POST", "/v1/idempotency-keys/resolve", "idempotency_key.resolve", managers, "", s.resolveIdempotencyKey},
+
 		{"GET", "/v1/admin-tokens", "admin_token.list", overseers, "", s.listTokens},
 		{"POST", "/v1/admin-tokens", "admin_token.create", adminOnly, "", s.createToken},
 		{"GET", "/v1/admin-tokens/{id}", "admin_token.get", overseers, "admin_token", s.getToken},
@@ -61,6 +73,10 @@ func (s *Server) routes() []route {
 
 		{"GET", "/v1/audit", "audit.list", overseers, "", s.listAudit},
 		{"GET", "/v1/audit/verify", "audit.verify", overseers, "", s.verifyAudit},
+
+		{"GET", "/v1/security/blocks", "security.block.list", everyone, "", s.listBlocks},
+		{"DELETE", "/v1/security/blocks/{id}", "security.block.lift", managers, "block", s.liftBlock},
+		{"GET", "/v1/security/events", "security.event.list", everyone, "", s.listSecurityEvents},
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package admin owns the admin API: a JSON REST control plane on its own
-// TLS listener (never the public one) to manage consumers, API keys and
-// admin tokens and to read the audit trail. Callers authenticate with admin
+// TLS listener (never the public one) to manage consumers, API keys,
+// consumers' message-signing keys and identity mappings, and admin tokens,
+// to resolve idempotency keys left in doubt, and to read the audit trail. Callers authenticate with admin
 // tokens (stored hashed) or client certificates; roles admin, operator and
 // auditor decide what they may do; every authenticated request is written
 // to the audit trail. openapi.yaml in this package describes the API, and a
@@ -19,8 +20,10 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/idempotency"
 	"github.com/portcullis/portcullis/internal/keys"
 	"github.com/portcullis/portcullis/internal/observe"
+	"github.com/portcullis/portcullis/internal/secmon"
 	"github.com/portcullis/portcullis/internal/tlsconf"
 )
 
@@ -37,18 +40,27 @@ type Deps struct {
 	Log *slog.Logger
 	// Now is the clock of failed-authentication blocking. Default time.Now.
 	Now func() time.Time
+	// Security is the security monitor: admin authentication failures and
+	// key changes are reported to it, and the security operations list
+	// and lift its blocks. Nil: those operations find nothing.
+	Security *secmon.Monitor
+	// Idempotency inspects and resolves idempotency keys in the shared
+	// store (nil: the operations answer 404).
+	Idempotency *idempotency.Admin
 }
 
 // Server is the admin API listener.
 type Server struct {
 	cfg     config.Admin
 	keys    *keys.Service
+	idem    *idempotency.Admin
 	log     *slog.Logger
 	router  router
 	certMap []config.AdminClientCert
 	guard   *authGuard // nil: failed authentications are not blocked
 	// ceilings are the scopes each role may grant.
 	ceilings map[Role]scopeCeiling
+	security *secmon.Monitor
 	tls      *tlsconf.Server
 	srv      *http.Server
 	ln       net.Listener
@@ -56,6 +68,10 @@ type Server struct {
 	// mounts are front ends served beside the API (Mount).
 	mounts []mount
 }
+
+// NotAfter is the expiry of the certificate the admin listener serves
+// now (it follows hot reloads).
+func (s *Server) NotAfter() time.Time { return s.tls.NotAfter() }
 
 // New builds the admin API from its config (defaults applied, validated):
 // it loads the certificate and client CA now, so a bad file fails at
@@ -70,7 +86,8 @@ func New(cfg config.Admin, deps Deps) (*Server, error) {
 	// Paths, request ids and credential hints come from clients: whatever
 	// logger the caller gave, the admin API's lines are redacted.
 	deps.Log = slog.New(observe.Redacting(deps.Log.Handler()))
-	s := &Server{cfg: cfg, keys: deps.Keys, log: deps.Log, certMap: cfg.ClientCerts, ceilings: ceilings(cfg.Roles)}
+	s := &Server{cfg: cfg, keys: deps.Keys, idem: deps.Idempotency, log: deps.Log, certMap: cfg.ClientCerts, ceilings: ceilings(cfg.Roles),
+		security: deps.Security}
 	if cfg.AuthFailureThreshold != nil {
 		s.guard = newAuthGuard(*cfg.AuthFailureThreshold, deps.Now)
 	}

@@ -22,6 +22,9 @@ func TestOneCompositionRoot(t *testing.T) {
 		"console.New":         {"internal/app"},
 		"keys.Open":           {"internal/app"},
 		"ratelimit.NewStores": {"internal/app", "internal/gateway", "bench/ratelimit"},
+		"waf.NewEngines":      {"internal/app", "internal/gateway"},
+		// The shared store of idempotency keys and nonces: one per process.
+		"sharedstate.NewRedis": {"internal/app"},
 		// A runtime is built by the server (at start and on reload).
 		"gateway.Build": {"internal/server", "bench/ratelimit"},
 	}

@@ -56,18 +56,34 @@ type Event struct {
 	PrevHash []byte `json:"prev_hash"`
 	// Hash is the Chainer's Sum(PrevHash, event).
 	Hash []byte `json:"hash"`
+	// ChainVersion is the version of the chain key Hash was made with
+	// (the pepper version it is derived from; 1 before versions).
+	ChainVersion uint32 `json:"chain_version"`
 }
 
-// Chainer links events with a secret key.
-type Chainer struct{ key []byte }
+// Chainer links events with a secret key of a version.
+type Chainer struct {
+	key     []byte
+	version uint32
+}
 
-// NewChainer returns a Chainer for key (at least 32 bytes).
-func NewChainer(key []byte) (*Chainer, error) {
+// NewChainer returns a Chainer for key (at least 32 bytes), version 1.
+func NewChainer(key []byte) (*Chainer, error) { return NewChainerVersion(key, 1) }
+
+// NewChainerVersion returns a Chainer for key (at least 32 bytes) of
+// version v (at least 1).
+func NewChainerVersion(key []byte, v uint32) (*Chainer, error) {
 	if len(key) < 32 {
 		return nil, errors.New("audit chain key must be at least 32 bytes")
 	}
-	return &Chainer{key: append([]byte(nil), key...)}, nil
+	if v == 0 {
+		return nil, errors.New("audit chain key version must be at least 1")
+	}
+	return &Chainer{key: append([]byte(nil), key...), version: v}, nil
 }
+
+// Version is the version events appended with c record.
+func (c *Chainer) Version() uint32 { return c.version }
 
 // Sum returns the hash of e linked to prev: HMAC-SHA-256 over prev and
 // every field, each length-prefixed so no two events encode alike.
@@ -107,9 +123,23 @@ type Source interface {
 // ErrTampered means the chain does not verify.
 var ErrTampered = errors.New("audit chain does not verify")
 
-// Verify walks every event and checks sequence numbers and hashes. It
-// returns how many events verified.
+// Verify walks every event and checks sequence numbers and hashes, every
+// event under c. It returns how many events verified.
 func (c *Chainer) Verify(ctx context.Context, src Source) (int64, error) {
+	return VerifyChain(ctx, src, func(v uint32) *Chainer {
+		if v == c.version {
+			return c
+		}
+		return nil
+	})
+}
+
+// VerifyChain walks every event and checks sequence numbers and hashes,
+// each event under the chain key of its ChainVersion (keys returns nil
+// for a version not held: the chain cannot be verified past it). An event
+// whose version was altered does not verify under the other key either.
+// It returns how many events verified.
+func VerifyChain(ctx context.Context, src Source, keys func(version uint32) *Chainer) (int64, error) {
 	var prev []byte
 	var seq int64
 	for {
@@ -124,6 +154,11 @@ func (c *Chainer) Verify(ctx context.Context, src Source) (int64, error) {
 				return seq, fmt.Errorf("%w: event %d follows %d (missing events)", ErrTampered, e.Seq, seq)
 			case string(e.PrevHash) != string(prev):
 				return seq, fmt.Errorf("%w: event %d does not link to event %d", ErrTampered, e.Seq, seq)
+			}
+			c := keys(max(e.ChainVersion, 1))
+			switch {
+			case c == nil:
+				return seq, fmt.Errorf("event %d is chained under key version %d, which is not held (the pepper of that version is not configured)", e.Seq, e.ChainVersion)
 			case !hmac.Equal(c.Sum(prev, e), e.Hash):
 				return seq, fmt.Errorf("%w: event %d was altered", ErrTampered, e.Seq)
 			}

@@ -22,6 +22,12 @@ import (
 // authenticator's kind; the next authenticator is tried.
 var ErrNotApplicable = errors.New("no credential of this kind")
 
+// Challenger is an Authenticator that answers a request without any
+// credential with several challenges (Bearer and DPoP, RFC 9449 §7.1).
+type Challenger interface {
+	Challenges() []Challenge
+}
+
 // Authenticator verifies one kind of credential.
 type Authenticator interface {
 	// Name is the configured name.
@@ -46,6 +52,12 @@ type Unauthenticated struct {
 	// never echo the credential or say which check failed where that would
 	// be an oracle.
 	Description string
+	// Challenge, when set, replaces the authenticator's challenge: the
+	// scheme the client used (a DPoP challenge for a token sent with the
+	// DPoP scheme, whichever check refused it).
+	Challenge *Challenge
+	// Header are extra response headers (DPoP-Nonce).
+	Header http.Header
 }
 
 // Error implements error.

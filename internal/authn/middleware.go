@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
@@ -12,6 +13,11 @@ import (
 
 // Realm is the realm of every challenge.
 const Realm = "portcullis"
+
+// RetryAfter is the Retry-After of a 503 auth-unavailable (the key store
+// or an identity provider cannot be reached and the credential is not
+// cached): about how long a store outage is noticed and retried in.
+const RetryAfter = 5 * time.Second
 
 // Stage is a route's authentication: it tries the route's authenticators
 // in order; the first that does not answer "not applicable" decides. On
@@ -32,9 +38,15 @@ var _ pipeline.Stage = (*Stage)(nil)
 
 // NewStage builds the authentication stage of a route.
 func NewStage(auths []Authenticator, observers []pipeline.AuthObserver) *Stage {
-	s := &Stage{auths: auths, observers: observers, challenges: make([]string, len(auths)), single: singleHeaders(auths)}
-	for i, a := range auths {
-		s.challenges[i] = a.Challenge().String()
+	s := &Stage{auths: auths, observers: observers, single: singleHeaders(auths)}
+	for _, a := range auths {
+		if c, ok := a.(Challenger); ok {
+			for _, ch := range c.Challenges() {
+				s.challenges = append(s.challenges, ch.String())
+			}
+			continue
+		}
+		s.challenges = append(s.challenges, a.Challenge().String())
 	}
 	return s
 }
@@ -109,7 +121,7 @@ func (s *Stage) verify(r *http.Request) error {
 			return Unauthorized(a.Challenge(), ue)
 		}
 		return problem.Unavailable("auth-unavailable",
-			"The gateway cannot verify credentials right now.", err)
+			"The gateway cannot verify credentials right now.", RetryAfter, err)
 	}
 	info.AuthFailure = "no credential"
 	pe := problem.New(http.StatusUnauthorized, "unauthenticated", "Unauthorized",
@@ -149,8 +161,13 @@ func singleHeaders(auths []Authenticator) []singleHeader {
 	return out
 }
 
-// Unauthorized is the 401 problem for a rejected credential.
+// Unauthorized is the 401 problem for a rejected credential: challenge c
+// (or the one ue carries) with ue's error code and description, and ue's
+// extra headers.
 func Unauthorized(c Challenge, ue *Unauthenticated) *problem.Error {
+	if ue.Challenge != nil {
+		c = *ue.Challenge
+	}
 	code := ue.Code
 	if code == "" {
 		code = "invalid_token"
@@ -165,6 +182,9 @@ func Unauthorized(c Challenge, ue *Unauthenticated) *problem.Error {
 	}
 	pe := problem.New(http.StatusUnauthorized, typ, "Unauthorized", desc)
 	pe.Header = http.Header{"Www-Authenticate": {c.String([2]string{"error", code}, [2]string{"error_description", desc})}}
+	for k, vs := range ue.Header {
+		pe.Header[http.CanonicalHeaderKey(k)] = vs
+	}
 	return pe
 }
 

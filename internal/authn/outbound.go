@@ -95,9 +95,12 @@ func (o *Outbound) Assert(out *http.Request, p *principal.Principal) {
 		delete(h, k)
 	}
 	if o.authenticated {
-		if !o.relayBearer || p == nil || !relaysBearer(p.Method) || !singleBearer(h["Authorization"]) {
+		if !o.relayBearer || p == nil || !relaysBearer(p.Method) || !singleToken(h["Authorization"], p.Method) {
 			delete(h, "Authorization")
 		}
+		// A proof is for the gateway: its jti is spent here, and it names
+		// the gateway's URI, not the upstream's.
+		delete(h, "Dpop")
 		for _, q := range o.queryParams {
 			out.URL.RawQuery = StripQueryParam(out.URL.RawQuery, q)
 		}
@@ -118,23 +121,28 @@ func (o *Outbound) Assert(out *http.Request, p *principal.Principal) {
 	}
 }
 
-// relaysBearer reports whether a principal of method m was verified from a
-// bearer token, which the upstream may receive (token relay).
+// relaysBearer reports whether a principal of method m was verified from
+// an access token, which the upstream may receive (token relay).
 func relaysBearer(m principal.Method) bool {
-	return m == principal.MethodJWT || m == principal.MethodIntrospection
+	return m == principal.MethodJWT || m == principal.MethodIntrospection || m == principal.MethodDPoP
 }
 
-// singleBearer reports whether vals is one Authorization: Bearer. When a
-// bearer authenticator accepted the request, such a header is the token it
-// verified: a bearer token in the header and in the query or a cookie is
+// singleToken reports whether vals is one Authorization header of the
+// scheme the token was verified with (DPoP for method dpop, else Bearer).
+// When a token authenticator accepted the request, such a header is the
+// token it verified: a token in the header and in the query or a cookie is
 // refused (RFC 6750 §2), so a verified query or cookie token comes with no
-// Bearer header, and any other Authorization is not what was verified.
-func singleBearer(vals []string) bool {
+// such header, and any other Authorization is not what was verified.
+func singleToken(vals []string, m principal.Method) bool {
 	if len(vals) != 1 {
 		return false
 	}
+	want := "Bearer"
+	if m == principal.MethodDPoP {
+		want = "DPoP"
+	}
 	scheme, _, _ := strings.Cut(vals[0], " ")
-	return strings.EqualFold(scheme, "Bearer")
+	return strings.EqualFold(scheme, want)
 }
 
 // StripQueryParam returns raw without parameter name (also when its name

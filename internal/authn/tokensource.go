@@ -19,12 +19,26 @@ type TokenSources struct {
 	StripHeader bool
 }
 
+// RouteRules are what a route asks of its bearer-token authenticators on
+// top of their own configuration.
+type RouteRules struct {
+	// Sources are the places besides Authorization the route reads tokens
+	// from.
+	Sources TokenSources
+	// FAPI2 applies the FAPI 2.0 resource-server rules (route profile
+	// fapi2): sender-constrained tokens only, and token and proof
+	// algorithms narrowed to PS256, ES256 and EdDSA.
+	FAPI2 bool
+}
+
 // BearerAuthenticator is an Authenticator of bearer tokens that a route can
-// allow to read tokens from its TokenSources.
+// give rules of its own.
 type BearerAuthenticator interface {
 	Authenticator
-	// WithTokenSources returns a copy reading tokens from src as well.
-	WithTokenSources(src TokenSources) Authenticator
+	// ForRoute returns a copy applying rules. Verdicts it caches are
+	// never shared with copies under other rules that would have decided
+	// otherwise.
+	ForRoute(rules RouteRules) (Authenticator, error)
 }
 
 // QueryParam is the RFC 6750 §2.3 query parameter.

@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/internal/principal"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/secevent"
 )
 
 // rule is one compiled set of grants.
@@ -88,7 +89,9 @@ func (p *Policy) Phase() pipeline.Phase { return pipeline.Authorise }
 // policy for the request's method.
 func (p *Policy) Handle(next pipeline.Handler) pipeline.Handler {
 	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		if err := p.Check(r.Method, reqinfo.From(r.Context())); err != nil {
+		info := reqinfo.From(r.Context())
+		if err := p.Check(r.Method, info); err != nil {
+			secevent.Emit(r.Context(), secevent.Event{Type: secevent.AuthzDenied, Status: http.StatusForbidden, Reason: info.AuthFailure})
 			return err
 		}
 		return next.ServeHTTP(w, r)
@@ -105,7 +108,7 @@ func (p *Policy) Check(method string, info *reqinfo.Info) error {
 		}
 		if reason, scope := r.check(pr); reason != "" {
 			info.AuthFailure = "authz: " + reason
-			return forbidden(r, scope)
+			return forbidden(r, scope, pr)
 		}
 	}
 	return nil
@@ -137,16 +140,24 @@ func (r *rule) check(pr *principal.Principal) (reason string, scope bool) {
 	return "", false
 }
 
-var bearer = authn.Challenge{Scheme: "Bearer", Params: [][2]string{{"realm", authn.Realm}}}
+var (
+	bearer   = authn.Challenge{Scheme: "Bearer", Params: [][2]string{{"realm", authn.Realm}}}
+	dpopAuth = authn.Challenge{Scheme: "DPoP", Params: [][2]string{{"realm", authn.Realm}}}
+)
 
 // forbidden is the 403. A scope failure carries the RFC 6750 §3.1
-// insufficient_scope challenge with the scopes the rule names; other
-// failures say only that the caller may not do this.
-func forbidden(r *rule, scope bool) *problem.Error {
+// insufficient_scope challenge (of the scheme the token came with: DPoP,
+// RFC 9449 §7.1, or Bearer) with the scopes the rule names; other failures
+// say only that the caller may not do this.
+func forbidden(r *rule, scope bool, pr *principal.Principal) *problem.Error {
 	if scope {
+		ch := bearer
+		if pr != nil && pr.Method == principal.MethodDPoP {
+			ch = dpopAuth
+		}
 		desc := "The access token lacks the scope this request needs."
 		pe := problem.New(http.StatusForbidden, "insufficient-scope", "Forbidden", desc)
-		return pe.WithHeader("WWW-Authenticate", bearer.String(
+		return pe.WithHeader("WWW-Authenticate", ch.String(
 			[2]string{"error", "insufficient_scope"}, [2]string{"error_description", desc}, [2]string{"scope", r.scopeParam}))
 	}
 	return problem.New(http.StatusForbidden, "forbidden", "Forbidden", "The caller is not allowed to make this request.")

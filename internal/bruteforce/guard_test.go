@@ -153,32 +153,56 @@ func TestIPBlockLadder(t *testing.T) {
 	}
 }
 
-func TestCredentialBlockGivesNoOracle(t *testing.T) {
+// A credential is blocked per source, never on its own: the guesser's
+// address is refused (right and wrong secret answer the same, so there is
+// no oracle) while the owner elsewhere keeps working. This used to block
+// the key id everywhere, which let anyone who knows a key id (not a
+// secret) lock its owner out; the test asserted that and was changed.
+func TestCredentialBlockIsPerSource(t *testing.T) {
 	clock := testenv.NewClock(time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC))
 	g := New(bruteForceConfig(0, 3), memStores(t, clock), nil)
 	srv := serve(t, g)
-	// A distributed guess at key k7's secret: every guess from another IP.
+	const guesser, owner = "198.51.100.1", "192.0.2.77"
 	for i := range 2 {
-		if got := call(t, srv, "198.51.100."+string(rune('1'+i)), "k7.guess"); got.status != 401 {
+		if got := call(t, srv, guesser, "k7.guess"); got.status != 401 {
 			t.Fatalf("guess %d: %d", i+1, got.status)
 		}
 	}
-	// The third failure blocks the key id; this response already says so.
-	if got := call(t, srv, "198.51.100.3", "k7.guess"); got.status != 429 || got.retryAfter != "60" || got.body != blockedBody {
+	// The third failure blocks k7 from the guesser; this response already
+	// says so.
+	if got := call(t, srv, guesser, "k7.guess"); got.status != 429 || got.retryAfter != "60" || got.body != blockedBody {
 		t.Fatalf("third guess: %+v", got)
 	}
 	// While blocked, the right and a wrong secret answer the same.
-	wrong := call(t, srv, "198.51.100.4", "k7.other")
-	right := call(t, srv, "198.51.100.5", "k7.right")
+	wrong := call(t, srv, guesser, "k7.other")
+	right := call(t, srv, guesser, "k7.right")
 	if wrong != right || right.status != 429 {
 		t.Fatalf("oracle: wrong secret %+v, right secret %+v", wrong, right)
 	}
-	// Other keys work; the IP dimension is off.
-	if got := call(t, srv, "198.51.100.3", "k8.right"); got.status != 200 {
+	// The owner is not locked out; the same address in another IPv4
+	// mapping is the same source.
+	if got := call(t, srv, owner, "k7.right"); got.status != 200 {
+		t.Fatalf("the owner elsewhere: %d", got.status)
+	}
+	if got := call(t, srv, "::ffff:"+guesser, "k7.right"); got.status != 429 {
+		t.Fatalf("the guesser as an IPv4-mapped address: %d", got.status)
+	}
+	// Other keys work from the guesser's address: the IP dimension is off.
+	if got := call(t, srv, guesser, "k8.right"); got.status != 200 {
 		t.Fatalf("other key: %d", got.status)
 	}
+	// Guesses spread over addresses block nothing here (the security
+	// monitor's route_failures detector watches for them).
+	for i := range 5 {
+		if got := call(t, srv, "203.0.113."+string(rune('1'+i)), "k9.guess"); got.status != 401 {
+			t.Fatalf("distributed guess %d: %d", i+1, got.status)
+		}
+	}
+	if got := call(t, srv, owner, "k9.right"); got.status != 200 {
+		t.Fatalf("k9's owner after distributed guesses: %d", got.status)
+	}
 	clock.Advance(time.Minute)
-	if got := call(t, srv, "198.51.100.5", "k7.right"); got.status != 200 {
+	if got := call(t, srv, guesser, "k7.right"); got.status != 200 {
 		t.Fatalf("after the block: %d", got.status)
 	}
 }

@@ -57,6 +57,12 @@ type TokenChecks struct {
 	ClaimRules []ClaimRule `yaml:"claim_rules"`
 	// Claims names the claims the principal is read from.
 	Claims ClaimMapping `yaml:"claims"`
+	// DPoP accepts DPoP-bound tokens (RFC 9449) with their proofs.
+	// Default: none (Authorization: DPoP is not this authenticator's
+	// kind). Whatever it says, a token bound to a key (cnf.jkt) is never
+	// accepted as a bearer token, and a token bound to a certificate
+	// (cnf.x5t#S256) only with that certificate.
+	DPoP *DPoPAuth `yaml:"dpop"`
 }
 
 // validate checks the block; minBytes is the smallest token its kind can
@@ -70,6 +76,9 @@ func (c *TokenChecks) validate(errs *Errors, path string, minBytes ByteSize) {
 	}
 	c.Claims.validate(errs, Join(path, "claims"))
 	validateClaimRules(errs, path, c.RequiredClaims, c.ClaimRules)
+	if c.DPoP != nil {
+		c.DPoP.validate(errs, Join(path, "dpop"))
+	}
 }
 
 func formatSize(b ByteSize) string { return fmt.Sprintf("%dB", int64(b)) }

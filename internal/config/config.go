@@ -17,7 +17,14 @@ type Config struct {
 	TrustedProxies []Prefix `yaml:"trusted_proxies"`
 	// ClientIPHeader is the one forwarding header read from trusted
 	// proxies: "x-forwarded-for" (default) or "forwarded" (RFC 7239 for=).
+	// Its kind also carries the scheme and host the client used
+	// (X-Forwarded-Proto and X-Forwarded-Host, or Forwarded proto= and
+	// host=), which DPoP proofs are checked against.
 	ClientIPHeader string `yaml:"client_ip_header"`
+	// ClientCertHeader is where a TLS-terminating proxy in TrustedProxies
+	// puts the client certificate, for certificate-bound tokens (RFC 8705).
+	// Default: none (only the certificate of the TLS connection counts).
+	ClientCertHeader *ClientCertHeader `yaml:"client_cert_header"`
 	// Upstreams are the backends routes send traffic to.
 	Upstreams []Upstream `yaml:"upstreams"`
 	// Routes map requests to upstreams (at least one).
@@ -43,6 +50,15 @@ type Config struct {
 	// Headers bounds the headers that cross the gateway in either
 	// direction.
 	Headers Headers `yaml:"headers"`
+	// Security configures security monitoring: events, detectors,
+	// automatic responses and shipping to a SIEM.
+	Security Security `yaml:"security"`
+	// MessageSigning is the gateway's own HTTP Message Signatures key,
+	// used by routes that sign requests upstream or responses.
+	MessageSigning MessageSigning `yaml:"message_signing"`
+	// SharedState bounds the store of idempotency keys and signature
+	// nonces.
+	SharedState SharedState `yaml:"shared_state"`
 }
 
 // Listener is one public listener.
@@ -81,11 +97,21 @@ type ListenerTLS struct {
 	// key exchange with AEAD ciphers.
 	MinVersion string `yaml:"min_version"`
 	// ClientAuth is "none" (default), "optional" or "require": whether a
-	// client certificate (mTLS) is asked for and verified against ClientCAFile.
+	// client certificate (mTLS) is asked for and verified against
+	// ClientCAFile; or "request": one is asked for, not required and not
+	// verified, so that self-signed certificates that certificate-bound
+	// tokens are bound to (RFC 8705 §2.2) reach the gateway. The mtls
+	// authenticator never accepts an unverified certificate.
 	ClientAuth string `yaml:"client_auth"`
 	// ClientCAFile is the PEM bundle of CAs that sign client certificates.
-	// Required when ClientAuth is not "none".
+	// Required when ClientAuth is "optional" or "require"; refused with
+	// "none" and "request".
 	ClientCAFile string `yaml:"client_ca_file"`
+	// Profile is the cipher policy: "default" (TLS 1.2 with ECDHE and
+	// AES-GCM or ChaCha20-Poly1305) or "fapi2" (TLS 1.2 only with the
+	// FAPI 2.0 suites, ECDHE with AES-GCM). TLS 1.3 is the same in both.
+	// Routes with profile fapi2 answer only on fapi2 listeners.
+	Profile string `yaml:"profile"`
 	// ReloadInterval is how often the certificate, key and CA files are
 	// checked for changes. Default 10s.
 	ReloadInterval Duration `yaml:"reload_interval"`
@@ -169,6 +195,10 @@ type Upstream struct {
 	// of its requests fail (outlier detection). Always on; these are its
 	// settings.
 	PassiveEjection PassiveEjection `yaml:"passive_ejection"`
+	// OpenAPI checks the requests of every route to this upstream against
+	// one document (compiled once), unless a route has its own openapi.
+	// Default: none.
+	OpenAPI *OpenAPI `yaml:"openapi"`
 }
 
 // UpstreamTLS is the client side of TLS to an upstream.
@@ -289,6 +319,30 @@ type Route struct {
 	// client as sent) or "mask" (they are replaced with the gateway's 502
 	// problem, so stack traces and connection strings never leave).
 	UpstreamErrors string `yaml:"upstream_errors"`
+	// WAF inspects requests (and optionally responses) with Coraza and
+	// the OWASP Core Rule Set. Default: none (see docs/waf.md).
+	WAF *RouteWAF `yaml:"waf"`
+	// ContentTypes, when not empty, are the only request media types
+	// accepted with a body (type/subtype, parameters ignored); any other,
+	// a missing or malformed Content-Type included, gets 415. Default:
+	// empty (any).
+	ContentTypes []MediaType `yaml:"content_types"`
+	// JSONLimits bound the structure of JSON request bodies. On by
+	// default.
+	JSONLimits JSONLimits `yaml:"json_limits"`
+	// OpenAPI checks requests against an OpenAPI document, replacing the
+	// upstream's. Default: the upstream's, if any.
+	OpenAPI *OpenAPI `yaml:"openapi"`
+	// Idempotency enforces the Idempotency-Key header on this route.
+	// Default: off.
+	Idempotency *Idempotency `yaml:"idempotency"`
+	// Signatures verifies and adds HTTP Message Signatures on this route.
+	// Default: off.
+	Signatures *RouteSignatures `yaml:"signatures"`
+	// Profile is "none" (default) or "fapi2": the FAPI 2.0 Security
+	// Profile's resource-server rules, checked at load (see
+	// validateFAPIRoute) and on every request (package fapi).
+	Profile string `yaml:"profile"`
 }
 
 // Logging configures the application and access logs.
@@ -297,6 +351,8 @@ type Logging struct {
 	Level string `yaml:"level"`
 	// Access configures the access log.
 	Access AccessLog `yaml:"access"`
+	// WAF configures the WAF's error log (docs/waf.md).
+	WAF WAFLog `yaml:"waf"`
 }
 
 // AccessLog is the structured JSON access log.
@@ -320,6 +376,13 @@ type AccessLog struct {
 
 // Shutdown configures graceful shutdown on SIGTERM/SIGINT.
 type Shutdown struct {
+	// PreStopDelay is how long, after SIGTERM, the gateway keeps serving
+	// while /readyz answers 503 "shutting down", so load balancers take the
+	// instance out of rotation before its listeners close; responses carry
+	// Connection: close (HTTP/1.1) and HTTP/2 connections get GOAWAY as
+	// they go idle. Then the drain starts. An interrupt (Ctrl-C) or a
+	// second SIGTERM skips it. Default 5s; 0 drains at once; at most 5m.
+	PreStopDelay Duration `yaml:"pre_stop_delay"`
 	// DrainTimeout is how long in-flight requests may finish. Default 30s; 0
 	// closes connections at once.
 	DrainTimeout Duration `yaml:"drain_timeout"`

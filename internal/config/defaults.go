@@ -13,6 +13,8 @@ const (
 	DefaultClientIPHeader        = "x-forwarded-for"
 	DefaultMinTLSVersion         = "1.2"
 	DefaultClientAuth            = "none"
+	DefaultTLSProfile            = "default"
+	DefaultRouteProfile          = "none"
 	DefaultCertReloadInterval    = 10 * time.Second
 	DefaultHSTSMaxAge            = 365 * 24 * time.Hour
 	DefaultReadHeaderTimeout     = 5 * time.Second
@@ -46,6 +48,8 @@ const (
 	DefaultAccessBuffer          = 64 << 10
 	DefaultAccessFlush           = time.Second
 	DefaultDrainTimeout          = 30 * time.Second
+	DefaultPreStopDelay          = 5 * time.Second
+	MaxPreStopDelay              = 5 * time.Minute
 	DefaultReloadInterval        = 2 * time.Second
 )
 
@@ -215,6 +219,10 @@ func (c *Config) contextDefaults(set func(path string) bool) {
 		if r.WebSocket && !set(Join(p, "websocket_max_lifetime")) {
 			r.WebSocketMaxLifetime = Duration(DefaultWebSocketMaxLifetime)
 		}
+		// The WAF inspects every body the route accepts unless told less.
+		if r.WAF != nil && r.WAF.RequestBodyLimit == nil && !set(Join(p, "waf.request_body_limit")) && r.MaxBodyBytes != nil {
+			r.WAF.RequestBodyLimit = ptr(*r.MaxBodyBytes)
+		}
 	}
 	k := &c.Keys
 	if k.Pepper.File == "" && !set("keys.pepper.env") {
@@ -228,7 +236,8 @@ func (c *Config) contextDefaults(set func(path string) bool) {
 func (Listener) defaults() any { return Listener{} }
 
 func (ListenerTLS) defaults() any {
-	return ListenerTLS{MinVersion: DefaultMinTLSVersion, ClientAuth: DefaultClientAuth, ReloadInterval: Duration(DefaultCertReloadInterval)}
+	return ListenerTLS{MinVersion: DefaultMinTLSVersion, ClientAuth: DefaultClientAuth, Profile: DefaultTLSProfile,
+		ReloadInterval: Duration(DefaultCertReloadInterval)}
 }
 
 func (HSTS) defaults() any {
@@ -283,7 +292,8 @@ func (PassiveEjection) defaults() any {
 }
 
 func (Route) defaults() any {
-	return Route{MaxBodyBytes: ptr(ByteSize(DefaultMaxBodyBytes)), Timeout: Duration(DefaultRouteTimeout), UpstreamErrors: "pass", PathCharset: DefaultPathCharset}
+	return Route{MaxBodyBytes: ptr(ByteSize(DefaultMaxBodyBytes)), Timeout: Duration(DefaultRouteTimeout), UpstreamErrors: "pass",
+		PathCharset: DefaultPathCharset, Profile: DefaultRouteProfile}
 }
 
 func (Logging) defaults() any { return Logging{Level: DefaultLogLevel} }
@@ -297,6 +307,8 @@ func (AccessLog) defaults() any {
 	}
 }
 
-func (Shutdown) defaults() any { return Shutdown{DrainTimeout: Duration(DefaultDrainTimeout)} }
+func (Shutdown) defaults() any {
+	return Shutdown{PreStopDelay: Duration(DefaultPreStopDelay), DrainTimeout: Duration(DefaultDrainTimeout)}
+}
 
 func (Reload) defaults() any { return Reload{Interval: Duration(DefaultReloadInterval)} }

@@ -73,3 +73,18 @@ func Join(parent, child string) string {
 
 // Index builds an element path: Index("routes", 1) is "routes[1]".
 func Index(parent string, i int) string { return fmt.Sprintf("%s[%d]", parent, i) }
+
+// Covers reports whether path is, or is inside, the path of a problem in
+// errs (a problem without a path covers nothing): what a later check says
+// there is a consequence of that problem.
+func Covers(errs Errors, path string) bool {
+	for _, e := range errs {
+		if e.Path == "" {
+			continue
+		}
+		if e.Path == path || strings.HasPrefix(path, e.Path+".") || strings.HasPrefix(path, e.Path+"[") {
+			return true
+		}
+	}
+	return false
+}

@@ -19,17 +19,18 @@ import (
 // that key, or the loaded value is that zero. A default silently put in its
 // place fails the test.
 func TestExplicitZeroIsNeverReplaced(t *testing.T) {
-	for _, fixture := range []struct{ name, overlay string }{
-		{"every-section", ""},
-		// Sentinel and a fixed address are exclusive: the second run
-		// covers the sentinel block.
-		{"sentinel", "rate_limits.store.redis.address"},
+	for _, fixture := range []struct{ name, overlay, block, value string }{
+		{"every-section", "", "", ""},
+		// Sentinel, cluster and a fixed address are exclusive: these runs
+		// cover the sentinel and cluster blocks.
+		{"sentinel", "rate_limits.store.redis.address", "rate_limits.store.redis.sentinel", `{master_name: m, addresses: ["127.0.0.1:26379"]}`},
+		{"cluster", "rate_limits.store.redis.address", "rate_limits.store.redis.cluster", `{addresses: ["127.0.0.1:7000"]}`},
 	} {
 		t.Run(fixture.name, func(t *testing.T) {
 			root := loadFixture(t)
 			if fixture.overlay != "" {
 				deleteKey(t, root, fixture.overlay)
-				setNode(t, root, "rate_limits.store.redis.sentinel", mustNode(t, `{master_name: m, addresses: ["127.0.0.1:26379"]}`))
+				setNode(t, root, fixture.block, mustNode(t, fixture.value))
 			}
 			base, err := Parse(marshal(t, root), noEnv)
 			if err != nil {
@@ -44,7 +45,7 @@ func TestExplicitZeroIsNeverReplaced(t *testing.T) {
 					doc := loadFixture(t)
 					if fixture.overlay != "" {
 						deleteKey(t, doc, fixture.overlay)
-						setNode(t, doc, "rate_limits.store.redis.sentinel", mustNode(t, `{master_name: m, addresses: ["127.0.0.1:26379"]}`))
+						setNode(t, doc, fixture.block, mustNode(t, fixture.value))
 					}
 					setNode(t, doc, leaf.path, zeroNode(leaf.typ))
 					cfg, err := Parse(marshal(t, doc), noEnv)

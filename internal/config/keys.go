@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"io"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -201,10 +204,11 @@ const (
 var adminRoles = map[string]bool{"admin": true, "operator": true, "auditor": true}
 
 // KeysInUse reports whether anything needs the key store: an api_key
-// authenticator, the admin API, or a store that is configured anyway (for
-// the admin and keys commands).
+// authenticator, the admin API, a route verifying message signatures
+// (consumers' public keys live there), or a store that is configured
+// anyway (for the admin and keys commands).
 func (c *Config) KeysInUse() bool {
-	if c.Admin.Enabled || c.Keys.Store.Path != "" || c.Keys.Store.DSN != "" {
+	if c.Admin.Enabled || c.Keys.Store.Path != "" || c.Keys.Store.DSN != "" || c.SignaturesInUse() {
 		return true
 	}
 	for _, a := range c.Authenticators {
@@ -307,6 +311,36 @@ func (k *Keys) validate(errs *Errors, p string) {
 	if d := k.Usage.FlushInterval.D(); d < time.Second || d > time.Hour {
 		errs.Add(Join(p, "usage.flush_interval"), "must be between 1s and 1h")
 	}
+}
+
+// maxSecretFile bounds a secret file so a wrong path cannot exhaust memory.
+const maxSecretFile = 64 << 10
+
+// Read returns the secret s refers to: the environment variable (through
+// env), or the file's content without its trailing newline. An error is a
+// FieldError at "env" or "file" (relative to s) and never holds the secret.
+func (s SecretRef) Read(env LookupEnv) (string, error) {
+	if s.File != "" {
+		f, err := os.Open(s.File)
+		if err != nil {
+			return "", FieldError{Path: "file", Message: fmt.Sprintf("cannot read the secret file: %v", err)}
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+		if err != nil || len(b) > maxSecretFile {
+			return "", FieldError{Path: "file", Message: "cannot read the secret file (or it is larger than 64KiB)"}
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return "", FieldError{Path: "file", Message: "the secret file is empty"}
+		}
+		return v, nil
+	}
+	v, ok := env(s.Env)
+	if !ok || v == "" {
+		return "", FieldError{Path: "env", Message: fmt.Sprintf("environment variable %s is not set", s.Env)}
+	}
+	return v, nil
 }
 
 func (s SecretRef) validate(errs *Errors, p string) {

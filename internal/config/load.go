@@ -34,6 +34,26 @@ func Load(path string) (*Config, error) {
 	return Parse(data, os.LookupEnv)
 }
 
+// LoadAll is Load for the validate command: besides every problem it
+// returns the decoded configuration, defaults filled in, even when
+// validation found problems, so later checks (secrets, certificates, the
+// key store) can still run on the sections that are sound. The
+// configuration is nil only when the file could not be decoded at all.
+// It must never be served: only sections without problems may be used.
+func LoadAll(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, Errors{{Message: fmt.Sprintf("reading config: %v", err)}}
+	}
+	defer f.Close()
+	data, err := readLimited(f)
+	if err != nil {
+		return nil, Errors{{Message: fmt.Sprintf("reading config %s: %v", path, err)}}
+	}
+	cfg, errs := parse(data, os.LookupEnv)
+	return cfg, errs.Err()
+}
+
 func readLimited(f *os.File) ([]byte, error) {
 	var buf bytes.Buffer
 	n, err := buf.ReadFrom(&limitedReader{f: f, n: MaxFileSize + 1})
@@ -70,10 +90,20 @@ type LookupEnv func(string) (string, bool)
 // Parse decodes a configuration document. It never mutates globals and
 // reports every problem it finds, each with its path.
 func Parse(data []byte, env LookupEnv) (*Config, error) {
+	cfg, errs := parse(data, env)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+// parse returns the decoded configuration (nil when it cannot be decoded)
+// and every problem.
+func parse(data []byte, env LookupEnv) (*Config, Errors) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
-		return nil, Errors{{Message: "yaml: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+		return nil, Errors{{Message: syntaxError(data, err)}}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -113,8 +143,11 @@ func Parse(data []byte, env LookupEnv) (*Config, error) {
 	cfg.contextDefaults(func(path string) bool { return w.set[path] })
 	verr := cfg.Validate()
 	if len(errs) == 0 {
+		if ve, ok := verr.(Errors); ok {
+			return cfg, ve
+		}
 		if verr != nil {
-			return nil, verr
+			return cfg, Errors{{Message: verr.Error()}}
 		}
 		return cfg, nil
 	}
@@ -130,7 +163,7 @@ func Parse(data []byte, env LookupEnv) (*Config, error) {
 	}
 	// In the order of the file, so a reader can go through it top down.
 	slices.SortStableFunc(errs, func(a, b FieldError) int { return w.lineOf(a.Path) - w.lineOf(b.Path) })
-	return nil, errs
+	return cfg, errs
 }
 
 // lineOf is the line of path in the file, or of its nearest written

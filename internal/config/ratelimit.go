@@ -74,6 +74,11 @@ type RedisConfig struct {
 	// Sentinel finds the primary through Redis Sentinel (and follows it
 	// through failovers) instead of a fixed Address.
 	Sentinel *RedisSentinel `yaml:"sentinel"`
+	// Cluster connects to a Redis Cluster (as managed Redis offerings at
+	// scale are) instead of a fixed Address: every key of one consumer,
+	// client or source hashes to one slot, so each check stays one atomic
+	// script. Mutually exclusive with Address and Sentinel.
+	Cluster *RedisCluster `yaml:"cluster"`
 	// Username for Redis ACLs. Default: none.
 	Username string `yaml:"username"`
 	// Password; write it as ${ENV_VAR}, never inline. Default: none.
@@ -94,6 +99,10 @@ type RedisConfig struct {
 	// RetryInterval is how long Redis is left alone after a failure before
 	// one request probes it again; recovery is automatic. Default 1s.
 	RetryInterval Duration `yaml:"retry_interval"`
+	// HealthInterval is how often an instance checks, without waiting for
+	// traffic, that Redis answers: /readyz and the store_up metric follow
+	// it. Default 1s.
+	HealthInterval Duration `yaml:"health_interval"`
 	// BlockSync is how often an instance asks Redis whether any brute-force
 	// block is in force, so requests skip the per-request block lookup
 	// while none is. A block imposed by another instance is enforced here
@@ -113,6 +122,14 @@ type RedisSentinel struct {
 	// password as ${ENV_VAR}). Default: none.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+}
+
+// RedisCluster is a Redis Cluster, found from any of its nodes.
+type RedisCluster struct {
+	// Addresses are host:port of cluster nodes to discover the others
+	// from (the slot map is followed through resharding and failovers).
+	// At least one.
+	Addresses []string `yaml:"addresses"`
 }
 
 // RedisTLS is TLS to Redis.
@@ -203,9 +220,10 @@ type BruteForce struct {
 	// Default 20 (higher than the credential threshold because offices and
 	// mobile carriers share addresses). 0 disables IP blocking.
 	IPThreshold *int `yaml:"ip_threshold"`
-	// CredentialThreshold failures presenting one key id or subject within
-	// Window block that credential, even with the right secret. Key ids are
-	// not secret, so anyone who knows one can lock it for the block period.
+	// CredentialThreshold failures presenting one key id or subject from
+	// one client IP within Window block that credential from that IP, even
+	// with the right secret. Never the credential everywhere: key ids are
+	// not secret, and anyone who knows one could lock its owner out.
 	// Default 10. 0 disables credential blocking.
 	CredentialThreshold *int `yaml:"credential_threshold"`
 	// Block is the block ladder: the first offence blocks for Block[0], the
@@ -228,6 +246,7 @@ const (
 	DefaultRedisTimeout         = 100 * time.Millisecond
 	DefaultRedisRetryInterval   = time.Second
 	DefaultRedisBlockSync       = time.Second
+	DefaultRedisHealthInterval  = time.Second
 	DefaultOnStoreError         = "local"
 	DefaultOnMissingKey         = "client_ip"
 	DefaultBruteForceWindow     = 10 * time.Minute
@@ -251,12 +270,13 @@ func (RateLimitStore) defaults() any {
 
 func (RedisConfig) defaults() any {
 	return RedisConfig{
-		KeyPrefix:     DefaultRedisKeyPrefix,
-		DialTimeout:   Duration(DefaultRedisDialTimeout),
-		Timeout:       Duration(DefaultRedisTimeout),
-		RetryInterval: Duration(DefaultRedisRetryInterval),
-		BlockSync:     Duration(DefaultRedisBlockSync),
-		PoolSize:      10 * runtime.GOMAXPROCS(0),
+		KeyPrefix:      DefaultRedisKeyPrefix,
+		DialTimeout:    Duration(DefaultRedisDialTimeout),
+		Timeout:        Duration(DefaultRedisTimeout),
+		RetryInterval:  Duration(DefaultRedisRetryInterval),
+		BlockSync:      Duration(DefaultRedisBlockSync),
+		HealthInterval: Duration(DefaultRedisHealthInterval),
+		PoolSize:       10 * runtime.GOMAXPROCS(0),
 	}
 }
 
@@ -374,6 +394,26 @@ func validateRateLimitStore(errs *Errors, p string, s *RateLimitStore) {
 		for i, a := range sn.Addresses {
 			validAddress(errs, Index(Join(sp, "addresses"), i), a)
 		}
+		if r.Cluster != nil {
+			errs.Add(Join(rp, "cluster"), "and sentinel are mutually exclusive")
+		}
+	} else if cl := r.Cluster; cl != nil {
+		cp := Join(rp, "cluster")
+		if r.Address != "" {
+			errs.Add(Join(rp, "address"), "must be empty when cluster is set (cluster.addresses name the nodes)")
+		}
+		if len(cl.Addresses) == 0 {
+			errs.Add(Join(cp, "addresses"), "needs at least one cluster node (host:port)")
+		}
+		for i, a := range cl.Addresses {
+			validAddress(errs, Index(Join(cp, "addresses"), i), a)
+		}
+		if r.DB != 0 {
+			errs.Add(Join(rp, "db"), "must be 0 with cluster (Redis Cluster has one database)")
+		}
+		if strings.ContainsAny(r.KeyPrefix, "{}") {
+			errs.Add(Join(rp, "key_prefix"), "must not contain { or } with cluster: the hash tag that keeps a consumer's keys in one slot comes after it")
+		}
 	} else {
 		validAddress(errs, Join(rp, "address"), r.Address)
 	}
@@ -386,6 +426,11 @@ func validateRateLimitStore(errs *Errors, p string, s *RateLimitStore) {
 	if strings.ContainsAny(r.KeyPrefix, " \t\r\n") {
 		errs.Add(Join(rp, "key_prefix"), "must not contain whitespace")
 	}
+	if strings.ContainsAny(r.KeyPrefix, "{}") {
+		// Entries shared through package sharedstate (DPoP proof jti
+		// values) put their Redis Cluster hash tag after the prefix.
+		errs.Add(Join(rp, "key_prefix"), "must not contain { or }")
+	}
 	if r.DialTimeout.D() < time.Millisecond {
 		errs.Add(Join(rp, "dial_timeout"), "must be at least 1ms")
 	}
@@ -397,6 +442,9 @@ func validateRateLimitStore(errs *Errors, p string, s *RateLimitStore) {
 	}
 	if d := r.BlockSync.D(); d < 10*time.Millisecond || d > time.Minute {
 		errs.Add(Join(rp, "block_sync"), "must be between 10ms and 1m")
+	}
+	if d := r.HealthInterval.D(); d < 100*time.Millisecond || d > time.Minute {
+		errs.Add(Join(rp, "health_interval"), "must be between 100ms and 1m")
 	}
 }
 

@@ -23,6 +23,12 @@ func (c *Config) Validate() error {
 	var errs Errors
 	c.validateListeners(&errs)
 	c.validateOps(&errs)
+	if d := c.Shutdown.PreStopDelay.D(); d < 0 || d > MaxPreStopDelay {
+		errs.Add("shutdown.pre_stop_delay", "must be between 0 and 5m")
+	}
+	if c.Shutdown.DrainTimeout.D() < 0 {
+		errs.Add("shutdown.drain_timeout", "must not be negative")
+	}
 	switch c.ClientIPHeader {
 	case "x-forwarded-for", "forwarded":
 	default:
@@ -30,11 +36,17 @@ func (c *Config) Validate() error {
 	}
 	c.validateUpstreams(&errs)
 	c.validateRoutes(&errs)
+	c.validateValidation(&errs)
 	c.validateAuth(&errs)
+	c.validateSenderConstraints(&errs)
+	c.validateProfiles(&errs)
 	c.validateKeys(&errs)
 	c.validateRateLimits(&errs)
 	c.Tracing.validate(&errs)
 	c.validateHeaders(&errs)
+	c.validateWAFLog(&errs)
+	c.validateSecurity(&errs)
+	c.validateIntegrity(&errs)
 	switch c.Logging.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -221,12 +233,24 @@ func validateListenerTLS(errs *Errors, p string, t *ListenerTLS) {
 		if t.ClientCAFile != "" {
 			errs.Add(Join(p, "client_ca_file"), "is set but client_auth is \"none\"")
 		}
+	case "request":
+		// Sent in the CertificateRequest, the CA names would make clients
+		// withhold the self-signed certificates this mode exists for, and
+		// nothing is verified against them.
+		if t.ClientCAFile != "" {
+			errs.Add(Join(p, "client_ca_file"), "must not be set with client_auth \"request\" (certificates are not verified)")
+		}
 	case "optional", "require":
 		if t.ClientCAFile == "" {
 			errs.Add(Join(p, "client_ca_file"), "is required when client_auth is %q", t.ClientAuth)
 		}
 	default:
-		errs.Add(Join(p, "client_auth"), "must be one of none, optional, require; got %q", t.ClientAuth)
+		errs.Add(Join(p, "client_auth"), "must be one of none, request, optional, require; got %q", t.ClientAuth)
+	}
+	switch t.Profile {
+	case "default", "fapi2":
+	default:
+		errs.Add(Join(p, "profile"), "must be default or fapi2; got %q", t.Profile)
 	}
 	if t.ReloadInterval.D() < 1e9 {
 		errs.Add(Join(p, "reload_interval"), "must be at least 1s")
@@ -392,6 +416,7 @@ func (c *Config) validateRoutes(errs *Errors) {
 			errs.Add(Join(p, "max_body_bytes"), "must be at most 1GiB")
 		}
 		validateWebSocket(errs, p, r)
+		validateWAF(errs, p, r)
 	}
 }
 

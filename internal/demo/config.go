@@ -10,6 +10,14 @@ listeners:
       cert_file: "{{.CertFile}}"
       key_file: "{{.KeyFile}}"
       min_version: "1.2"
+  # FAPI 2.0: TLS 1.2 only with ECDHE and AES-GCM (TLS 1.3 as usual).
+  # Routes with profile fapi2 answer only here.
+  - name: fapi
+    address: "{{.FAPIAddr}}"
+    tls:
+      cert_file: "{{.CertFile}}"
+      key_file: "{{.KeyFile}}"
+      profile: fapi2
 
 ops:
   address: "{{.OpsAddr}}"
@@ -25,6 +33,18 @@ authenticators:
           audiences: [payments-api]
           jwks_url: "{{.JWKSURL}}"
           ca_file: "{{.CAFile}}"
+  # DPoP-bound tokens (RFC 9449) for the FAPI route: the issuer signs them
+  # with ES256, the proof's key must be the one the token's cnf.jkt names.
+  - name: demo-fapi
+    jwt:
+      issuers:
+        - issuer: "{{.IssuerURL}}"
+          audiences: [payments-api]
+          jwks_url: "{{.JWKSURL}}"
+          ca_file: "{{.CAFile}}"
+          algorithms: [ES256, PS256]
+      leeway: 5s
+      dpop: {}
 
 upstreams:
   - name: payments-api
@@ -33,6 +53,7 @@ upstreams:
       path: /healthz
       interval: 5s
 
+# Every route runs the WAF (OWASP CRS, paranoia level 1) in block mode.
 routes:
   - name: accounts-list
     path: /v1/accounts
@@ -43,6 +64,7 @@ routes:
       require:
         scopes:
           all_of: [accounts:read]
+    waf: {mode: block}
   - name: accounts-get
     path: /v1/accounts/{id}
     methods: [GET]
@@ -52,6 +74,7 @@ routes:
       require:
         scopes:
           all_of: [accounts:read]
+    waf: {mode: block}
   - name: payments-create
     path: /v1/payments
     methods: [POST]
@@ -62,6 +85,39 @@ routes:
         scopes:
           all_of: [payments:write]
     max_body_bytes: 64KiB
+    waf: {mode: block}
+    # Only JSON bodies, held to the payments contract (docs/validation.md).
+    content_types: [application/json]
+    openapi:
+      spec: "{{.PaymentsSpec}}"
+    # A retried payment is replayed, never booked twice (docs/payment-integrity.md).
+    idempotency:
+      required: true
+  # Transfers must also be signed (RFC 9421) with the caller's own key.
+  - name: transfers-create
+    path: /v1/transfers
+    methods: [POST]
+    upstream: payments-api
+    auth:
+      authenticators: [demo-jwt]
+      require:
+        scopes:
+          all_of: [payments:write]
+    max_body_bytes: 64KiB
+    signatures:
+      verify:
+        components: ["@method", "@target-uri", "content-digest", "content-type"]
+  - name: fapi-accounts
+    path: /v1/fapi/accounts
+    methods: [GET]
+    upstream: payments-api
+    profile: fapi2
+    auth:
+      authenticators: [demo-fapi]
+      require:
+        scopes:
+          all_of: [accounts:read]
+    waf: {mode: block}
   - name: fx-rates
     path: /v1/fx/rates
     methods: [GET]
@@ -69,6 +125,7 @@ routes:
     auth:
       authenticators: [demo-keys]
     rate_limits: [fx-demo]
+    waf: {mode: block}
 
 rate_limits:
   policies:
@@ -102,4 +159,17 @@ logging:
   level: info
   access:
     output: "{{.AccessLog}}"
+
+# Security monitoring. Demo thresholds: 5 distinct credentials failing from
+# one address within a minute block it for 2 minutes (the defaults are 10
+# within 10 minutes, for 15 minutes). Events go to their own log, apart
+# from the access log.
+security:
+  detectors:
+    credential_stuffing:
+      distinct_credentials: 5
+      window: 1m
+      block: [2m, 10m]
+  log:
+    output: "{{.SecurityLog}}"
 `

@@ -7,6 +7,7 @@ package demo
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 // Options are the demo's flags.
 type Options struct {
 	Addr           string // gateway listener, default 127.0.0.1:8443
+	FAPIAddr       string // gateway listener with the FAPI 2.0 TLS profile, default 127.0.0.1:8444
 	AdminAddr      string // admin API listener, default 127.0.0.1:9443
 	OpsAddr        string // ops listener, default 127.0.0.1:9090
 	DataDir        string // default: a new temp dir
@@ -45,6 +47,37 @@ type Credentials struct {
 	Token      string `json:"token"`
 	AdminURL   string `json:"admin_url"`
 	AdminToken string `json:"admin_token"`
+	// SecurityLog is the security log (JSON lines).
+	SecurityLog string `json:"security_log"`
+	// PaymentsToken is a JWT with scopes accounts:read payments:write
+	// (POST /v1/payments, /v1/transfers).
+	PaymentsToken string `json:"payments_token"`
+	// SigningKey is the demo consumer's private key (a JWK with its kid):
+	// POST /v1/transfers must be signed with it (examples/signed-transfer).
+	SigningKey *SigningJWK `json:"signing_key"`
+	// FAPIBaseURL is the listener with the FAPI 2.0 TLS profile, which
+	// serves GET /v1/fapi/accounts.
+	FAPIBaseURL string `json:"fapi_base_url"`
+	// DPoPKey is the demo client's private DPoP key, a JWK object (ES256).
+	DPoPKey map[string]any `json:"dpop_key"`
+	// DPoPToken is an access token (ES256, scope accounts:read) bound to
+	// DPoPKey by cnf.jkt: it works only with a DPoP proof signed by it.
+	DPoPToken string `json:"dpop_token"`
+	// PaymentExample is a payment POST /v1/payments accepts with
+	// PaymentsToken (the contract is internal/demo/openapi/payments.yaml).
+	PaymentExample map[string]string `json:"payment_example"`
+}
+
+// paymentsSpec is the contract of POST /v1/payments, written to the data
+// dir next to the configuration that names it.
+//
+//go:embed openapi/payments.yaml
+var paymentsSpec []byte
+
+// paymentExample is a valid payment: a decimal string amount, an ISO 4217
+// currency and an IBAN whose check digits are right.
+func paymentExample() map[string]string {
+	return map[string]string{"amount": "10.00", "currency": "EUR", "creditor_iban": "DE89370400440532013000"}
 }
 
 // Run starts the demo and serves until ctx ends or a signal arrives on sigs.
@@ -58,11 +91,18 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if o.AdminAddr == "" {
 		o.AdminAddr = "127.0.0.1:9443"
 	}
+	if o.FAPIAddr == "" {
+		o.FAPIAddr = "127.0.0.1:8444"
+	}
 	if o.DataDir == "" {
 		d, err := os.MkdirTemp("", "portcullis-demo-")
 		if err != nil {
 			return err
 		}
+		// It holds the pepper, the master key, the TLS key and the key
+		// database: nothing of it may outlive the demo (Ctrl-C included,
+		// which ends Run through sigs) unless the user chose the directory.
+		defer os.RemoveAll(d)
 		o.DataDir = d
 	} else if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return err
@@ -80,7 +120,11 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
-	leaf, err := ca.Issue(pki.LeafOptions{CommonName: "portcullis-demo", Hosts: uniq("127.0.0.1", "localhost", "::1", host)})
+	fapiHost, _, err := net.SplitHostPort(o.FAPIAddr)
+	if err != nil {
+		return fmt.Errorf("--fapi-addr: %w", err)
+	}
+	leaf, err := ca.Issue(pki.LeafOptions{CommonName: "portcullis-demo", Hosts: uniq("127.0.0.1", "localhost", "::1", host, fapiHost)})
 	if err != nil {
 		return fmt.Errorf("issuing demo certificate: %w", err)
 	}
@@ -105,13 +149,27 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	}
 	defer issuer.Close()
 	token := issuer.Sign(issuer.Claims("payments-api", "demo-client", "accounts:read", time.Now(), 24*time.Hour))
+	paymentsToken := issuer.Sign(issuer.Claims("payments-api", "demo-client", "accounts:read payments:write", time.Now(), 24*time.Hour))
+	specFile := filepath.Join(o.DataDir, "payments-openapi.yaml")
+	if err := os.WriteFile(specFile, paymentsSpec, 0o600); err != nil {
+		return err
+	}
+	// The FAPI client: its own DPoP key, and a token bound to it, signed
+	// with ES256 as FAPI 2.0 asks.
+	dpopKey, err := testissuer.NewDPoPKey("ES256")
+	if err != nil {
+		return fmt.Errorf("demo DPoP key: %w", err)
+	}
+	dpopToken := issuer.SignWith(issuer.KidFor("ES256"),
+		dpopKey.Bind(issuer.Claims("payments-api", "demo-fapi-client", "accounts:read", time.Now(), 24*time.Hour)), nil)
 
 	cfgFile := filepath.Join(o.DataDir, "portcullis.yaml")
 	vars := map[string]string{
 		"Addr": o.Addr, "OpsAddr": o.OpsAddr, "CertFile": certFile, "KeyFile": keyFile,
 		"Upstream": "http://" + upLn.Addr().String(), "AccessLog": filepath.Join(o.DataDir, "access.log"),
 		"IssuerURL": issuer.URL(), "JWKSURL": issuer.JWKSURL(), "CAFile": caFile,
-		"AdminAddr": o.AdminAddr,
+		"AdminAddr": o.AdminAddr, "FAPIAddr": o.FAPIAddr, "PaymentsSpec": specFile,
+		"SecurityLog": filepath.Join(o.DataDir, "security.log"),
 	}
 	if err := keyFiles(o.DataDir, vars); err != nil {
 		return fmt.Errorf("demo secrets: %w", err)
@@ -134,19 +192,26 @@ func Run(ctx context.Context, o Options, sigs <-chan os.Signal, stdout io.Writer
 	if err != nil {
 		return err
 	}
+	signingKey, err := seedSigning(ctx, p.Keys, issuer.URL(), "demo-client")
+	if err != nil {
+		return err
+	}
 	if err := p.Start(); err != nil {
 		return err
 	}
 	srv := p.Server
 	baseURL := "https://" + srv.Addr("public")
 	creds := Credentials{BaseURL: baseURL, CAFile: caFile, OpsURL: "http://" + srv.Addr("ops"), Token: token,
-		APIKey: seededKeys.apiKey, AdminURL: "https://" + p.Admin.Addr(), AdminToken: seededKeys.adminToken}
+		APIKey: seededKeys.apiKey, AdminURL: "https://" + p.Admin.Addr(), AdminToken: seededKeys.adminToken,
+		PaymentsToken: paymentsToken, PaymentExample: paymentExample(), SigningKey: signingKey,
+		FAPIBaseURL: "https://" + srv.Addr("fapi"), DPoPKey: dpopKey.PrivateJWK(), DPoPToken: dpopToken,
+		SecurityLog: vars["SecurityLog"]}
 	if o.CredentialsOut != "" {
 		if err := writeJSON(o.CredentialsOut, creds); err != nil {
 			return fmt.Errorf("--credentials-out: %w", err)
 		}
 	}
-	printWelcome(stdout, creds, cfgFile, vars["AccessLog"])
+	printWelcome(stdout, creds, cfgFile, vars["AccessLog"], specFile)
 	return p.Run(ctx, sigs)
 }
 
@@ -198,6 +263,7 @@ Portcullis demo is running.
   admin API   {{.C.AdminURL}}
   config      {{.Config}}
   access log  {{.AccessLog}}
+  security log {{.C.SecurityLog}}
 
 Try it. The API key and the token both carry scope accounts:read, not payments:write:
 
@@ -212,10 +278,32 @@ Try it. The API key and the token both carry scope accounts:read, not payments:w
   curl --cacert $CA $BASE/v1/nope                                        # 404 problem+json
   curl --cacert $CA -X DELETE $BASE/v1/accounts                          # 405 with Allow
   curl --cacert $CA --path-as-is "$BASE/v1/../admin"                     # 400: traversal is rejected
+  curl --cacert $CA -H "X-API-Key: $API_KEY" "$BASE/v1/accounts?iban=x%27%20OR%20%271%27%3D%271%27%20--"  # 403 waf-blocked
   for i in 1 2 3 4 5 6; do curl --cacert $CA -s -o /dev/null -w '%{http_code} ' -H "X-API-Key: $API_KEY" $BASE/v1/fx/rates; done; echo
                                                     # 200 x5, then 429: 5 requests per 10 s per consumer
   curl --cacert $CA -i -H "X-API-Key: $API_KEY" $BASE/v1/fx/rates       # RateLimit-Policy and RateLimit headers
   curl {{.C.OpsURL}}/readyz
+
+Payments (the second token carries payments:write; the body is checked against
+{{.Spec}}, and a payment needs an Idempotency-Key; docs/validation.md,
+docs/payment-integrity.md):
+
+  export PAYMENTS_TOKEN={{.C.PaymentsToken}}
+  curl --cacert $CA -i -H "Authorization: Bearer $PAYMENTS_TOKEN" -H "Idempotency-Key: pay-001" \
+    -H "Content-Type: application/json" -d '{{.Example}}' $BASE/v1/payments
+                                                    # 201; again: the same answer, Idempotent-Replayed: true
+  curl --cacert $CA -i -H "Authorization: Bearer $PAYMENTS_TOKEN" -H "Idempotency-Key: pay-002" \
+    -H "Content-Type: application/json" \
+    -d '{"amount":"10.001","currency":"XXX","creditor_iban":"DE89370400440532013001"}' $BASE/v1/payments
+                                                    # 400: errors lists /amount, /creditor_iban, /currency
+  curl --cacert $CA -i -H "Authorization: Bearer $PAYMENTS_TOKEN" -H "Idempotency-Key: pay-003" \
+    -H "Content-Type: text/plain" -d '{{.Example}}' $BASE/v1/payments  # 415: JSON sent as text/plain is refused
+  go run ./examples/signed-transfer --credentials <the --credentials-out file>   # 201: a signed POST /v1/transfers
+
+FAPI 2.0 (DPoP-bound token, TLS 1.2 with ECDHE and AES-GCM only, x-fapi-interaction-id):
+
+  curl --cacert $CA -i {{.C.FAPIBaseURL}}/v1/fapi/accounts    # 401: DPoP challenge
+  go run ./examples/dpop-client -credentials <the --credentials-out file>   # 200 with a DPoP proof
 
 The admin API issues and revokes keys:
 
@@ -225,9 +313,21 @@ The admin API issues and revokes keys:
   go run ./cmd/portcullis keys create --consumer <id from the list> --scope accounts:read
   go run ./cmd/portcullis keys revoke <key id>      # the key stops at once
 
+Credential stuffing is detected and answered: five stolen tokens tried from one
+address block it (the burst comes from 127.0.0.2, so 127.0.0.1 stays usable):
+
+  for i in 1 2 3 4 5 6 7; do curl --interface 127.0.0.2 --cacert $CA -s -o /dev/null -w '%{http_code} ' -H "Authorization: Bearer stolen$i.token.sig" $BASE/v1/accounts; done; echo
+                                                    # 401 x5, then 403: the address is blocked
+  curl --interface 127.0.0.2 --cacert $CA -H "X-API-Key: $API_KEY" $BASE/v1/accounts   # 403 security-blocked, even with a valid key
+  curl --cacert $CA -H "X-API-Key: $API_KEY" $BASE/v1/accounts                         # 200 from 127.0.0.1
+  curl --cacert $CA -H "Authorization: Bearer $PORTCULLIS_ADMIN_TOKEN" $PORTCULLIS_ADMIN_URL/v1/security/blocks
+  grep '"type":"detection"' {{.C.SecurityLog}}
+  go run ./cmd/portcullis security blocks list      # and: security blocks lift <id>
+
 Stop with Ctrl-C.
 `))
 
-func printWelcome(w io.Writer, c Credentials, cfgFile, accessLog string) {
-	_ = welcome.Execute(w, map[string]any{"C": c, "Config": cfgFile, "AccessLog": accessLog})
+func printWelcome(w io.Writer, c Credentials, cfgFile, accessLog, specFile string) {
+	example, _ := json.Marshal(c.PaymentExample)
+	_ = welcome.Execute(w, map[string]any{"C": c, "Config": cfgFile, "AccessLog": accessLog, "Spec": specFile, "Example": string(example)})
 }

@@ -24,6 +24,9 @@ func paymentsAPI() http.Handler {
 	mux.HandleFunc("GET /v1/accounts", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, map[string]any{"data": accounts, "seen_by_upstream": seen(r)})
 	})
+	mux.HandleFunc("GET /v1/fapi/accounts", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, http.StatusOK, map[string]any{"data": accounts, "seen_by_upstream": seen(r)})
+	})
 	mux.HandleFunc("GET /v1/accounts/{id}", func(w http.ResponseWriter, r *http.Request) {
 		for _, a := range accounts {
 			if a["id"] == r.PathValue("id") {
@@ -49,6 +52,12 @@ func paymentsAPI() http.Handler {
 			"seen_by_upstream": seen(r),
 		})
 	})
+	mux.HandleFunc("POST /v1/transfers", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, http.StatusCreated, map[string]any{
+			"id": "trf_" + time.Now().UTC().Format("20060102") + "_" + itoa(seq.Add(1)), "status": "accepted",
+			"seen_by_upstream": seen(r),
+		})
+	})
 	mux.HandleFunc("GET /v1/fx/rates", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, map[string]any{
 			"base": "EUR", "rates": map[string]string{"USD": "1.0842", "GBP": "0.8571", "CHF": "0.9433"},
@@ -63,7 +72,7 @@ func seen(r *http.Request) map[string]string {
 	out := map[string]string{"path": r.URL.Path}
 	for k := range r.Header {
 		if strings.HasPrefix(k, "X-Consumer") || strings.HasPrefix(k, "X-Forwarded") ||
-			k == "X-Request-Id" || k == "X-Scopes" || k == "X-Auth-Method" || k == "Forwarded" {
+			k == "X-Request-Id" || k == "X-Scopes" || k == "X-Auth-Method" || k == "Forwarded" || k == "X-Fapi-Interaction-Id" {
 			out[k] = r.Header.Get(k)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/requestid"
+	"github.com/portcullis/portcullis/internal/secevent"
 )
 
 // Gateway serves requests through the current Runtime.
@@ -63,22 +64,67 @@ func (g *Gateway) Handler(l config.Listener) http.Handler {
 	h := &listenerHandler{g: g, names: newServerNames(l.ServerNames)}
 	if l.TLS != nil {
 		h.hsts = []string{HSTSValue(l.HSTS)}
+		h.tlsProfile = l.TLS.Profile
 	}
+	h.target = h.targetURI // once: a method value allocates
 	return h
 }
 
 type listenerHandler struct {
-	g     *Gateway
-	hsts  []string
-	names *serverNames // nil: any host
+	g          *Gateway
+	hsts       []string
+	names      *serverNames // nil: any host
+	tlsProfile string       // "" for a plain-HTTP listener
+	target     func(*http.Request) (string, error)
+}
+
+// errHostNotServed is a forwarded host outside the listener's
+// server_names.
+var errHostNotServed = errors.New("forwarded host is not one of the listener's server_names")
+
+// targetURI is the request's target URI as the client sent it (see
+// reqinfo.Info.Target): the connection's scheme and Host, or what a
+// trusted proxy forwarded of them, the forwarded host held to the
+// listener's server_names like the Host is before routing; and the path
+// as received, never the normalised one.
+func (h *listenerHandler) targetURI(r *http.Request) (string, error) {
+	scheme, host := "http", r.Host
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if reqinfo.From(r.Context()).TrustedPeer {
+		fs, fh, err := h.g.current.Load().resolver.Origin(r.Header)
+		if err != nil {
+			return "", err
+		}
+		if fs != "" {
+			scheme = fs
+		}
+		if fh != "" {
+			if h.names != nil && !h.names.match(requestHost(fh)) {
+				return "", errHostNotServed
+			}
+			host = fh
+		}
+	}
+	if host == "" {
+		return "", errors.New("request has no host")
+	}
+	return scheme + "://" + host + r.URL.EscapedPath(), nil
 }
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := h.g
 	rt := g.current.Load()
 	peer := clientip.Peer(r.RemoteAddr)
-	info := &reqinfo.Info{ID: requestid.FromRequest(r, rt.resolver.Trusted(peer)), Start: time.Now(), Peer: peer}
+	trusted := rt.resolver.Trusted(peer)
+	info := &reqinfo.Info{ID: requestid.FromRequest(r, trusted), Start: time.Now(), Peer: peer, TrustedPeer: trusted,
+		TLSProfile: h.tlsProfile, Target: h.target, Method: r.Method}
 	info.ClientIP, _ = rt.resolver.ClientIPFrom(info.Peer, r.Header)
+	if rt.certHeader != "" && !trusted {
+		// Only a trusted proxy may say which certificate the client has.
+		delete(r.Header, rt.certHeader)
+	}
 
 	hdr := w.Header()
 	hdr[requestid.Header] = []string{info.ID}
@@ -96,11 +142,18 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.tracing != nil {
 		ctx, span = g.tracing.Start(r)
 	}
+	sec := rt.security
+	if sec != nil {
+		ctx = secevent.With(ctx, sec)
+	}
 	r = r.WithContext(reqinfo.With(ctx, info))
 
 	var err error
 	if h.names != nil {
-		err = h.names.check(r)
+		if err = h.names.check(r); err != nil && sec != nil {
+			secevent.Emit(r.Context(), secevent.Event{Type: secevent.RequestRefused, Status: http.StatusMisdirectedRequest,
+				Reason: "misdirected-request"})
+		}
 	}
 	if err == nil {
 		err = g.serve(rt, rec, r, info)
@@ -138,9 +191,46 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if span != nil {
 		g.tracing.End(span, r.Method, info, status)
 	}
+	if sec != nil {
+		sec.Observe(observation(info, status))
+	}
 	if err == errAborted {
 		panic(http.ErrAbortHandler) // after logging: net/http must still abort the stream
 	}
+}
+
+// observation is what the security monitor's detectors of behaviour over
+// time see of a finished request.
+func observation(info *reqinfo.Info, status int) secevent.Event {
+	ev := secevent.Event{Status: status, AuthFailed: status == http.StatusUnauthorized && info.AuthFailure != ""}
+	secevent.Fill(&ev, info)
+	if len(info.Params) > 0 {
+		ev.Object = objectHash(info.Params)
+	}
+	return ev
+}
+
+// objectHash identifies the object a request asked for by its route
+// parameters (FNV-1a of each name and value, combined regardless of map
+// order), so distinct objects can be counted without keeping the values.
+func objectHash(params map[string]string) uint64 {
+	var out uint64
+	for k, v := range params {
+		h := uint64(14695981039346656037)
+		for _, s := range [2]string{k, v} {
+			for i := 0; i < len(s); i++ {
+				h ^= uint64(s[i])
+				h *= 1099511628211
+			}
+			h ^= 0xff
+			h *= 1099511628211
+		}
+		out ^= h
+	}
+	if out == 0 {
+		out = 1
+	}
+	return out
 }
 
 // errAborted marks a response aborted mid-body (the upstream failed after

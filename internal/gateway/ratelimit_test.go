@@ -187,19 +187,32 @@ func TestGatewayLimitsSurviveReload(t *testing.T) {
 // they admit exactly the burst. Then Redis dies (each instance falls back
 // to its share, limit / instances) and comes back (shared again).
 func TestGatewayClusterSharesOneLimit(t *testing.T) {
-	r := testenv.StartRedis(t, testenv.RedisOptions{})
+	t.Run("standalone Redis", func(t *testing.T) {
+		r := testenv.StartRedis(t, testenv.RedisOptions{})
+		testSharedLimit(t, r, `address: "`+r.Addr()+`"`)
+	})
+	t.Run("Redis Cluster of 3 masters", func(t *testing.T) {
+		cl := testenv.StartRedisCluster(t, 3)
+		testSharedLimit(t, cl, `cluster: {addresses: ["`+strings.Join(cl.Addrs(), `", "`)+`"]}`)
+	})
+}
+
+func testSharedLimit(t *testing.T, r interface {
+	Stop()
+	Start()
+}, where string) {
 	up := upstreamServer(t).URL
 	rl := fmt.Sprintf(`
   store:
     type: redis
-    redis: {address: "%s", key_prefix: "cluster-test:", retry_interval: 1s, timeout: 5s, dial_timeout: 5s}
+    redis: {%s, key_prefix: "cluster-test:", retry_interval: 1s, timeout: 5s, dial_timeout: 5s}
   instances: 2
   brute_force: {enabled: false}
   policies:
     - name: per-ip
       key: [client_ip]
       rate: {limit: 10, period: 1h}
-`, r.Addr())
+`, where)
 	var mu sync.Mutex
 	now := time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }

@@ -19,16 +19,24 @@ import (
 	"github.com/portcullis/portcullis/internal/bruteforce"
 	"github.com/portcullis/portcullis/internal/clientip"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/idempotency"
 	"github.com/portcullis/portcullis/internal/ipfilter"
 	"github.com/portcullis/portcullis/internal/lifecycle"
+	"github.com/portcullis/portcullis/internal/msgsig"
+	"github.com/portcullis/portcullis/internal/observe"
+	"github.com/portcullis/portcullis/internal/openapi"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/proxy"
 	"github.com/portcullis/portcullis/internal/ratelimit"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 	"github.com/portcullis/portcullis/internal/router"
+	"github.com/portcullis/portcullis/internal/secevent"
+	"github.com/portcullis/portcullis/internal/secmon"
+	"github.com/portcullis/portcullis/internal/sharedstate"
 	"github.com/portcullis/portcullis/internal/tokencache"
 	"github.com/portcullis/portcullis/internal/validate"
+	"github.com/portcullis/portcullis/internal/waf"
 )
 
 // Deps are the long-lived services a Runtime is built with. They outlive
@@ -53,7 +61,39 @@ type Deps struct {
 	// Bodies bounds the memory all requests hold in read bodies, across
 	// reloads. When nil, Build makes one for that runtime alone.
 	Bodies *validate.Budget
+	// WAF compiles and caches the WAF's rule sets across reloads and owns
+	// its log and metrics. When nil, Build makes one for that runtime
+	// alone (without a WAF log).
+	WAF *waf.Engines
+	// Metrics counts what validation stages refuse or report. Nil: not
+	// counted (validate, tests).
+	Metrics *observe.Metrics
+	// Security is the process's security monitor: every request carries
+	// it as its secevent sink, its stage enforces blocks on every route,
+	// and it observes each finished request. Nil: no monitoring (validate,
+	// tests that do not need it).
+	Security *secmon.Monitor
+	// Shared holds idempotency keys and signature nonces (Redis when the
+	// rate limits use Redis), across reloads. When nil, Build makes an
+	// in-memory store for that runtime alone (validate, tests).
+	Shared sharedstate.Store
+	// SigningKeys resolves consumers' message-signing keys (a
+	// *keys.Service). nil when no route verifies signatures.
+	SigningKeys msgsig.KeyResolver
+	// Integrity counts idempotency and signature decisions (nil: not
+	// counted).
+	Integrity *observe.IntegrityMetrics
+	// Replay remembers DPoP proof jti values across reloads, shared by
+	// every instance when it is Redis. When nil, Build makes a memory
+	// store for that runtime alone (validate, tests).
+	Replay sharedstate.Store
+	// Env resolves secrets read at build (DPoP nonce secrets). Nil:
+	// os.LookupEnv.
+	Env config.LookupEnv
 }
+
+// ownReplayEntries bounds the replay store a runtime makes for itself.
+const ownReplayEntries = 100_000
 
 // Route is one configured route's runtime.
 type Route struct {
@@ -76,22 +116,46 @@ type Runtime struct {
 	auths     map[string]authn.Authenticator
 	cancel    context.CancelFunc
 	ipfilter  *ipfilter.Filter  // rate_limits.ip_allow / ip_deny, before routing
+	limits    *ratelimit.Limits // reports the rate-limit store's readiness
 	ownStores *ratelimit.Stores // made by Build when Deps had none
+	files     []string          // read at build besides the configuration file
+	security  *secmon.Monitor   // nil: monitoring off
+	// certHeader is client_cert_header's canonical name ("" when unset),
+	// removed from requests of untrusted peers.
+	certHeader string
 }
+
+// Files are the files Build read besides the configuration file (OpenAPI
+// documents and the files their $refs name), absolute: a reload reads them
+// again, so reload.watch follows them as it follows the configuration.
+func (rt *Runtime) Files() []string { return rt.files }
 
 // Build compiles cfg (already validated) into a Runtime. Every problem is
 // returned as a config.Errors with paths. Nothing is started.
 func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 	var errs config.Errors
 	rt := &Runtime{Config: cfg, router: router.New[*Route]()}
+	if securityOn(cfg, deps) {
+		rt.security = deps.Security
+	}
 
 	header := clientip.XForwardedFor
 	if cfg.ClientIPHeader == "forwarded" {
 		header = clientip.Forwarded
 	}
 	rt.resolver = clientip.New(config.Prefixes(cfg.TrustedProxies), header)
+	if ch := cfg.ClientCertHeader; ch != nil {
+		rt.certHeader = http.CanonicalHeaderKey(ch.Name)
+	}
 	if deps.Bodies == nil {
 		deps.Bodies = validate.NewBudget(validate.DefaultBudget)
+	}
+	if deps.Replay == nil {
+		st, err := sharedstate.NewMemory(ownReplayEntries, sharedstate.MemoryOptions{Now: deps.Now})
+		if err != nil {
+			return nil, err
+		}
+		deps.Replay = st
 	}
 
 	ups := map[string]*proxy.Upstream{}
@@ -111,6 +175,16 @@ func Build(cfg *config.Config, deps Deps) (*Runtime, error) {
 	env := &runtimeBuild{cfg: cfg, resolver: rt.resolver, auths: auths, deps: deps, headers: proxy.NewHeaderPolicy(cfg.Headers)}
 	if err := rt.buildLimits(cfg, deps, env); err != nil {
 		errs.Merge("rate_limits.store", err)
+	}
+	if env.waf, err = buildWAF(cfg, deps); err != nil {
+		errs.Merge("routes", err)
+	}
+	specs, err := openapi.LoadAll(context.Background(), cfg)
+	errs.Merge("", err)
+	env.specs = specs
+	rt.files = specs.Files()
+	if err := buildIntegrity(cfg, deps, env); err != nil {
+		errs.Merge("", err)
 	}
 
 	for i, rc := range cfg.Routes {
@@ -158,7 +232,43 @@ func (rt *Runtime) buildLimits(cfg *config.Config, deps Deps, env *runtimeBuild)
 	rt.ipfilter = ipfilter.New(rl.IPAllow, rl.IPDeny)
 	env.guard = bruteforce.New(rl.BruteForce, stores, deps.Log)
 	env.limits = ratelimit.New(rl, stores)
+	rt.limits = env.limits
 	return nil
+}
+
+// buildIntegrity builds the runtime's idempotency and message-signature
+// parts over the long-lived shared store in deps (or one of the runtime's
+// own).
+func buildIntegrity(cfg *config.Config, deps Deps, env *runtimeBuild) error {
+	shared := deps.Shared
+	if shared == nil {
+		m, err := NewSharedMemory(cfg.SharedState)
+		if err != nil {
+			return config.FieldError{Path: "shared_state", Message: err.Error()}
+		}
+		shared = m
+	}
+	env.idem = idempotency.NewGuard(shared, idempotency.GuardOptions{Metrics: deps.Integrity, Log: deps.Log, Now: deps.Now})
+	if cfg.SignaturesInUse() && deps.SigningKeys == nil {
+		return config.FieldError{Path: "keys", Message: "routes verifying signatures need the key store (consumers' public keys live there)"}
+	}
+	sig, err := msgsig.NewRuntime(cfg, msgsig.Deps{Keys: deps.SigningKeys, Nonces: shared, Metrics: deps.Integrity, Log: deps.Log, Now: deps.Now})
+	if err != nil {
+		return err
+	}
+	env.sig = sig
+	return nil
+}
+
+// SharedLimits bound one shared-state entry: meta is an idempotency
+// fingerprint and lease (under 256 bytes), a value a stored response.
+func SharedLimits(c config.SharedState) sharedstate.Limits {
+	return sharedstate.Limits{MaxMetaBytes: 256, MaxValueBytes: int(c.MaxValueBytes)}
+}
+
+// NewSharedMemory is the in-memory shared store shared_state describes.
+func NewSharedMemory(c config.SharedState) (*sharedstate.Memory, error) {
+	return sharedstate.NewMemory(c.MaxEntries, sharedstate.MemoryOptions{Limits: SharedLimits(c)})
 }
 
 // prefixed re-roots the paths of a constructor's errors under path.
@@ -193,14 +303,18 @@ func (rt *Runtime) InheritHealth(prev *Runtime) {
 
 // parts are what the runtime built that may take part in its lifecycle
 // (lifecycle.Prefetcher, Readiness, Closer): upstreams first, then
-// authenticators by name, so reports and shutdown have a stable order.
+// authenticators by name, then the rate limits, so reports and shutdown
+// have a stable order.
 func (rt *Runtime) parts() []any {
-	out := make([]any, 0, len(rt.upstreams)+len(rt.auths))
+	out := make([]any, 0, len(rt.upstreams)+len(rt.auths)+1)
 	for _, u := range rt.upstreams {
 		out = append(out, u)
 	}
 	for _, name := range slices.Sorted(maps.Keys(rt.auths)) {
 		out = append(out, rt.auths[name])
+	}
+	if rt.limits != nil {
+		out = append(out, rt.limits)
 	}
 	return out
 }
@@ -270,6 +384,28 @@ func (rt *Runtime) JWKSRemotes() []*jwks.Remote {
 // Upstreams returns the runtime's upstreams.
 func (rt *Runtime) Upstreams() []*proxy.Upstream { return rt.upstreams }
 
+// securityOn reports whether cfg monitors security with deps' monitor
+// (the configuration being built decides, not the monitor's current
+// state: a reload applies both together).
+func securityOn(cfg *config.Config, deps Deps) bool {
+	return deps.Security != nil && (cfg.Security.Enabled == nil || *cfg.Security.Enabled)
+}
+
+// refuse reports a path, method or protocol refusal as a security event
+// and returns it, unless the client IP is blocked: then the block's
+// answer, so a blocked scanner gets the same 403 on every path (routes
+// refuse it in their security stage).
+func (rt *Runtime) refuse(r *http.Request, pe *problem.Error) error {
+	if rt.security == nil {
+		return pe
+	}
+	if err := rt.security.CheckIP(r.Context()); err != nil {
+		return err
+	}
+	secevent.Emit(r.Context(), secevent.Event{Type: secevent.RequestRefused, Status: pe.Status, Reason: pe.Type})
+	return pe
+}
+
 // errNonASCIIPath is the logged cause of a 400 on a path_charset: ascii
 // route.
 var errNonASCIIPath = errors.New("path has bytes outside ASCII (path_charset: ascii)")
@@ -285,24 +421,24 @@ func isASCII(s string) bool {
 
 // serve routes r and runs its chain.
 func (rt *Runtime) serve(w http.ResponseWriter, r *http.Request, info *reqinfo.Info) error {
-	if err := rt.ipfilter.Check(info.ClientIP); err != nil {
+	if err := rt.ipfilter.Admit(r.Context()); err != nil {
 		return err
 	}
 	path, err := router.Normalize(r.URL.EscapedPath())
 	if err != nil {
-		return problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(err)
+		return rt.refuse(r, problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(err))
 	}
 	info.Path = path
 	res := rt.router.Match(r.Host, path, r.Method)
 	switch res.Status {
 	case router.NotFound:
-		return problem.NotFound()
+		return rt.refuse(r, problem.NotFound())
 	case router.MethodNotAllowed:
-		return problem.MethodNotAllowed(res.Allow)
+		return rt.refuse(r, problem.MethodNotAllowed(res.Allow))
 	}
 	info.Route = res.Value.Name
 	if res.Value.asciiPath && !isASCII(path) {
-		return problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(errNonASCIIPath)
+		return rt.refuse(r, problem.BadRequest("invalid-path", "The request path is malformed or not allowed.").WithCause(errNonASCIIPath))
 	}
 	if len(res.Params) > 0 {
 		info.Params = make(map[string]string, len(res.Params))

@@ -79,11 +79,12 @@ func NewEnv(t testing.TB) *Env {
 
 // Base returns the listener, upstream and logging sections of a config:
 // one TLS listener "public" on a free port with client_auth (none,
-// optional or require; verified against the env's CA), the echo upstream
-// "echo", ops disabled, the access log in the env's dir.
+// request, optional or require; the last two verified against the env's
+// CA), the echo upstream "echo", ops disabled, the access log in the env's
+// dir.
 func (e *Env) Base(clientAuth string) string {
 	caLine := ""
-	if clientAuth != "none" {
+	if clientAuth == "optional" || clientAuth == "require" {
 		caLine = "\n      client_ca_file: " + e.CAFile
 	}
 	return `listeners:

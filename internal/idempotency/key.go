@@ -1,6 +1,14 @@
 // Package idempotency owns the Idempotency-Key request header
-// (draft-ietf-httpapi-idempotency-key-header). For now it holds only the
-// parser of the header's value.
+// (draft-ietf-httpapi-idempotency-key-header): the parser of its value and
+// its enforcement on a route. A request with a key is forwarded once per
+// consumer and key; the upstream's answer is stored in the shared store
+// (package sharedstate) and replayed to retries with the same fingerprint,
+// without calling the upstream. Two stages do it: Lookup, before the rate
+// limits (so that a replay is not counted), and Enforce, last before the
+// forwarder, which also captures the response. A key whose request may
+// have reached the upstream without a known outcome stays "in doubt" and
+// is never forwarded again until its TTL or an operator resolves it
+// (Admin).
 package idempotency
 
 import (

@@ -4,6 +4,7 @@
 package ipfilter
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
 	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/secevent"
 )
 
 // TypeDenied is the problem type of a request from a client IP the lists
@@ -131,9 +133,19 @@ func (f *Filter) Phase() pipeline.Phase { return pipeline.Admit }
 // Handle implements pipeline.Stage: the request's client IP must pass f.
 func (f *Filter) Handle(next pipeline.Handler) pipeline.Handler {
 	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		if err := f.Check(reqinfo.From(r.Context()).ClientIP); err != nil {
+		if err := f.Admit(r.Context()); err != nil {
 			return err
 		}
 		return next.ServeHTTP(w, r)
 	})
+}
+
+// Admit checks the request's client IP and reports a refusal as a
+// security event.
+func (f *Filter) Admit(ctx context.Context) error {
+	if f == nil || f.Allowed(reqinfo.From(ctx).ClientIP) {
+		return nil
+	}
+	secevent.Emit(ctx, secevent.Event{Type: secevent.IPDenied, Status: http.StatusForbidden, Reason: TypeDenied})
+	return Denied()
 }

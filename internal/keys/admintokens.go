@@ -3,6 +3,7 @@ package keys
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/audit"
@@ -50,7 +51,8 @@ func (s *Service) newAdminToken(spec AdminTokenSpec, createdBy string) (*store.A
 	if err != nil {
 		return nil, "", err
 	}
-	return &store.AdminToken{ID: tok.ID, Name: spec.Name, Role: spec.Role, Hash: s.sec.Hasher.Sum(text),
+	h, pv := s.pepperFor()
+	return &store.AdminToken{ID: tok.ID, Name: spec.Name, Role: spec.Role, Hash: h.Sum(text), PepperVersion: pv,
 		CreatedBy: createdBy, CreatedAt: s.clock.Now().UTC(), ExpiresAt: spec.ExpiresAt.UTC()}, text, nil
 }
 
@@ -65,7 +67,7 @@ func (s *Service) Bootstrap(ctx context.Context, name string) (*IssuedToken, err
 	}
 	e := &audit.Event{Time: s.clock.Now().UTC(), Actor: "cli:bootstrap", Role: "admin",
 		Action: "admin_token.bootstrap", Target: "admin_token:" + t.ID, Outcome: audit.OutcomeSuccess}
-	err = s.st.BootstrapAdminToken(ctx, t, &store.Audit{Event: e, Chain: s.sec.Chainer})
+	err = s.st.BootstrapAdminToken(ctx, t, &store.Audit{Event: e, Chain: s.chainer()})
 	if errors.Is(err, store.ErrConflict) {
 		return nil, ErrAlreadyBootstrapped
 	}
@@ -96,20 +98,31 @@ func (s *Service) VerifyAdminToken(ctx context.Context, presented string) (*Admi
 	}
 	t, err := s.st.GetAdminToken(ctx, tok.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		s.sec.Hasher.Equal(presented, dummyHash) // same work as a wrong secret
+		h, _ := s.pepperFor()
+		h.Equal(presented, dummyHash) // same work as a wrong secret
 		return nil, &Rejection{Reason: "unknown admin token", KeyID: tok.ID}
 	}
 	if err != nil {
 		return nil, err
 	}
+	h, err := s.sec.Peppers.Hasher(t.PepperVersion)
+	if err != nil {
+		s.noteMissing(err)
+		return nil, fmt.Errorf("admin token %s: %w", t.ID, err)
+	}
 	now := s.clock.Now()
 	switch {
-	case !s.sec.Hasher.Equal(presented, t.Hash):
+	case !h.Equal(presented, t.Hash):
 		return nil, &Rejection{Reason: "wrong admin token secret", KeyID: tok.ID}
 	case !t.RevokedAt.IsZero():
 		return nil, &Rejection{Reason: "admin token revoked", KeyID: tok.ID}
 	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
 		return nil, &Rejection{Reason: "admin token expired", KeyID: tok.ID}
+	}
+	if _, pv := s.pepperFor(); t.PepperVersion != pv {
+		s.rehashLater("admin:"+t.ID, presented, t.Hash, func(ctx context.Context, newHash []byte, v uint32) (bool, error) {
+			return s.st.RehashAdminToken(ctx, t.ID, t.Hash, newHash, v)
+		})
 	}
 	return &AdminIdentity{TokenID: t.ID, Name: t.Name, Role: t.Role}, nil
 }

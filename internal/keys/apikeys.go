@@ -78,9 +78,10 @@ func (s *Service) newKey(spec KeySpec, now time.Time) (*store.Key, string, error
 	if err != nil {
 		return nil, "", err
 	}
+	h, pv := s.pepperFor()
 	return &store.Key{
 		ID: tok.ID, ConsumerID: spec.ConsumerID, Environment: string(s.o.Environment),
-		Hash: s.sec.Hasher.Sum(text), Scopes: spec.Scopes, Tier: spec.Tier, Labels: spec.Labels,
+		Hash: h.Sum(text), PepperVersion: pv, Scopes: spec.Scopes, Tier: spec.Tier, Labels: spec.Labels,
 		Sealed: sealed, State: store.StateActive, ExpiresAt: spec.ExpiresAt.UTC(), CreatedAt: now,
 	}, text, nil
 }

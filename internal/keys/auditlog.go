@@ -36,7 +36,7 @@ func (s *Service) auditFor(ctx context.Context, created string) *store.Audit {
 	if e.Target == "" {
 		e.Target = created
 	}
-	return &store.Audit{Event: e, Chain: s.sec.Chainer}
+	return &store.Audit{Event: e, Chain: s.chainer()}
 }
 
 // Audit appends an event that records no change (a read, a denied or
@@ -47,7 +47,7 @@ func (s *Service) Audit(ctx context.Context, e *audit.Event) error {
 	if e.Time.IsZero() {
 		e.Time = s.clock.Now().UTC()
 	}
-	return s.st.AppendAudit(ctx, e, s.sec.Chainer)
+	return s.st.AppendAudit(ctx, e, s.chainer())
 }
 
 // ListAudit returns up to limit events after seq afterSeq.
@@ -55,8 +55,8 @@ func (s *Service) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]a
 	return s.st.ListAudit(ctx, afterSeq, limit)
 }
 
-// VerifyAudit checks the whole audit chain and returns how many events
-// verified.
+// VerifyAudit checks the whole audit chain, each event under the chain
+// key of its pepper version, and returns how many events verified.
 func (s *Service) VerifyAudit(ctx context.Context) (int64, error) {
-	return s.sec.Chainer.Verify(ctx, s.st)
+	return audit.VerifyChain(ctx, s.st, s.sec.Peppers.Chainer)
 }

@@ -8,6 +8,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -89,12 +91,26 @@ func decodeKey(b64 string) ([]byte, error) {
 // Current is the version new values are sealed with.
 func (k *Keyring) Current() uint32 { return k.current }
 
+// Versions are the versions configured, ascending.
+func (k *Keyring) Versions() []uint32 { return slices.Sorted(maps.Keys(k.aeads)) }
+
+// Has reports whether version v is configured.
+func (k *Keyring) Has(v uint32) bool { _, ok := k.aeads[v]; return ok }
+
 // Seal encrypts plaintext bound to aad under the current version.
 func (k *Keyring) Seal(plaintext, aad []byte) ([]byte, error) {
-	aead := k.aeads[k.current]
+	return k.SealVersion(k.current, plaintext, aad)
+}
+
+// SealVersion encrypts plaintext bound to aad under version v.
+func (k *Keyring) SealVersion(v uint32, plaintext, aad []byte) ([]byte, error) {
+	aead, ok := k.aeads[v]
+	if !ok {
+		return nil, &MissingVersionError{Secret: "master_key", Version: v}
+	}
 	out := make([]byte, len(sealMagic)+4+aead.NonceSize(), len(sealMagic)+4+aead.NonceSize()+len(plaintext)+aead.Overhead())
 	copy(out, sealMagic)
-	binary.BigEndian.PutUint32(out[len(sealMagic):], k.current)
+	binary.BigEndian.PutUint32(out[len(sealMagic):], v)
 	nonce := out[len(sealMagic)+4:]
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
@@ -118,7 +134,7 @@ func (k *Keyring) Open(sealed, aad []byte) ([]byte, error) {
 	}
 	aead, ok := k.aeads[ver]
 	if !ok {
-		return nil, fmt.Errorf("sealed with master key v%d, which is not configured", ver)
+		return nil, &MissingVersionError{Secret: "master_key", Version: ver}
 	}
 	rest := sealed[len(sealMagic)+4:]
 	if len(rest) < aead.NonceSize()+aead.Overhead() {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/httpsig"
 	"github.com/portcullis/portcullis/internal/store"
 )
 
@@ -55,4 +56,36 @@ type Offline struct{}
 // Verify always fails with a technical error.
 func (Offline) Verify(context.Context, string, netip.Addr) (*Verified, error) {
 	return nil, errors.New("key store not connected (validate only)")
+}
+
+// CheckStore reports, offline, what would stop OpenStore: a SQLite file
+// that cannot be created or opened where keys.store.path says, or a
+// PostgreSQL DSN that does not parse. It connects to nothing.
+func CheckStore(k config.Keys) error {
+	switch k.Store.Driver {
+	case "sqlite":
+		if err := store.CheckSQLitePath(k.Store.Path); err != nil {
+			return config.FieldError{Path: "keys.store.path", Message: err.Error()}
+		}
+	case "postgres":
+		if err := store.CheckPostgresDSN(k.Store.DSN); err != nil {
+			return config.FieldError{Path: "keys.store.dsn", Message: err.Error()}
+		}
+	}
+	return nil
+}
+
+// PingStore contacts the configured store without changing it (validate
+// --online): PostgreSQL must answer with a schema this binary knows; a
+// SQLite file is checked offline by CheckStore.
+func PingStore(ctx context.Context, k config.Keys) error {
+	if k.Store.Driver != "postgres" {
+		return nil
+	}
+	return store.ProbePostgres(ctx, k.Store.DSN)
+}
+
+// SigningKey always fails with ErrSigningKeysUnavailable.
+func (Offline) SigningKey(context.Context, Signer, string) (httpsig.Key, error) {
+	return httpsig.Key{}, fmt.Errorf("%w: key store not connected (validate only)", ErrSigningKeysUnavailable)
 }

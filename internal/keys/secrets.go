@@ -2,26 +2,23 @@ package keys
 
 import (
 	"fmt"
-	"io"
-	"os"
-	"strings"
 
-	"github.com/portcullis/portcullis/internal/audit"
 	"github.com/portcullis/portcullis/internal/config"
 )
 
-// Secrets are the server secrets keys depend on: the pepper (as a Hasher
-// and, derived from it, the audit chain key) and the master keyring.
+// Secrets are the server secrets keys depend on: the pepper versions
+// (hashing credentials, and the audit chain keys derived from them) and
+// the master keyring.
 type Secrets struct {
-	Hasher  *Hasher
+	Peppers *Peppers
 	Keyring *Keyring
-	Chainer *audit.Chainer
 }
 
 // NewSecrets builds Secrets from raw values (LoadSecrets reads them from
-// where the config says; tests and the demo pass them directly).
+// where the config says; tests and the demo pass them directly). Both may
+// list several versions.
 func NewSecrets(pepper []byte, masterKey string) (*Secrets, error) {
-	h, err := NewHasher(pepper)
+	p, err := ParsePeppers(string(pepper))
 	if err != nil {
 		return nil, err
 	}
@@ -29,18 +26,8 @@ func NewSecrets(pepper []byte, masterKey string) (*Secrets, error) {
 	if err != nil {
 		return nil, fmt.Errorf("master key: %w", err)
 	}
-	return &Secrets{Hasher: h, Keyring: k, Chainer: auditChainer(h)}, nil
+	return &Secrets{Peppers: p, Keyring: k}, nil
 }
-
-// auditChainer derives the audit chain key from the pepper. No credential
-// starts with a NUL byte, so the derived key is never a credential hash.
-func auditChainer(h *Hasher) *audit.Chainer {
-	c, _ := audit.NewChainer(h.Sum("\x00portcullis-audit-chain-v1"))
-	return c
-}
-
-// maxSecretFile bounds a secret file so a wrong path cannot exhaust memory.
-const maxSecretFile = 64 << 10
 
 // LoadSecrets reads the pepper and master key from where cfg says (the
 // environment through env, or files). Every problem is reported with its
@@ -49,14 +36,11 @@ func LoadSecrets(cfg config.Keys, env config.LookupEnv) (*Secrets, error) {
 	var errs config.Errors
 	s := &Secrets{}
 	if v, ok := readSecret(&errs, "keys.pepper", cfg.Pepper, env); ok {
-		h, err := NewHasher([]byte(v))
+		p, err := ParsePeppers(v)
 		if err != nil {
 			errs.Add("keys.pepper", "%v (generate one with: openssl rand -base64 48)", err)
 		}
-		s.Hasher = h
-		if h != nil {
-			s.Chainer = auditChainer(h)
-		}
+		s.Peppers = p
 	}
 	if v, ok := readSecret(&errs, "keys.master_key", cfg.MasterKey, env); ok {
 		k, err := ParseKeyring(v)
@@ -72,34 +56,23 @@ func LoadSecrets(cfg config.Keys, env config.LookupEnv) (*Secrets, error) {
 }
 
 func readSecret(errs *config.Errors, path string, ref config.SecretRef, env config.LookupEnv) (string, bool) {
-	if ref.File != "" {
-		f, err := os.Open(ref.File)
-		if err != nil {
-			errs.Add(config.Join(path, "file"), "cannot read the secret file: %v", err)
-			return "", false
-		}
-		defer f.Close()
-		b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-		if err != nil || len(b) > maxSecretFile {
-			errs.Add(config.Join(path, "file"), "cannot read the secret file (or it is larger than 64KiB)")
-			return "", false
-		}
-		v := strings.TrimRight(string(b), "\r\n")
-		if v == "" {
-			errs.Add(config.Join(path, "file"), "the secret file is empty")
-			return "", false
-		}
-		return v, true
-	}
-	v, ok := env(ref.Env)
-	if !ok || v == "" {
-		errs.Add(config.Join(path, "env"), "environment variable %s is not set", ref.Env)
+	v, err := ref.Read(env)
+	if err != nil {
+		errs.Merge(path, prefixed(path, err))
 		return "", false
 	}
 	return v, true
 }
 
+// prefixed puts a SecretRef.Read error under path.
+func prefixed(path string, err error) error {
+	if fe, ok := err.(config.FieldError); ok {
+		return config.FieldError{Path: config.Join(path, fe.Path), Message: fe.Message}
+	}
+	return err
+}
+
 // String never prints the secrets.
 func (s *Secrets) String() string {
-	return fmt.Sprintf("keys.Secrets{master key v%d}", s.Keyring.Current())
+	return fmt.Sprintf("keys.Secrets{master key v%d, pepper v%d}", s.Keyring.Current(), s.Peppers.Current())
 }

@@ -42,7 +42,7 @@ func TestLoadSecrets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := keys.LoadSecrets(tc.cfg, env(tc.env))
 			if tc.wantErr == nil {
-				if err != nil || s.Hasher == nil || s.Keyring == nil || s.Chainer == nil {
+				if err != nil || s.Peppers == nil || s.Keyring == nil {
 					t.Fatalf("LoadSecrets = %v, %v", s, err)
 				}
 				return

@@ -5,7 +5,9 @@
 // rotation with a grace period, revocation, admin tokens, audit events,
 // re-encryption, and verification on the request path through a bounded
 // cache kept fresh by the store's change feed, with batched usage
-// recording.
+// recording. It also owns consumers' message-signing public keys (RFC 9421)
+// and the mapping of token callers to consumers, and resolves a
+// signature's keyid within the signer's own consumer.
 package keys
 
 import (
@@ -37,6 +39,9 @@ type Options struct {
 	StaleIfError  time.Duration
 	RotationGrace time.Duration
 	UsageFlush    time.Duration
+	// Heartbeat is how often a started Service records itself in the
+	// store's instance registry. Default DefaultHeartbeat.
+	Heartbeat time.Duration
 }
 
 // OptionsFromConfig maps the keys block to Options (store, secrets, clock
@@ -66,7 +71,10 @@ type Service struct {
 	clock Clock
 	log   *slog.Logger
 	cache *cache
-	usage usageRecorder
+	// sigCache holds signing keys and identity mappings for signature
+	// verification.
+	sigCache *sigCache
+	usage    usageRecorder
 
 	flightMu sync.Mutex
 	flights  map[string]*flight
@@ -79,6 +87,18 @@ type Service struct {
 	done   sync.WaitGroup
 	// closeStore is set when the Service owns its store (Open).
 	closeStore bool
+
+	// writeVer are the secret versions new data is written under
+	// (registry.go).
+	writeVer   atomic.Pointer[writeVersions]
+	instanceID string
+	host       string
+	started    time.Time
+	registered bool
+	missing    missing
+	// rehashing holds the ids being re-hashed under a newer pepper.
+	rehashing sync.Map
+	rehashWG  sync.WaitGroup
 }
 
 // Stats are counters of the verification path.
@@ -97,7 +117,7 @@ type Stats struct {
 // NewService builds a Service. Call Start to run its change feed and usage
 // flusher, and Close to stop them.
 func NewService(o Options) (*Service, error) {
-	if o.Store == nil || o.Secrets == nil || o.Secrets.Hasher == nil || o.Secrets.Keyring == nil || o.Secrets.Chainer == nil {
+	if o.Store == nil || o.Secrets == nil || o.Secrets.Peppers == nil || o.Secrets.Keyring == nil {
 		return nil, errors.New("keys: a store and secrets are required")
 	}
 	switch o.Environment {
@@ -118,22 +138,41 @@ func NewService(o Options) (*Service, error) {
 	if o.CacheSize < 1 || o.UsageFlush <= 0 {
 		return nil, errors.New("keys: cache size and usage flush interval must be positive (see DefaultOptions)")
 	}
-	return &Service{
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	s := &Service{
 		o: o, st: o.Store, sec: o.Secrets, clock: o.Clock, log: o.Log,
-		cache: newCache(o.CacheSize), flights: map[string]*flight{},
-	}, nil
+		cache: newCache(o.CacheSize), sigCache: newSigCache(o.CacheSize), flights: map[string]*flight{},
+		instanceID: newInstanceID(), host: hostname(), started: o.Clock.Now(),
+	}
+	// Until the registry is read (Start, LoadVersions): this instance's
+	// newest versions.
+	s.writeVer.Store(&writeVersions{master: o.Secrets.Keyring.Current(), pepper: o.Secrets.Peppers.Current()})
+	return s, nil
 }
 
 // Start runs the change feed and the usage flusher until Close. It returns
 // once the feed is live or has failed its first attempt, so a caller that
 // starts serving right after cannot miss a revocation made meanwhile by
 // this process.
+//
+// It also records the instance in the store's registry, with the master
+// key and pepper versions it holds, before returning (so a rekey run
+// right after sees it), keeps the record alive every heartbeat, and
+// writes new data under the newest versions every live instance holds.
 func (s *Service) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	s.registered = true
+	s.beat(ctx)
 	first := make(chan struct{})
 	var once sync.Once
-	s.done.Add(2)
+	s.done.Add(3)
+	go func() {
+		defer s.done.Done()
+		s.heartbeatLoop(ctx)
+	}()
 	go func() {
 		defer s.done.Done()
 		_ = s.st.Watch(ctx, func(c store.Change) {
@@ -161,9 +200,16 @@ func (s *Service) Close() error {
 		s.cancel()
 		s.done.Wait()
 	}
+	s.rehashWG.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.FlushUsage(ctx)
+	if s.registered {
+		// Gone at once rather than after its ttl: a rekey need not wait.
+		if rerr := s.st.RemoveInstance(ctx, s.instanceID); rerr != nil {
+			s.log.Warn("removing this instance from the registry failed; its row expires by itself", "error", rerr.Error())
+		}
+	}
 	if s.closeStore {
 		if cerr := s.st.Close(); err == nil {
 			err = cerr
@@ -191,9 +237,17 @@ func (s *Service) onChange(c store.Change) {
 		s.stats.Invalidations.Add(1)
 	case store.ConsumerChanged:
 		s.cache.deleteConsumer(c.ID)
+		s.sigCache.dropConsumer(c.ID)
+		s.stats.Invalidations.Add(1)
+	case store.SigningKeysChanged:
+		s.sigCache.dropConsumer(c.ID)
+		s.stats.Invalidations.Add(1)
+	case store.IdentitiesChanged:
+		s.sigCache.dropIdentities()
 		s.stats.Invalidations.Add(1)
 	case store.FeedReset:
 		s.cache.clear()
+		s.sigCache.clear()
 		s.log.Info("key change feed live; key cache cleared")
 	case store.FeedDown:
 		s.log.Warn("key change feed down; reconnecting (revocations made by other instances apply after the cache ttl until it is back)",
@@ -233,9 +287,15 @@ func (e *DegradedError) Error() string { return e.msg }
 // Degraded marks the error as a warning for /readyz.
 func (e *DegradedError) Degraded() bool { return true }
 
-// Ready is the /readyz check: an error when the store is unreachable or the
-// change feed is down. Both are *DegradedError: cached keys keep working.
+// Ready is the /readyz check: not ready when data in the store was
+// written under a master key or pepper version this instance does not
+// hold (it cannot serve those consumers or keys: its configuration lacks
+// a version, fixed only by a restart with it); degraded when the store is
+// unreachable or the change feed is down (cached keys keep working).
 func (s *Service) Ready() error {
+	if m := s.missingReport(); m != "" {
+		return errors.New(m)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := s.st.Ping(ctx); err != nil {

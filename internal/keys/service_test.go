@@ -320,11 +320,32 @@ func TestRekey(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := keystest.Service(t, st, &keystest.Secrets{Secrets: both}, keys.Options{Clock: clock})
-	res, err := svc.Rekey(bg)
-	if err != nil || res.Examined != 2 || res.Rekeyed != 2 || res.Current != 2 {
+
+	// The instance still on v1 is alive: the rekey is refused, naming it,
+	// and what the new instance writes meanwhile stays readable by it (v1).
+	_, err = svc.Rekey(bg, false)
+	var lack *keys.InstancesLackVersionError
+	if !errors.As(err, &lack) || lack.Version != 2 || len(lack.Lacking) != 1 || !strings.Contains(err.Error(), "holds v1") {
+		t.Fatalf("Rekey while an instance lacks v2 = %v", err)
+	}
+	c2, err := svc.CreateConsumer(bg, keys.ConsumerSpec{Name: "during", Contact: "c@during.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := old.GetConsumer(bg, c2.ID); err != nil || got.Contact != "c@during.example" {
+		t.Fatalf("the v1 instance reads what the v1+v2 instance wrote: %+v, %v", got, err)
+	}
+
+	// The old instance stops: its row goes, and writes move to v2.
+	_ = old.Close()
+	if err := svc.LoadVersions(bg); err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.Rekey(bg, false)
+	if err != nil || res.Examined != 3 || res.Rekeyed != 3 || res.Current != 2 || res.Forced {
 		t.Fatalf("Rekey = %+v, %v", res, err)
 	}
-	again, err := svc.Rekey(bg)
+	again, err := svc.Rekey(bg, false)
 	if err != nil || again.Rekeyed != 0 {
 		t.Fatalf("second Rekey = %+v, %v", again, err)
 	}
@@ -336,11 +357,15 @@ func TestRekey(t *testing.T) {
 	if r := reason(t, fresh, k.Secret, netip.MustParseAddr("203.0.113.9")); r != "" {
 		t.Fatalf("key after rekey: %q", r)
 	}
-	// Rekey with a ring missing the version data is under reports it.
+	// Rekey with a ring missing the version data is under reports it
+	// (forced: the live instances lack v3 too).
 	v3only, _ := keys.NewSecrets([]byte(sec.Pepper), "v3:"+key32())
 	broken := keystest.Service(t, st, &keystest.Secrets{Secrets: v3only}, keys.Options{Clock: clock})
-	if _, err := broken.Rekey(bg); err == nil {
-		t.Fatal("Rekey without the old key reported success")
+	if _, err := broken.Rekey(bg, false); !errors.As(err, &lack) || len(lack.Lacking) != 2 {
+		t.Fatalf("Rekey to v3 while two instances lack it = %v", err)
+	}
+	if res, err := broken.Rekey(bg, true); err == nil || !res.Forced {
+		t.Fatalf("forced Rekey without the old key = %+v, %v; want a decryption failure", res, err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -39,12 +40,13 @@ func (r *Rejection) Error() string { return "key rejected: " + r.Reason }
 
 // record is what verification needs about one key, decrypted, immutable.
 type record struct {
-	env        string
-	hash       []byte
-	state      string
-	expiresAt  time.Time
-	graceUntil time.Time
-	cidrs      []netip.Prefix
+	env           string
+	hash          []byte
+	pepperVersion uint32
+	state         string
+	expiresAt     time.Time
+	graceUntil    time.Time
+	cidrs         []netip.Prefix
 	// consumerOK is false when the consumer is deleted or disabled.
 	consumerOK bool
 	verified   Verified
@@ -70,8 +72,14 @@ func (s *Service) Verify(ctx context.Context, presented string, client netip.Add
 	}
 	// The hash is compared even for unknown ids, so an unknown id costs
 	// the same work as a wrong secret.
-	want := rec.hashOrDummy()
-	ok := s.sec.Hasher.Equal(presented, want)
+	h, pv := s.pepperFor()
+	if rec != nil && rec.pepperVersion != pv {
+		if h, err = s.sec.Peppers.Hasher(rec.pepperVersion); err != nil {
+			s.noteMissing(err)
+			return nil, fmt.Errorf("key %s: %w", tok.ID, err)
+		}
+	}
+	ok := h.Equal(presented, rec.hashOrDummy())
 	switch {
 	case rec == nil:
 		return nil, &Rejection{Reason: "unknown key id", KeyID: tok.ID}
@@ -95,6 +103,12 @@ func (s *Service) Verify(ctx context.Context, presented string, client netip.Add
 		return nil, &Rejection{Reason: "source address not allowed for this key", KeyID: tok.ID}
 	}
 	s.usage.record(tok.ID, now)
+	if rec.pepperVersion != pv {
+		old := rec.hash
+		s.rehashLater("key:"+tok.ID, presented, old, func(ctx context.Context, newHash []byte, v uint32) (bool, error) {
+			return s.st.RehashKey(ctx, tok.ID, old, newHash, v)
+		})
+	}
 	return &rec.verified, nil
 }
 
@@ -135,6 +149,15 @@ func (s *Service) lookup(ctx context.Context, id string, now time.Time) (*record
 	s.stats.Misses.Add(1)
 	rec, err := s.load(ctx, id, now)
 	if err != nil {
+		if s.noteMissing(err) {
+			// The store answered: the record needs a secret version this
+			// instance lacks. A cached copy (read before it changed) is
+			// still served, without calling the store unreachable.
+			if ok && e.rec != nil && now.Sub(e.loaded) < s.o.CacheTTL+s.o.StaleIfError {
+				return e.rec, nil
+			}
+			return nil, err
+		}
 		if ok && e.rec != nil && now.Sub(e.loaded) < s.o.CacheTTL+s.o.StaleIfError {
 			s.markStoreDown(err)
 			s.stats.Stale.Add(1)
@@ -187,7 +210,8 @@ func (s *Service) fetch(ctx context.Context, id string) (*record, error) {
 		return nil, err
 	}
 	rec := &record{
-		env: k.Environment, hash: k.Hash, state: k.State, expiresAt: k.ExpiresAt, graceUntil: k.GraceUntil,
+		env: k.Environment, hash: k.Hash, pepperVersion: max(k.PepperVersion, 1), state: k.State,
+		expiresAt: k.ExpiresAt, graceUntil: k.GraceUntil,
 		consumerOK: c != nil && !c.Disabled,
 		verified: Verified{
 			KeyID: k.ID, ConsumerID: k.ConsumerID, Scopes: slices.Clip(k.Scopes),
@@ -224,13 +248,14 @@ func (s *Service) seal(kind, id string, v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.sec.Keyring.Seal(b, aad(kind, id))
+	return s.sec.Keyring.SealVersion(s.writes().master, b, aad(kind, id))
 }
 
 func (s *Service) openSealed(sealed []byte, kind, id string, v any) error {
 	b, err := s.sec.Keyring.Open(sealed, aad(kind, id))
 	if err != nil {
-		return errors.New(kind + " " + id + ": " + err.Error())
+		s.noteMissing(err)
+		return fmt.Errorf("%s %s: %w", kind, id, err)
 	}
 	return json.Unmarshal(b, v)
 }

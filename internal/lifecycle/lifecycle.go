@@ -51,3 +51,14 @@ func Severity(err error) int {
 	}
 	return 2
 }
+
+// degraded is a readiness report that still serves.
+type degraded struct{ msg string }
+
+func (d *degraded) Error() string  { return d.msg }
+func (d *degraded) Degraded() bool { return true }
+
+// DegradedError is a readiness report for a part that still serves (from a
+// cache, or with a fallback): /readyz lists it under warnings and answers
+// 200 "degraded".
+func DegradedError(msg string) error { return &degraded{msg: msg} }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -146,10 +147,29 @@ func (a *AccessLog) Log(r *http.Request, info *reqinfo.Info, e Entry) {
 			attrs = append(attrs, slog.String(h.attr, v))
 		}
 	}
+	if w := info.WAF; w != nil && (w.Action != "pass" || len(w.RuleIDs) > 0) {
+		attrs = append(attrs, slog.String("waf_action", w.Action), slog.String("waf_rule_ids", ruleIDs(w.RuleIDs)),
+			slog.Int("waf_score", w.InboundScore))
+		if w.OutboundScore > 0 {
+			attrs = append(attrs, slog.Int("waf_outbound_score", w.OutboundScore))
+		}
+	}
 	if info.Err != nil {
 		attrs = append(attrs, slog.String("error", clip(info.Err.Error())))
 	}
 	a.log.LogAttrs(context.Background(), slog.LevelInfo, "access", attrs...)
+}
+
+// ruleIDs joins rule ids with commas ("942100,942190").
+func ruleIDs(ids []int) string {
+	b := make([]byte, 0, 7*len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(id), 10)
+	}
+	return string(b)
 }
 
 // Close flushes and closes the output.

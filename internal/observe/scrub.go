@@ -142,7 +142,78 @@ func (sc *scrubber) pan(i int) int {
 		break
 	}
 	if n < 13 || n > 19 || !luhn(d[:n]) {
+		// A card number may sit inside a longer run of separated groups
+		// ("qty 1 4111 1111 1111 1111"): try the runs that start and end
+		// at group boundaries. Fewer than 13 digits hold none.
+		if n < 13 {
+			return j
+		}
+		if a, b, ok := sc.panWithin(i, j); ok {
+			sc.maskPAN(a, b)
+		}
 		return j
+	}
+	sc.maskPAN(i, j)
+	return j
+}
+
+// panWithin finds, in the run s[i:j] of digit groups joined by
+// separators, the longest sub-run of whole groups that is a card number,
+// starting at the first group where one starts (a shorter match would
+// leave the card's tail readable).
+// Cards are written in groups of at least four digits (4-4-4-4, 4-6-5),
+// so only such groups are joined: "1 2 3 ... 13" stays readable.
+func (sc *scrubber) panWithin(i, j int) (int, int, bool) {
+	s := sc.s
+	type group struct{ start, end int }
+	var groups []group
+	for k := i; k < j; {
+		if isDigit(s[k]) {
+			g := group{start: k}
+			for k < j && isDigit(s[k]) {
+				k++
+			}
+			g.end = k
+			groups = append(groups, g)
+			continue
+		}
+		k += max(panSeparator(s, k), 1)
+	}
+	if len(groups) < 2 {
+		return 0, 0, false
+	}
+	for a := range groups {
+		var d []byte
+		end := -1
+		for b := a; b < len(groups) && groups[b].end-groups[b].start >= 4; b++ {
+			for k := groups[b].start; k < groups[b].end; k++ {
+				d = append(d, s[k]-'0')
+			}
+			if len(d) > 19 {
+				break
+			}
+			if len(d) >= 13 && luhn(d) {
+				end = groups[b].end
+			}
+		}
+		if end >= 0 {
+			return groups[a].start, end, true
+		}
+	}
+	return 0, 0, false
+}
+
+// maskPAN masks the card number s[i:j] to its last four digits.
+func (sc *scrubber) maskPAN(i, j int) {
+	s := sc.s
+	n := 0
+	for k := i; k < j; {
+		if isDigit(s[k]) {
+			n++
+			k++
+			continue
+		}
+		k += max(panSeparator(s, k), 1)
 	}
 	if sc.out == nil {
 		sc.out = make([]byte, 0, len(s))
@@ -165,7 +236,6 @@ func (sc *scrubber) pan(i int) int {
 		k += sep
 	}
 	sc.last = j
-	return j
 }
 
 // panSeparator is the length of a separator a card number may be written

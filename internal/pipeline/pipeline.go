@@ -1,8 +1,9 @@
 // Package pipeline owns the shape of a route's request path: a Handler
 // that returns an error instead of writing error responses, the Stage
 // every step of the path is (with the Phase it runs in), the optional roles
-// a stage can take (ResponseStage, AuthObserver, BodyConsumer), and
-// Compose, which orders a route's stages by phase around the forwarder.
+// a stage can take (ResponseStage, Replayer, OutboundStage, AuthObserver,
+// BodyConsumer), and Compose, which orders a route's stages by phase
+// around the forwarder.
 package pipeline
 
 import "net/http"

@@ -86,6 +86,56 @@ type ResponseStage interface {
 	OnResponse(resp *http.Response, r *http.Request) error
 }
 
+// Replayer is a response stage that answers some requests from a stored
+// response instead of the upstream (an idempotent replay). The chain hands
+// it the route's response stages of later response phases (signing),
+// which it runs on the stored response, so that a replay is signed like a
+// fresh answer.
+type Replayer interface {
+	ResponseStage
+	ReplayThrough(later []ResponseStage)
+}
+
+// WireReplayers gives every Replayer among ordered (response stages in
+// response phase order) the stages that run after its own phase.
+func WireReplayers(ordered []ResponseStage) {
+	for _, s := range ordered {
+		rp, ok := s.(Replayer)
+		if !ok {
+			continue
+		}
+		var later []ResponseStage
+		for _, l := range ordered {
+			if l.ResponsePhase() > rp.ResponsePhase() {
+				later = append(later, l)
+			}
+		}
+		rp.ReplayThrough(later)
+	}
+}
+
+// OutboundStage is a stage that acts on the request the forwarder sends,
+// after its final rewrite: identity and forwarding headers set and, for
+// each attempt, the target's scheme, host and path in place. It signs
+// requests for the upstream. An error stops the attempt before anything
+// is sent.
+type OutboundStage interface {
+	Stage
+	OnOutbound(out *http.Request) error
+}
+
+// OutboundStages returns the stages among stages that act on outbound
+// requests, in their given order.
+func OutboundStages(stages []Stage) []OutboundStage {
+	var out []OutboundStage
+	for _, s := range stages {
+		if o, ok := s.(OutboundStage); ok {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // AuthObserver is a stage that observes authentication outcomes as typed
 // signals instead of inspecting status codes (the brute-force defence).
 // The authentication stage calls every observer of its route, in registry
@@ -111,6 +161,15 @@ type BodyConsumer interface {
 	NeedsBody() bool
 }
 
+// BodySelector is a BodyConsumer that needs the bodies of some requests
+// only (the JSON limits: bodies that are, or may be, JSON). A route with
+// it reads a request's body only when the selector wants that body, so a
+// check that is on by default costs a file upload nothing.
+type BodySelector interface {
+	BodyConsumer
+	WantsBody(r *http.Request) bool
+}
+
 // NeedBody reports whether a stage among stages needs the request body.
 func NeedBody(stages []Stage) bool {
 	for _, s := range stages {
@@ -120,6 +179,40 @@ func NeedBody(stages []Stage) bool {
 	}
 	return false
 }
+
+// BodyWanted returns whether the route's stages need the body of a
+// request: always when a consumer that is not a BodySelector needs bodies,
+// per request when only selectors do, never (nil) when no stage does.
+func BodyWanted(stages []Stage) func(*http.Request) bool {
+	var selectors []BodySelector
+	for _, s := range stages {
+		c, ok := s.(BodyConsumer)
+		if !ok || !c.NeedsBody() {
+			continue
+		}
+		sel, ok := c.(BodySelector)
+		if !ok {
+			return always
+		}
+		selectors = append(selectors, sel)
+	}
+	switch len(selectors) {
+	case 0:
+		return nil
+	case 1:
+		return selectors[0].WantsBody
+	}
+	return func(r *http.Request) bool {
+		for _, s := range selectors {
+			if s.WantsBody(r) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func always(*http.Request) bool { return true }
 
 // Order returns stages in the order they run: by phase, and within a
 // phase in the given (registry) order. It rejects an unknown phase, so a

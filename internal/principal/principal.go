@@ -18,7 +18,22 @@ const (
 	MethodIntrospection Method = "introspection"
 	MethodMTLS          Method = "mtls"
 	MethodAPIKey        Method = "api_key"
+	// MethodDPoP is an access token (JWT or introspected) sent with the
+	// DPoP scheme and a verified proof of its key (RFC 9449).
+	MethodDPoP Method = "dpop"
 )
+
+// Confirmation is what an access token is bound to (its cnf claim, RFC
+// 7800): a key (DPoP) or a client certificate (RFC 8705). Read once when
+// the token is verified, it is cached with the principal, so the binding
+// is checked again on every request, cache hits included.
+type Confirmation struct {
+	// JKT is the RFC 7638 thumbprint of the DPoP key (cnf.jkt).
+	JKT string
+	// X5TS256 is the client certificate's SHA-256 thumbprint
+	// (cnf["x5t#S256"]).
+	X5TS256 string
+}
 
 // Principal is the verified identity of a caller.
 type Principal struct {
@@ -47,6 +62,9 @@ type Principal struct {
 	Expiry time.Time
 	// Claims are the raw token claims for claim-based rules (nil for non-token methods).
 	Claims map[string]any
+	// Confirmation is what the token is bound to; nil for an unbound
+	// (bearer) token and for other methods.
+	Confirmation *Confirmation
 }
 
 // HasScope reports whether p holds scope s.
@@ -54,3 +72,16 @@ func (p *Principal) HasScope(s string) bool { return p != nil && slices.Contains
 
 // HasRole reports whether p holds role s.
 func (p *Principal) HasRole(s string) bool { return p != nil && slices.Contains(p.Roles, s) }
+
+// Issuer is the issuer ("iss") of the token a token caller presented, ""
+// for callers without one (API keys, client certificates). Consumer ids
+// taken from tokens (client_id, azp) are only unique per issuer, so what
+// is scoped to a caller (idempotency keys, signature nonces, signing keys)
+// is scoped to the issuer and the consumer id together.
+func (p *Principal) Issuer() string {
+	if p == nil || p.Claims == nil {
+		return ""
+	}
+	s, _ := p.Claims["iss"].(string)
+	return s
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/reqinfo"
 )
@@ -117,10 +118,22 @@ func GatewayTimeout(cause error) *Error {
 		"The upstream service did not answer in time.").WithCause(cause)
 }
 
-// Unavailable is a 503 for a dependency that is down.
-func Unavailable(typ, detail string, cause error) *Error {
-	return New(http.StatusServiceUnavailable, typ, "Service Unavailable", detail).WithCause(cause)
+// Unavailable is a 503 for a dependency that is down, with Retry-After:
+// the whole seconds of retryAfter, at least 1 (RFC 9110 §10.2.3), so a
+// client backs off instead of retrying at once.
+func Unavailable(typ, detail string, retryAfter time.Duration, cause error) *Error {
+	return New(http.StatusServiceUnavailable, typ, "Service Unavailable", detail).WithCause(cause).
+		WithHeader("Retry-After", RetryAfterSeconds(retryAfter))
 }
+
+// RetryAfterSeconds is d as a Retry-After value: whole seconds, rounded up,
+// at least 1.
+func RetryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10)
+}
+
+// DefaultRetryAfter is the Retry-After of a 503 whose maker named none.
+const DefaultRetryAfter = 5 * time.Second
 
 // Internal is a 500 that hides its cause.
 func Internal(cause error) *Error {
@@ -166,6 +179,10 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 	h := w.Header()
 	for k, vs := range p.Header {
 		h[k] = vs
+	}
+	if p.Status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		// Every 503 tells the client when to come back.
+		h.Set("Retry-After", RetryAfterSeconds(DefaultRetryAfter))
 	}
 	h.Set("Content-Type", ContentType)
 	h.Set("Cache-Control", "no-store")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/reqinfo"
 )
@@ -66,5 +67,32 @@ func TestWriteHeadHasNoBody(t *testing.T) {
 	Write(w, r, NotFound())
 	if w.Code != 404 || w.Body.Len() != 0 {
 		t.Fatalf("HEAD: %d with %d body bytes", w.Code, w.Body.Len())
+	}
+}
+
+// Every 503 carries Retry-After: the one its maker chose (whole seconds,
+// rounded up, at least 1), or the default when a 503 was built without it.
+func TestEvery503HasRetryAfter(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"unavailable, 5s", Unavailable("auth-unavailable", "d", 5*time.Second, nil), "5"},
+		{"unavailable, rounded up", Unavailable("x", "d", 1500*time.Millisecond, nil), "2"},
+		{"unavailable, at least 1", Unavailable("x", "d", 0, nil), "1"},
+		{"a 503 built by hand", New(http.StatusServiceUnavailable, "x", "Service Unavailable", ""), "5"},
+		{"a 502 has none", BadGateway(nil), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req = req.WithContext(reqinfo.With(req.Context(), &reqinfo.Info{}))
+			Write(rec, req, tc.err)
+			if got := rec.Header().Get("Retry-After"); got != tc.want {
+				t.Fatalf("Retry-After %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -121,3 +121,35 @@ func invalidFields(h http.Header) string {
 	}
 	return ""
 }
+
+// NeverSent reports whether a failed exchange provably never reached the
+// upstream, so that repeating it cannot repeat its effect (idempotency
+// keys are released only then): no target was available, the request was
+// one the transport refuses to write, a stage refused the outbound request
+// before it was sent, or the attempt failed while connecting (a dial
+// error: no byte of the request was written). A timeout, a reset or any
+// error after the connection was made is not: the upstream may have acted
+// on the request. err is what the forwarder returned (its problem carries
+// the proxy's error as its cause).
+func NeverSent(err error) bool {
+	var ire invalidRequestError
+	var ose outboundStageError
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, ErrNoHealthyTarget), errors.As(err, &ire), errors.As(err, &ose):
+		return true
+	}
+	return connectFailure(err)
+}
+
+// outboundStageError is an outbound stage's refusal of an attempt (a
+// request that could not be signed): the gateway's failure, and nothing
+// was sent.
+type outboundStageError struct {
+	stage string
+	err   error
+}
+
+func (e outboundStageError) Error() string { return "outbound stage " + e.stage + ": " + e.err.Error() }
+func (e outboundStageError) Unwrap() error { return e.err }

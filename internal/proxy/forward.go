@@ -47,6 +47,7 @@ type Forwarder struct {
 	tunnel   *TunnelLimits // nil: the route forwards no upgrade
 
 	responseStages []pipeline.ResponseStage
+	outboundStages []pipeline.OutboundStage
 }
 
 var _ pipeline.Handler = (*Forwarder)(nil)
@@ -85,12 +86,16 @@ type Options struct {
 	// ResponseStages act on the upstream's response before the client
 	// gets it, in this order.
 	ResponseStages []pipeline.ResponseStage
+	// OutboundStages act on each attempt's outbound request after the
+	// final rewrite (signing), in this order.
+	OutboundStages []pipeline.OutboundStage
 }
 
 // NewForwarder returns the handler that proxies to up.
 func NewForwarder(up *Upstream, o Options) *Forwarder {
 	f := &Forwarder{up: up, timeout: o.Timeout, resolver: o.Resolver, headers: o.Headers,
-		identity: o.Identity, origins: originsOf(up.Targets), route: o.Route, responseStages: o.ResponseStages}
+		identity: o.Identity, origins: originsOf(up.Targets), route: o.Route, responseStages: o.ResponseStages,
+		outboundStages: o.OutboundStages}
 	if f.headers == nil {
 		f.headers = defaultHeaderPolicy
 	}
@@ -120,6 +125,11 @@ func NewForwarder(up *Upstream, o Options) *Forwarder {
 // 503, 504), never written here.
 func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	info := reqinfo.From(r.Context())
+	if info.Uncounted {
+		// A request let past the rate limits because it was to be answered
+		// from stored state must never cost the upstream anything.
+		return problem.Internal(errUncounted)
+	}
 	info.Upstream = f.up.Name
 	if f.tunnel != nil && isWebSocketUpgrade(r) {
 		return f.serveUpgrade(w, r, info)
@@ -127,6 +137,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
 	defer cancel()
 	ctx = withInformational(ctx, w, f.headers)
+	ctx = withOutbound(ctx, f.outboundStages)
 	f.rp.ServeHTTP(w, r.WithContext(ctx))
 	if err := info.UpstreamErr; err != nil {
 		return classify(r.Context(), err)
@@ -263,6 +274,10 @@ type responseStageError struct {
 func (e responseStageError) Error() string { return "response stage " + e.stage + ": " + e.err.Error() }
 func (e responseStageError) Unwrap() error { return e.err }
 
+// errUncounted is a request marked to be answered from stored state that
+// reached the forwarder.
+var errUncounted = errors.New("a request not counted by the rate limits reached the forwarder")
+
 // errUnrequestedSwitch is an upstream switching protocols on a request that
 // asked for no upgrade (the gateway removed it): no tunnel is opened.
 var errUnrequestedSwitch = errors.New("upstream switched protocols although no upgrade was forwarded")
@@ -289,12 +304,15 @@ func classify(clientCtx context.Context, err error) error {
 	var cbe clientBodyError
 	var ire invalidRequestError
 	var rse responseStageError
+	var ose outboundStageError
 	var pe *problem.Error
 	switch {
 	case errors.As(err, &rse) && errors.As(rse.err, &pe):
 		return pe
 	case errors.As(err, &rse):
 		return problem.BadGateway(err)
+	case errors.As(err, &ose):
+		return problem.Internal(err)
 	case errors.As(err, &mbe):
 		return problem.PayloadTooLarge(mbe.Limit).WithCause(err)
 	case clientCtx.Err() != nil:
@@ -304,7 +322,7 @@ func classify(clientCtx context.Context, err error) error {
 	case errors.As(err, &ire):
 		return problem.BadRequest("invalid-request", "The request's method or a header field cannot be forwarded.").WithCause(err)
 	case errors.Is(err, ErrNoHealthyTarget):
-		return problem.Unavailable("no-healthy-upstream", "No healthy upstream target is available.", err).WithHeader("Retry-After", "5")
+		return problem.Unavailable("no-healthy-upstream", "No healthy upstream target is available.", 5*time.Second, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return problem.GatewayTimeout(err)
 	}

@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/reqinfo"
 )
 
@@ -48,6 +50,11 @@ func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		out.URL.Host = t.URL.Host
 		out.URL.Path = t.basePath + path
 		out.URL.RawPath = ""
+		// The outbound stages (signing) see the request exactly as this
+		// attempt sends it: the target's authority and path included.
+		if err := runOutbound(out); err != nil {
+			return nil, err
+		}
 		span := u.startSpan(out, t, attempt)
 		start := time.Now()
 		resp, err := u.transport.RoundTrip(out)
@@ -77,6 +84,27 @@ func (u *Upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		tried, lastErr = t, err
 	}
+}
+
+// outboundKey carries a route's outbound stages on the request context:
+// the Upstream is shared by routes, the stages are the route's.
+type outboundKey struct{}
+
+func withOutbound(ctx context.Context, stages []pipeline.OutboundStage) context.Context {
+	if len(stages) == 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, outboundKey{}, stages)
+}
+
+func runOutbound(out *http.Request) error {
+	stages, _ := out.Context().Value(outboundKey{}).([]pipeline.OutboundStage)
+	for _, s := range stages {
+		if err := s.OnOutbound(out); err != nil {
+			return outboundStageError{stage: s.Name(), err: err}
+		}
+	}
+	return nil
 }
 
 func idempotent(m string) bool {

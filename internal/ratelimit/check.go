@@ -27,6 +27,11 @@ type Check struct {
 	Kind Kind
 	// Key is the storage key (already namespaced by policy and kind).
 	Key string
+	// Tag groups checks a Redis Cluster must keep in one hash slot: the
+	// digest of the first part of the policy's key (the consumer, the
+	// client IP...), so every key of one consumer shares a slot whatever
+	// the policy. Set only for a clustered store.
+	Tag string
 	// Cost is how many units the request consumes (rate and quota).
 	Cost int64
 
@@ -74,6 +79,7 @@ type Result struct {
 // Lease is an in-flight slot to give back when the request ends.
 type Lease struct {
 	Key   string
+	Tag   string // the check's Tag
 	Token string
 }
 

@@ -8,7 +8,9 @@
 --   kind 1 (rate):        interval_us, burst                      KEYS: 1
 --   kind 2 (quota):       limit, then start_us,end_us x3 windows  KEYS: 3 (one per window)
 --   kind 3 (concurrency): limit, lease_us, token                  KEYS: 1
--- Returns {all_allowed, then per check: allowed, remaining, reset_us, retry_us}.
+-- Returns {all_allowed, then per check: allowed, remaining, reset_us,
+-- retry_us, then per check the quota window counted in (1-3; 0 for other
+-- kinds), which undo.lua needs}.
 local now
 if ARGV[1] ~= '' then
   now = tonumber(ARGV[1])
@@ -19,10 +21,12 @@ end
 local n = tonumber(ARGV[2])
 local a, k = 3, 1
 local out = {1}
+local picks = {}
 local writes = {}
 local all = 1
 for i = 1, n do
   local kind, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  picks[i] = 0
   if kind == 1 then
     local key = KEYS[k]
     local iv, burst = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
@@ -48,6 +52,7 @@ for i = 1, n do
       if s <= now and now < e then pick = j + 1 end
     end
     local key = KEYS[k + pick - 1]
+    picks[i] = pick
     local wend = tonumber(ARGV[a + 2 + 2 * pick])
     k, a = k + 3, a + 9
     local count = tonumber(redis.call('GET', key) or '0')
@@ -94,4 +99,5 @@ if all == 1 then
     end
   end
 end
+for i = 1, n do table.insert(out, picks[i]) end
 return out

@@ -101,6 +101,20 @@ func (k keySpec) appendKey(dst []byte, r *http.Request, info *reqinfo.Info) ([]b
 	return dst, true
 }
 
+// firstPart is the encoding of the first part of a composite key (the
+// whole key when it has one part).
+func firstPart(composite []byte) []byte {
+	if len(composite) < 2 {
+		return composite
+	}
+	n, size := binary.Uvarint(composite[1:])
+	end := 1 + size + int(n)
+	if size <= 0 || end > len(composite) || end < 0 {
+		return composite
+	}
+	return composite[:end]
+}
+
 // appendFallbackKey appends the per-client-IP key used when a policy's own
 // key is missing.
 func appendFallbackKey(dst []byte, ip netip.Addr) []byte {

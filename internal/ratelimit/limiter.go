@@ -15,6 +15,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/reqinfo"
+	"github.com/portcullis/portcullis/internal/secevent"
 )
 
 // Limits is one runtime's compiled rate-limit configuration. It is rebuilt
@@ -26,13 +27,16 @@ type Limits struct {
 	byName map[string]*policy
 	global []*policy
 	tiers  map[string][]*policy
+	// used are the policies some route applies (Route marks them while
+	// the runtime is built): only they make /readyz fail.
+	used map[string]bool
 }
 
 // New compiles cfg, which config.Parse validated (every policy a route,
 // global or tier names exists; the time zone is loaded).
 func New(cfg config.RateLimits, stores *Stores) *Limits {
 	instances := int64(max(1, cfg.Instances))
-	l := &Limits{stores: stores, loc: cfg.TimeZone.Location(), legacy: cfg.LegacyHeaders, byName: map[string]*policy{}, tiers: map[string][]*policy{}}
+	l := &Limits{stores: stores, loc: cfg.TimeZone.Location(), legacy: cfg.LegacyHeaders, byName: map[string]*policy{}, tiers: map[string][]*policy{}, used: map[string]bool{}}
 	for _, pc := range cfg.Policies {
 		l.byName[pc.Name] = compilePolicy(pc, instances, stores.metrics)
 	}
@@ -71,6 +75,16 @@ func (l *Limits) Route(rc config.Route) pipeline.Stage {
 			for _, p := range ps {
 				rl.tiers[tier] = append(rl.tiers[tier], bind(p, rc.Name))
 			}
+		}
+	}
+	for _, list := range [][]*bound{rl.global, rl.own} {
+		for _, b := range list {
+			l.used[b.p.name] = true
+		}
+	}
+	for _, list := range rl.tiers {
+		for _, b := range list {
+			l.used[b.p.name] = true
 		}
 	}
 	return rl
@@ -112,6 +126,12 @@ var _ pipeline.Handler = (*limited)(nil)
 func (h *limited) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	rl := h.rl
 	info := reqinfo.From(r.Context())
+	if info.Uncounted {
+		// An idempotent replay: answered from stored state, it costs the
+		// upstream nothing and a client retrying after a timeout must not
+		// be refused its own answer. The forwarder refuses such a request.
+		return h.next.ServeHTTP(w, r)
+	}
 	own := rl.own
 	if pr := info.Principal; pr != nil && pr.Tier != "" && len(own) > 0 {
 		if t, ok := rl.tiers[pr.Tier]; ok {
@@ -122,6 +142,7 @@ func (h *limited) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	n := 3 * (len(rl.global) + len(own))
 	checks, owners := make([]Check, 0, n), make([]*bound, 0, n)
 	var keyBuf [128]byte
+	clustered := rl.l.stores.clustered()
 	for _, list := range [2][]*bound{rl.global, own} {
 		for _, b := range list {
 			p := b.p
@@ -134,18 +155,22 @@ func (h *limited) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 				kb = appendFallbackKey(keyBuf[:0], info.ClientIP)
 			}
 			d := digest(kb)
+			tag := ""
+			if clustered {
+				tag = digest(firstPart(kb))
+			}
 			cost := b.cost(r.Method)
 			if p.rate != nil {
-				checks = append(checks, Check{Kind: KindRate, Key: p.prefix + "r:" + d, Cost: cost, Interval: p.rate.interval, Burst: p.rate.burst})
+				checks = append(checks, Check{Kind: KindRate, Key: p.prefix + "r:" + d, Tag: tag, Cost: cost, Interval: p.rate.interval, Burst: p.rate.burst})
 				owners = append(owners, b)
 			}
 			if p.quota != nil {
-				checks = append(checks, Check{Kind: KindQuota, Key: p.prefix + "q:" + d, Cost: cost, Limit: p.quota.limit,
+				checks = append(checks, Check{Kind: KindQuota, Key: p.prefix + "q:" + d, Tag: tag, Cost: cost, Limit: p.quota.limit,
 					Windows: p.quota.windows(now, rl.l.loc)})
 				owners = append(owners, b)
 			}
 			if p.conc > 0 {
-				checks = append(checks, Check{Kind: KindConcurrency, Key: p.prefix + "c:" + d, Cost: 1, Limit: p.conc,
+				checks = append(checks, Check{Kind: KindConcurrency, Key: p.prefix + "c:" + d, Tag: tag, Cost: 1, Limit: p.conc,
 					Lease: rl.lease, Token: rl.l.stores.token()})
 				owners = append(owners, b)
 			}
@@ -165,12 +190,14 @@ func (h *limited) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	setHeaders(w.Header(), checks, owners, res, charged, allowed, rl.l.legacy)
 	if !allowed {
-		return rejection(checks, owners, res)
+		pe := rejection(checks, owners, res)
+		secevent.Emit(r.Context(), secevent.Event{Type: secevent.RateLimited, Status: pe.Status, Reason: pe.Type + " " + pe.Cause.Error()})
+		return pe
 	}
 	var leases []Lease
 	for i, c := range checks {
 		if c.Kind == KindConcurrency && charged[i] {
-			leases = append(leases, Lease{Key: c.Key, Token: c.Token})
+			leases = append(leases, Lease{Key: c.Key, Tag: c.Tag, Token: c.Token})
 		}
 	}
 	last := (*policy)(nil)

@@ -42,6 +42,12 @@ func newMetrics(mem *MemoryStore) *Metrics {
 		}, []string{"kind"}),
 	}
 	m.storeUp.Set(1)
+	// Every series at zero from the start, so rate() alert rules work
+	// from the first scrape.
+	for _, kind := range []string{"ip", "credential"} {
+		m.blocks.WithLabelValues(kind)
+		m.blocked.WithLabelValues(kind)
+	}
 	keys := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "portcullis_ratelimit_memory_keys",
 		Help: "Keys held by the in-process rate-limit store.",

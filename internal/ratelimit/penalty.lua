@@ -1,14 +1,16 @@
 -- Records failed authentications and imposes brute-force blocks. Mirrors
 -- MemoryStore.Fail. Per source, KEYS are {fail, offences, block}; the last
--- KEY is the block horizon, kept alive as long as the longest block so
--- instances can tell cheaply that no block is in force (blockhorizon.go).
+-- KEY, when given, is the block horizon, kept alive as long as the longest
+-- block so instances can tell cheaply that no block is in force
+-- (blockhorizon.go). On Redis Cluster the horizon is in another slot and
+-- left out: horizon.lua extends it after.
 --
 -- ARGV[1] number of sources, ARGV[2] window ms, ARGV[3] forget ms,
 -- ARGV[4] ladder length L, ARGV[5..4+L] ladder ms, then one threshold per
 -- source. Returns the block (ms) each source has just earned (0 for none),
 -- then the horizon's remaining life (ms).
 local n, window, forget, L = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local hk = KEYS[3 * n + 1]
+local hk = KEYS[3 * n + 1] -- nil without the horizon
 local out = {}
 for i = 1, n do
   local fk, ok, bk = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
@@ -26,7 +28,7 @@ for i = 1, n do
       if redis.call('PTTL', bk) < d then
         redis.call('SET', bk, '1', 'PX', d)
       end
-      if redis.call('PTTL', hk) < d then
+      if hk and redis.call('PTTL', hk) < d then
         redis.call('SET', hk, '1', 'PX', d)
       end
     end
@@ -35,5 +37,7 @@ for i = 1, n do
 end
 -- Last: the horizon's remaining life, so an instance that sees a failure
 -- learns at once of blocks imposed elsewhere.
-table.insert(out, math.max(redis.call('PTTL', hk), 0))
+if hk then
+  table.insert(out, math.max(redis.call('PTTL', hk), 0))
+end
 return out

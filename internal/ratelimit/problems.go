@@ -66,6 +66,6 @@ func resultFor(k Kind) int {
 // storeUnavailable is the 503 of a policy with on_store_error: deny while
 // Redis is unreachable.
 func storeUnavailable(policy string, cause error) *problem.Error {
-	return problem.Unavailable(TypeUnavailable, "Rate limits cannot be checked right now.",
-		fmt.Errorf("rate-limit policy %q: store unavailable: %w", policy, cause)).WithHeader("Retry-After", "1")
+	return problem.Unavailable(TypeUnavailable, "Rate limits cannot be checked right now.", time.Second,
+		fmt.Errorf("rate-limit policy %q: store unavailable: %w", policy, cause))
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/portcullis/portcullis/internal/config"
 )
@@ -41,6 +42,9 @@ type Stores struct {
 
 	tokenPrefix string
 	tokenSeq    atomic.Uint64
+
+	stopHealth context.CancelFunc
+	healthDone chan struct{}
 }
 
 // NewStores builds the configured store. Redis is not contacted until the
@@ -73,6 +77,9 @@ func NewStores(cfg config.RateLimitStore, o Options) (*Stores, error) {
 		if sn := cfg.Redis.Sentinel; sn != nil {
 			addrs = sn.Addresses
 		}
+		if cl := cfg.Redis.Cluster; cl != nil {
+			addrs = cl.Addresses
+		}
 		for _, a := range addrs {
 			if cfg.Redis.TLS == nil && !config.IsLoopback(a) {
 				o.Log.Warn("rate-limit store: Redis is reached without TLS over the network; its password travels in clear (set rate_limits.store.redis.tls)",
@@ -84,13 +91,58 @@ func NewStores(cfg config.RateLimitStore, o Options) (*Stores, error) {
 	return s, nil
 }
 
-// Close releases the Redis connections.
+// Start runs the background health check of the Redis store (nothing for
+// the memory store): every health_interval Redis is pinged through the
+// breaker, so the store_up metric and /readyz follow Redis without waiting
+// for traffic, and a recovered Redis is taken back before the next request
+// has to probe it. Close stops it.
+func (s *Stores) Start() {
+	if s.redis == nil || s.stopHealth != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopHealth, s.healthDone = cancel, make(chan struct{})
+	interval := s.cfg.Redis.HealthInterval.D()
+	timeout := max(s.cfg.Redis.Timeout.D(), time.Millisecond)
+	go func() {
+		defer close(s.healthDone)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			cctx, ccancel := context.WithTimeout(ctx, timeout)
+			if err := s.redis.healthCheck(cctx); err != nil && !errors.Is(err, ErrUnavailable) {
+				s.metrics.StoreError()
+			}
+			ccancel()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// Close stops the health check and releases the Redis connections.
 func (s *Stores) Close() error {
+	if s.stopHealth != nil {
+		s.stopHealth()
+		<-s.healthDone
+	}
 	if s.redis != nil {
 		return s.redis.Close()
 	}
 	return nil
 }
+
+// clustered reports whether the store is a Redis Cluster, whose checks
+// carry slot tags.
+func (s *Stores) clustered() bool { return s.redis != nil && s.redis.cluster }
+
+// Up reports whether limits are shared: true for the memory store, and
+// for Redis while its breaker is closed (the last call or health check
+// succeeded).
+func (s *Stores) Up() bool { return s.redis == nil || !s.redis.breaker.down.Load() }
 
 // Config is the store configuration s was built from. A reload that
 // changes it keeps using s (reported as needing a restart).
@@ -107,6 +159,16 @@ func (s *Stores) Memory() *MemoryStore { return s.memory }
 
 // Redis is the Redis store, or nil.
 func (s *Stores) Redis() *RedisStore { return s.redis }
+
+// RedisClient is the Redis connection pool of a redis store (nil for the
+// memory store), for other state the instances share through it (DPoP
+// replay, package sharedstate). Stores keeps and closes it.
+func (s *Stores) RedisClient() redis.UniversalClient {
+	if s.redis == nil {
+		return nil
+	}
+	return s.redis.client
+}
 
 // Ping checks Redis (nil for the memory store), for readiness checks.
 func (s *Stores) Ping(ctx context.Context) error {

@@ -6,6 +6,7 @@ package reqinfo
 
 import (
 	"context"
+	"net/http"
 	"net/netip"
 	"time"
 
@@ -24,6 +25,20 @@ type Info struct {
 	// Peer is the address of the connection's other end (the client, or a
 	// proxy in front of the gateway).
 	Peer netip.Addr
+	// Method is the request method.
+	Method string
+	// TrustedPeer reports whether Peer is one of trusted_proxies, whose
+	// forwarding and client-certificate headers are believed.
+	TrustedPeer bool
+	// TLSProfile is the tls.profile of the listener the request came in
+	// on ("" for a plain-HTTP listener).
+	TLSProfile string
+	// Target returns the request's target URI as the client sent it:
+	// scheme and authority as the client used them (through trusted
+	// proxies' forwarding headers, within the listener's server_names),
+	// and the path as received, without the query. Nil outside a
+	// listener. DPoP proofs are checked against it.
+	Target func(r *http.Request) (string, error)
 	// Path is the normalised request path the route matched on and the
 	// upstream receives.
 	Path string
@@ -56,8 +71,26 @@ type Info struct {
 	// UpstreamErr is the proxy's error, handed from its error hook back to
 	// the forwarder.
 	UpstreamErr error
+	// WAF is the route's WAF verdict (nil on routes without a WAF).
+	WAF *WAFOutcome
+	// Uncounted marks a request that will be answered from stored state,
+	// never by the upstream (an idempotent replay): rate limits neither
+	// count nor refuse it, and the forwarder refuses to send it.
+	Uncounted bool
 
 	clientIPString string
+}
+
+// WAFOutcome is what the WAF concluded about one request, for the access
+// log. It names rules and scores, never matched values.
+type WAFOutcome struct {
+	// Action is "pass", "blocked", "detected" (a detect-mode route would
+	// have blocked) or "error" (the WAF failed; the request was refused).
+	Action string
+	// RuleIDs are the detection rules that matched, request side first.
+	RuleIDs []int
+	// InboundScore and OutboundScore are the CRS anomaly scores.
+	InboundScore, OutboundScore int
 }
 
 // ClientIPString is ClientIP formatted once per request.

@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/portcullis/portcullis/internal/observe"
+	"github.com/portcullis/portcullis/internal/secevent"
 )
 
 // connWatch makes visible what net/http answers or drops on its own,
@@ -29,6 +31,7 @@ import (
 type connWatch struct {
 	listener string
 	log      *slog.Logger
+	events   secevent.Sink // nil: no security monitor
 	// counters by reason: tls_handshake, no_request, refused.
 	handshake, noRequest, refused prometheus.Counter
 	h2errors                      *prometheus.CounterVec
@@ -45,10 +48,11 @@ type connTrack struct {
 	handled atomic.Bool  // the handler ran in the current period
 }
 
-func newConnWatch(listener string, log *slog.Logger, m *observe.Metrics) *connWatch {
+func newConnWatch(listener string, log *slog.Logger, m *observe.Metrics, events secevent.Sink) *connWatch {
 	return &connWatch{
 		listener:  listener,
 		log:       log,
+		events:    events,
 		handshake: m.Unhandled.WithLabelValues(listener, "tls_handshake"),
 		noRequest: m.Unhandled.WithLabelValues(listener, "no_request"),
 		refused:   m.Unhandled.WithLabelValues(listener, "refused"),
@@ -135,6 +139,11 @@ func (cw *connWatch) periodEnded(c net.Conn, t *connTrack) {
 		proto = "HTTP/2"
 	}
 	cw.refused.Inc()
+	if cw.events != nil {
+		// The scanning detector counts these with the gateway's own 400s.
+		ip, _ := netip.ParseAddr(t.peer)
+		cw.events.Emit(secevent.Event{Type: secevent.RequestRefused, ClientIP: ip.Unmap(), Reason: secevent.ReasonParser})
+	}
 	cw.log.Info("request refused by the HTTP server before reaching the gateway (malformed, too large or timed out)",
 		"listener", cw.listener, "client_ip", t.peer, "protocol", proto)
 }

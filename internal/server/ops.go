@@ -58,6 +58,9 @@ func (s *Server) readiness() (int, map[string]any) {
 	for name, check := range s.readyChecks {
 		report(name, check())
 	}
+	if msg := s.reloadFailed.Load(); msg != nil {
+		report("reload", lifecycle.DegradedError(*msg))
+	}
 	if len(warnings) > 0 {
 		body["status"] = "degraded"
 		body["warnings"] = warnings

@@ -115,6 +115,20 @@ func TestInvalidReloadKeepsServing(t *testing.T) {
 	if resp.StatusCode != 200 || body != "A" {
 		t.Fatalf("after failed reloads: %d %q", resp.StatusCode, body)
 	}
+	// /readyz warns that the running configuration is not the file's
+	// until a reload succeeds.
+	ops := "http://" + g.srv.Addr("ops")
+	if code, body := readyzStatus(ops); code != 200 || body != `{"status":"degraded","warnings":{"reload":"the last configuration reload failed (1 problem(s), see the log); the previous configuration keeps serving"}}`+"\n" {
+		t.Fatalf("/readyz after a failed reload: %d %s", code, body)
+	}
+	b := named(t, "B")
+	writeConfig(t, g, b.URL)
+	if err := g.srv.ReloadFile(); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := readyzStatus(ops); code != 200 || body != `{"status":"ready"}`+"\n" {
+		t.Fatalf("/readyz after a good reload: %d %s", code, body)
+	}
 }
 
 // TestSignals drives Run: SIGHUP reloads the file, SIGTERM drains and

@@ -8,7 +8,7 @@ import (
 
 // restartOnly are the settings a reload cannot apply: what is built once
 // per process (listeners and their sockets, the ops listener, the tracing
-// exporter, the access log's writer, the key service with its pool, cache
+// exporter, the access log's and the WAF log's writers, the key service with its pool, cache
 // and change feed, the admin API, the rate-limit stores). A reload logs each
 // one that changed and keeps the running value. docs/operations.md lists
 // exactly these keys (TestRestartOnlyIsDocumented).
@@ -20,6 +20,7 @@ var restartOnly = []restartSetting{
 	kept("logging.access.output", func(c *config.Config) *string { return &c.Logging.Access.Output }),
 	kept("logging.access.buffer_size", func(c *config.Config) *config.ByteSize { return &c.Logging.Access.BufferSize }),
 	kept("logging.access.flush_interval", func(c *config.Config) *config.Duration { return &c.Logging.Access.FlushInterval }),
+	kept("logging.waf", func(c *config.Config) *config.WAFLog { return &c.Logging.WAF }),
 	kept("keys", func(c *config.Config) *config.Keys { return &c.Keys }),
 	kept("admin", func(c *config.Config) *config.Admin { return &c.Admin }),
 	kept("rate_limits.store", func(c *config.Config) *config.RateLimitStore { return &c.RateLimits.Store }),

@@ -20,6 +20,7 @@ import (
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/gateway"
 	"github.com/portcullis/portcullis/internal/observe"
+	"github.com/portcullis/portcullis/internal/secevent"
 	"github.com/portcullis/portcullis/internal/tlsconf"
 )
 
@@ -62,6 +63,9 @@ type Server struct {
 	redirects []redirectFor
 	bgCancel  context.CancelFunc
 	draining  atomic.Bool
+	// reloadFailed is the /readyz warning of the last reload when it
+	// failed; nil once one succeeds.
+	reloadFailed atomic.Pointer[string]
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -93,7 +97,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Deps.Log == nil {
 		opts.Deps.Log = opts.Log
 	}
-	s := &Server{opts: opts, log: opts.Log, cfg: cfg, metrics: observe.NewMetrics(), readyChecks: opts.ReadyChecks}
+	s := &Server{log: opts.Log, cfg: cfg, metrics: observe.NewMetrics(), readyChecks: opts.ReadyChecks}
+	if opts.Deps.Metrics == nil {
+		opts.Deps.Metrics = s.metrics
+	}
+	s.opts = opts
 	if err := registerAll(s.metrics.Registry, opts.Collectors); err != nil {
 		return nil, err
 	}
@@ -101,6 +109,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	declareMetrics(s.metrics, cfg)
 	if *cfg.Logging.Access.Enabled {
 		if s.access, err = observe.NewAccessLog(accessLogConfig(cfg)); err != nil {
 			rt.Stop()
@@ -131,7 +140,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			}
 			s.certs = append(s.certs, cs)
 			srv.TLSConfig = cs.Config()
-			s.metrics.CertExpiry.WithLabelValues(lc.Name).Set(float64(cs.NotAfter().Unix()))
+			s.metrics.CertExpiry.Watch(lc.Name, cs.NotAfter)
 		}
 		s.https = append(s.https, srv)
 		s.listeners = append(s.listeners, boundListener{name: lc.Name, srv: srv, maxConns: lc.Limits.MaxConnections})
@@ -159,6 +168,19 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, errs
 	}
 	return s, nil
+}
+
+// declareMetrics creates cfg's route and upstream series at zero.
+func declareMetrics(m *observe.Metrics, cfg *config.Config) {
+	routes := map[string][]string{}
+	for _, r := range cfg.Routes {
+		routes[r.Name] = r.Methods
+	}
+	var ups []string
+	for _, u := range cfg.Upstreams {
+		ups = append(ups, u.Name)
+	}
+	m.Declare(routes, ups)
 }
 
 func registerAll(reg *prometheus.Registry, cs []prometheus.Collector) error {
@@ -202,6 +224,25 @@ func CheckConfig(cfg *config.Config, opts Options) error {
 	return nil
 }
 
+// CheckCertificates loads the certificate, key and client CA of every TLS
+// listener of cfg whose section sound reports as without problems, and
+// returns every failure: validate's check of the listeners when the rest
+// of the configuration is too broken to build.
+func CheckCertificates(cfg *config.Config, sound func(path string) bool) error {
+	var errs config.Errors
+	log := slog.New(slog.DiscardHandler)
+	for i, lc := range cfg.Listeners {
+		p := config.Join(config.Index("listeners", i), "tls")
+		if lc.TLS == nil || !sound(p) {
+			continue
+		}
+		if _, err := newCertServer(lc.TLS, log); err != nil {
+			errs.Add(p, "%v", err)
+		}
+	}
+	return errs.Err()
+}
+
 func (s *Server) closeBuilt() {
 	s.gw.Runtime().Stop()
 	if s.access != nil {
@@ -223,9 +264,13 @@ func newCertServer(t *config.ListenerTLS, log *slog.Logger) (*tlsconf.Server, er
 	if err != nil {
 		return nil, err
 	}
+	suites, err := tlsconf.ParseProfile(t.Profile)
+	if err != nil {
+		return nil, err
+	}
 	return tlsconf.NewServer(tlsconf.ServerOptions{
 		CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile,
-		ClientAuth: ca, MinVersion: minV,
+		ClientAuth: ca, MinVersion: minV, CipherSuites: suites,
 	}, log)
 }
 
@@ -235,7 +280,7 @@ func (s *Server) newHTTPServer(name string, lc config.Listener, h http.Handler) 
 	lim := lc.Limits
 	srv := &http.Server{
 		Addr:    lc.Address,
-		Handler: closeAmbiguousFraming(h),
+		Handler: closeWhileDraining(&s.draining, closeAmbiguousFraming(h)),
 		// "OPTIONS *" reaches the handler, which refuses it like any
 		// target that is not a path (400 problem+json, logged), instead
 		// of net/http's silent 200.
@@ -256,7 +301,11 @@ func (s *Server) newHTTPServer(name string, lc config.Listener, h http.Handler) 
 		// Redacted and at warn: net/http quotes what clients sent.
 		ErrorLog: observe.ErrorLog(s.log),
 	}
-	cw := newConnWatch(name, s.log, s.metrics)
+	var events secevent.Sink
+	if s.opts.Deps.Security != nil {
+		events = s.opts.Deps.Security
+	}
+	cw := newConnWatch(name, s.log, s.metrics, events)
 	cw.install(srv)
 	s.watches = append(s.watches, cw)
 	return srv
@@ -372,8 +421,15 @@ func (s *Server) Reload(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rt, err := gateway.Build(cfg, s.opts.Deps)
+	if err == nil && s.opts.Deps.Security != nil {
+		// Before the swap: if the new shipping destinations cannot be
+		// opened, the running configuration keeps serving.
+		if err = s.opts.Deps.Security.Configure(cfg.Security); err != nil {
+			rt.Stop()
+		}
+	}
 	if err != nil {
-		s.metrics.Reloads.WithLabelValues("failure").Inc()
+		s.reloadFailure(err)
 		s.setStatus(cfg, err, true)
 		return err
 	}
@@ -400,7 +456,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	s.cfg = kept
 	s.setStatus(kept, nil, true)
-	s.metrics.Reloads.WithLabelValues("success").Inc()
+	declareMetrics(s.metrics, cfg)
+	s.reloaded(true)
+	s.reloadFailed.Store(nil)
 	for _, c := range s.certs {
 		if _, err := c.Reload(false); err != nil {
 			s.log.Error("tls reload failed; keeping the current certificate", "error", err)
@@ -416,11 +474,42 @@ func (s *Server) ReloadFile() error {
 	}
 	cfg, err := config.Load(s.opts.ConfigPath)
 	if err != nil {
-		s.metrics.Reloads.WithLabelValues("failure").Inc()
+		s.reloadFailure(err)
 		s.setStatus(nil, err, true)
 		return err
 	}
 	return s.Reload(cfg)
+}
+
+// reloadFailure reports a failed reload and keeps /readyz warning about it
+// until a reload succeeds: the instance serves, but not the configuration
+// its operator just deployed. The warning names no problem (they are in
+// the log): /readyz is not the place for configuration text.
+func (s *Server) reloadFailure(err error) {
+	s.reloaded(false)
+	n := 1
+	if errs, ok := err.(config.Errors); ok {
+		n = len(errs)
+	}
+	msg := fmt.Sprintf("the last configuration reload failed (%d problem(s), see the log); the previous configuration keeps serving", n)
+	s.reloadFailed.Store(&msg)
+}
+
+// reloaded counts a reload and reports it as a security event: a
+// configuration change is a change of the security policy.
+func (s *Server) reloaded(ok bool) {
+	result := "success"
+	if !ok {
+		result = "failure"
+	}
+	s.metrics.Reloads.WithLabelValues(result).Inc()
+	if sec := s.opts.Deps.Security; sec != nil {
+		ev := secevent.Event{Type: secevent.ConfigReload, Reason: result}
+		if !ok {
+			ev.Severity, ev.SeveritySet = secevent.Warning, true
+		}
+		sec.Emit(ev)
+	}
 }
 
 // Shutdown stops accepting connections, lets in-flight requests finish until

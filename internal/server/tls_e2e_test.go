@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ listeners:
       client_ca_file: "{{CLIENTCA}}"
       reload_interval: 1s
 ops:
-  disabled: true
+  address: "127.0.0.1:0"
 upstreams:
   - name: api
     targets: ["{{UP}}"]
@@ -112,8 +113,22 @@ func TestCertificateHotReload(t *testing.T) {
 		return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
 	}
 	before := serial()
+	ops := "http://" + g.srv.Addr("ops")
+	expiryLine := func(notAfter time.Time) string {
+		return `portcullis_tls_certificate_expiry_timestamp_seconds{listener="public"} ` + strconv.FormatFloat(float64(notAfter.Unix()), 'g', -1, 64)
+	}
+	conn, err := tls.Dial("tcp", g.base[len("https://"):], &tls.Config{RootCAs: g.ca.Pool(), Certificates: []tls.Certificate{clientCert.TLS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstNotAfter := conn.ConnectionState().PeerCertificates[0].NotAfter
+	conn.Close()
+	waitMetric(t, ops, expiryLine(firstNotAfter))
 
-	next, err := g.ca.Issue(pki.LeafOptions{CommonName: "gateway-renewed", Hosts: []string{"127.0.0.1"}})
+	// Later than the first certificate (issued for 90 days), so the
+	// metric must change.
+	renewedNotAfter := time.Now().Add(200 * 24 * time.Hour).Truncate(time.Second)
+	next, err := g.ca.Issue(pki.LeafOptions{CommonName: "gateway-renewed", Hosts: []string{"127.0.0.1"}, NotAfter: renewedNotAfter})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +149,8 @@ func TestCertificateHotReload(t *testing.T) {
 	if got != want {
 		t.Fatalf("certificate not reloaded: serial %s, want %s (was %s)", got, want, before)
 	}
+	// The expiry metric follows the certificate in use.
+	waitMetric(t, ops, expiryLine(renewedNotAfter))
 }
 
 func TestOpsEndpoints(t *testing.T) {

@@ -45,6 +45,7 @@ func TestConformance(t *testing.T) {
 		{"memory", memoryHarness},
 		{"redis", func(t *testing.T) harness { return redisHarness(t, testenv.RedisOptions{}) }},
 		{"redis cluster", func(t *testing.T) harness { return redisHarness(t, testenv.RedisOptions{Cluster: true}) }},
+		{"redis cluster of 3 masters", clusterHarness},
 	}
 	for _, s := range stores {
 		t.Run(s.name, func(t *testing.T) {

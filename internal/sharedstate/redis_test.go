@@ -2,6 +2,7 @@ package sharedstate
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,51 @@ func redisHarness(t *testing.T, opts testenv.RedisOptions) harness {
 			return err == nil && n == 0
 		})
 	}}
+}
+
+// clusterHarness runs the suite on a real 3-master Redis Cluster: entries
+// of different scopes live on different processes.
+func clusterHarness(t *testing.T) harness {
+	cl := testenv.StartRedisCluster(t, 3)
+	seed := cl.Addrs()[1]
+	a := newRedisStore(t, newClient(t, seed, true))
+	b := newRedisStore(t, newClient(t, cl.Addrs()[2], true))
+	poll := newClient(t, seed, true)
+	return harness{a: a, b: b, short: 50 * time.Millisecond, expire: func(t *testing.T, k Key) {
+		t.Helper()
+		waitFor(t, "key to expire", func() bool {
+			n, err := poll.Exists(t.Context(), a.redisKey(k)[0]).Result()
+			return err == nil && n == 0
+		})
+	}}
+}
+
+// On a 3-master cluster, scopes spread over the masters and every
+// operation of a scope is served by the one master owning its slot:
+// DPoP replay ids and idempotency keys work whichever node a scope lands
+// on.
+func TestRedisClusterOfThreeMastersSpreadsScopes(t *testing.T) {
+	cl := testenv.StartRedisCluster(t, 3)
+	c := newClient(t, cl.Addrs()[0], true)
+	st := newRedisStore(t, c)
+	owners := map[string]bool{}
+	for i := range 30 {
+		k := Key{Scope: "dpop:jkt-" + strconv.Itoa(i), ID: "jti-1"}
+		if first, err := st.Seen(t.Context(), k, time.Minute); err != nil || !first {
+			t.Fatalf("Seen %v: %v %v", k, first, err)
+		}
+		if first, err := st.Seen(t.Context(), k, time.Minute); err != nil || first {
+			t.Fatalf("replayed %v: first %v %v", k, first, err)
+		}
+		node, err := c.(*redis.ClusterClient).MasterForKey(t.Context(), st.redisKey(k)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		owners[node.Options().Addr] = true
+	}
+	if len(owners) != 3 {
+		t.Fatalf("30 scopes landed on %d masters, want all 3: %v", len(owners), owners)
+	}
 }
 
 // waitFor polls cond, which waits on another process, for at most 10s.

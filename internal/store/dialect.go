@@ -59,10 +59,17 @@ func (d *dialect) bind(q string) string {
 	return b.String()
 }
 
-// changePayload encodes a change for a notification: "k:<id>" or "c:<id>".
+// changePayload encodes a change for a notification: "k:<key id>",
+// "c:<consumer id>", "s:<consumer id>" (its signing keys) or "i:<identity
+// id>".
 func changePayload(c Change) string {
-	if c.Kind == ConsumerChanged {
+	switch c.Kind {
+	case ConsumerChanged:
 		return "c:" + c.ID
+	case SigningKeysChanged:
+		return "s:" + c.ID
+	case IdentitiesChanged:
+		return "i:" + c.ID
 	}
 	return "k:" + c.ID
 }
@@ -77,6 +84,10 @@ func parseChangePayload(s string) (Change, bool) {
 		return Change{Kind: KeyChanged, ID: id}, true
 	case "c":
 		return Change{Kind: ConsumerChanged, ID: id}, true
+	case "s":
+		return Change{Kind: SigningKeysChanged, ID: id}, true
+	case "i":
+		return Change{Kind: IdentitiesChanged, ID: id}, true
 	}
 	return Change{}, false
 }

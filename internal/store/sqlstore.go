@@ -28,8 +28,9 @@ type sqlStore struct {
 const (
 	consumerCols = `id, name, groups_json, tier, labels_json, disabled, sealed, created_at, updated_at`
 	keyCols      = `id, consumer_id, environment, hash, scopes_json, tier, labels_json, sealed, state,
-  expires_at, grace_until, successor_id, predecessor_id, revoked_at, created_at, last_used_at, request_count`
-	tokenCols = `id, name, role, hash, created_by, created_at, expires_at, revoked_at`
+  expires_at, grace_until, successor_id, predecessor_id, revoked_at, created_at, last_used_at, request_count,
+  pepper_version`
+	tokenCols = `id, name, role, hash, created_by, created_at, expires_at, revoked_at, pepper_version`
 )
 
 func (s *sqlStore) op(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -206,6 +207,15 @@ WHERE id = ? AND deleted_at = 0`), micros(at), micros(at), id)
 WHERE consumer_id = ? AND state <> 'revoked'`), micros(at), id); err != nil {
 			return nil, err
 		}
+		if _, err := tx.ExecContext(ctx, s.d.bind(`UPDATE signing_keys SET state = 'revoked', revoked_at = ?
+WHERE consumer_id = ? AND state <> 'revoked'`), micros(at), id); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, s.d.bind(`DELETE FROM consumer_identities WHERE consumer_id = ?`), id); err != nil {
+			return nil, err
+		}
+		// One change: a consumer's change drops its signing keys and
+		// identities from caches too.
 		return []Change{{Kind: ConsumerChanged, ID: id}}, nil
 	})
 }
@@ -233,10 +243,10 @@ func (s *sqlStore) consumerExists(ctx context.Context, tx *sql.Tx, id string) er
 
 func (s *sqlStore) insertKey(ctx context.Context, tx *sql.Tx, k *Key) error {
 	_, err := tx.ExecContext(ctx, s.d.bind(`INSERT INTO api_keys (`+keyCols+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		k.ID, k.ConsumerID, k.Environment, k.Hash, jsonList(k.Scopes), k.Tier, jsonMap(k.Labels), k.Sealed, k.State,
 		micros(k.ExpiresAt), micros(k.GraceUntil), k.SuccessorID, k.PredecessorID, micros(k.RevokedAt),
-		micros(k.CreatedAt), micros(k.LastUsedAt), k.RequestCount)
+		micros(k.CreatedAt), micros(k.LastUsedAt), k.RequestCount, versionOr1(k.PepperVersion))
 	return s.wrapUnique(err, "a key with this id")
 }
 
@@ -253,7 +263,7 @@ func (s *sqlStore) GetKeyForVerify(ctx context.Context, id string) (*Key, *Consu
 	defer cancel()
 	row := s.db.QueryRowContext(ctx, s.d.bind(`SELECT k.id, k.consumer_id, k.environment, k.hash, k.scopes_json,
   k.tier, k.labels_json, k.sealed, k.state, k.expires_at, k.grace_until, k.successor_id, k.predecessor_id,
-  k.revoked_at, k.created_at, k.last_used_at, k.request_count,
+  k.revoked_at, k.created_at, k.last_used_at, k.request_count, k.pepper_version,
   COALESCE(c.id, ''), COALESCE(c.name, ''), COALESCE(c.groups_json, '[]'), COALESCE(c.tier, ''),
   COALESCE(c.labels_json, '{}'), COALESCE(c.disabled, FALSE), c.sealed, COALESCE(c.created_at, 0),
   COALESCE(c.updated_at, 0)
@@ -376,7 +386,35 @@ func (s *sqlStore) RecordUsage(ctx context.Context, batch []Usage) error {
 	})
 }
 
+// RehashKey implements Store.
+func (s *sqlStore) RehashKey(ctx context.Context, id string, old, new []byte, pepperVersion uint32) (bool, error) {
+	changed := false
+	err := s.inTx(ctx, nil, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
+		res, err := tx.ExecContext(ctx, s.d.bind(`UPDATE api_keys SET hash = ?, pepper_version = ? WHERE id = ? AND hash = ?`),
+			new, pepperVersion, id, old)
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil, nil
+		}
+		changed = true
+		return []Change{{Kind: KeyChanged, ID: id}}, nil
+	})
+	return changed, err
+}
+
 // ---- admin tokens
+
+// RehashAdminToken implements Store.
+func (s *sqlStore) RehashAdminToken(ctx context.Context, id string, old, new []byte, pepperVersion uint32) (bool, error) {
+	res, err := s.exec(ctx, `UPDATE admin_tokens SET hash = ?, pepper_version = ? WHERE id = ? AND hash = ?`, new, pepperVersion, id, old)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
 
 // CreateAdminToken implements Store.
 func (s *sqlStore) CreateAdminToken(ctx context.Context, t *AdminToken, a *Audit) error {
@@ -407,8 +445,9 @@ func (s *sqlStore) BootstrapAdminToken(ctx context.Context, t *AdminToken, a *Au
 }
 
 func (s *sqlStore) insertToken(ctx context.Context, tx *sql.Tx, t *AdminToken) error {
-	_, err := tx.ExecContext(ctx, s.d.bind(`INSERT INTO admin_tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-		t.ID, t.Name, t.Role, t.Hash, t.CreatedBy, micros(t.CreatedAt), micros(t.ExpiresAt), micros(t.RevokedAt))
+	_, err := tx.ExecContext(ctx, s.d.bind(`INSERT INTO admin_tokens (`+tokenCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		t.ID, t.Name, t.Role, t.Hash, t.CreatedBy, micros(t.CreatedAt), micros(t.ExpiresAt), micros(t.RevokedAt),
+		versionOr1(t.PepperVersion))
 	return s.wrapUnique(err, "an admin token with this id")
 }
 
@@ -496,11 +535,13 @@ func (s *sqlStore) appendAudit(ctx context.Context, tx *sql.Tx, a *Audit) error 
 	e := a.Event
 	e.Seq, e.PrevHash = seq+1, append([]byte{}, prev...)
 	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC() // what is stored is what is hashed
+	e.ChainVersion = a.Chain.Version()
 	e.Hash = a.Chain.Sum(e.PrevHash, e)
 	_, err = tx.ExecContext(ctx, s.d.bind(`INSERT INTO audit_events
-  (seq, at, actor, role, action, target, source_ip, outcome, status, reason, prev_hash, hash)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		e.Seq, e.Time.UnixMicro(), e.Actor, e.Role, e.Action, e.Target, e.SourceIP, e.Outcome, e.Status, e.Reason, e.PrevHash, e.Hash)
+  (seq, at, actor, role, action, target, source_ip, outcome, status, reason, prev_hash, hash, chain_version)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		e.Seq, e.Time.UnixMicro(), e.Actor, e.Role, e.Action, e.Target, e.SourceIP, e.Outcome, e.Status, e.Reason, e.PrevHash, e.Hash,
+		e.ChainVersion)
 	return err
 }
 
@@ -509,7 +550,7 @@ func (s *sqlStore) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	rows, err := s.db.QueryContext(ctx, s.d.bind(`SELECT seq, at, actor, role, action, target, source_ip, outcome,
-  status, reason, prev_hash, hash FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`), afterSeq, limit)
+  status, reason, prev_hash, hash, chain_version FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`), afterSeq, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -519,7 +560,7 @@ func (s *sqlStore) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]
 		var e audit.Event
 		var at int64
 		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Role, &e.Action, &e.Target, &e.SourceIP, &e.Outcome,
-			&e.Status, &e.Reason, &e.PrevHash, &e.Hash); err != nil {
+			&e.Status, &e.Reason, &e.PrevHash, &e.Hash, &e.ChainVersion); err != nil {
 			return nil, err
 		}
 		e.Time = time.UnixMicro(at).UTC()
@@ -527,6 +568,71 @@ func (s *sqlStore) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]
 	}
 	return out, rows.Err()
 }
+
+// ---- instances
+
+// Heartbeat implements Store.
+func (s *sqlStore) Heartbeat(ctx context.Context, inst *Instance) error {
+	return s.inTx(ctx, nil, func(ctx context.Context, tx *sql.Tx) ([]Change, error) {
+		if _, err := tx.ExecContext(ctx, s.d.bind(`DELETE FROM instances WHERE expires_at < ? OR id = ?`),
+			micros(inst.HeartbeatAt), inst.ID); err != nil {
+			return nil, err
+		}
+		_, err := tx.ExecContext(ctx, s.d.bind(`INSERT INTO instances
+  (id, host, master_key_versions, pepper_versions, started_at, heartbeat_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+			inst.ID, inst.Host, jsonVersions(inst.MasterKeyVersions), jsonVersions(inst.PepperVersions),
+			micros(inst.StartedAt), micros(inst.HeartbeatAt), micros(inst.ExpiresAt))
+		return nil, err
+	})
+}
+
+// ListInstances implements Store.
+func (s *sqlStore) ListInstances(ctx context.Context, at time.Time) ([]*Instance, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, s.d.bind(`SELECT id, host, master_key_versions, pepper_versions,
+  started_at, heartbeat_at, expires_at FROM instances WHERE expires_at > ? ORDER BY id`), micros(at))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Instance
+	for rows.Next() {
+		var in Instance
+		var mk, pp string
+		var started, beat, expires int64
+		if err := rows.Scan(&in.ID, &in.Host, &mk, &pp, &started, &beat, &expires); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(mk), &in.MasterKeyVersions); err != nil {
+			return nil, fmt.Errorf("instance %s master key versions: %w", in.ID, err)
+		}
+		if err := json.Unmarshal([]byte(pp), &in.PepperVersions); err != nil {
+			return nil, fmt.Errorf("instance %s pepper versions: %w", in.ID, err)
+		}
+		in.StartedAt, in.HeartbeatAt, in.ExpiresAt = fromMicros(started), fromMicros(beat), fromMicros(expires)
+		out = append(out, &in)
+	}
+	return out, rows.Err()
+}
+
+// RemoveInstance implements Store.
+func (s *sqlStore) RemoveInstance(ctx context.Context, id string) error {
+	_, err := s.exec(ctx, `DELETE FROM instances WHERE id = ?`, id)
+	return err
+}
+
+func jsonVersions(v []uint32) string {
+	if len(v) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// versionOr1 stores an unset version as 1, the version of everything
+// written before versions existed.
+func versionOr1(v uint32) uint32 { return max(v, 1) }
 
 // ---- re-encryption
 
@@ -536,6 +642,8 @@ func sealedTable(kind string) (string, error) {
 		return "consumers", nil
 	case "key":
 		return "api_keys", nil
+	case "signing_key":
+		return "signing_keys", nil
 	}
 	return "", fmt.Errorf("unknown sealed kind %q", kind)
 }
@@ -624,7 +732,8 @@ func keyDest(k *Key) dest {
 	var expires, grace, revoked, created, lastUsed int64
 	return dest{
 		dest: []any{&k.ID, &k.ConsumerID, &k.Environment, &k.Hash, &scopes, &k.Tier, &labels, &k.Sealed, &k.State,
-			&expires, &grace, &k.SuccessorID, &k.PredecessorID, &revoked, &created, &lastUsed, &k.RequestCount},
+			&expires, &grace, &k.SuccessorID, &k.PredecessorID, &revoked, &created, &lastUsed, &k.RequestCount,
+			&k.PepperVersion},
 		finish: func() error {
 			k.ExpiresAt, k.GraceUntil, k.RevokedAt = fromMicros(expires), fromMicros(grace), fromMicros(revoked)
 			k.CreatedAt, k.LastUsedAt = fromMicros(created), fromMicros(lastUsed)
@@ -654,7 +763,7 @@ func scanKey(row scanner) (*Key, error) {
 func scanToken(row scanner) (*AdminToken, error) {
 	var t AdminToken
 	var created, expires, revoked int64
-	if err := row.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &t.CreatedBy, &created, &expires, &revoked); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Role, &t.Hash, &t.CreatedBy, &created, &expires, &revoked, &t.PepperVersion); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}

@@ -70,10 +70,13 @@ type Key struct {
 	ConsumerID  string
 	Environment string
 	// Hash is HMAC-SHA-256 of the key under the pepper.
-	Hash   []byte
-	Scopes []string
-	Tier   string
-	Labels map[string]string
+	Hash []byte
+	// PepperVersion is the version of the pepper Hash was made with (1 for
+	// keys from before pepper versions).
+	PepperVersion uint32
+	Scopes        []string
+	Tier          string
+	Labels        map[string]string
 	// Sealed is the encrypted sensitive metadata (allowed CIDRs, notes).
 	Sealed        []byte
 	State         string
@@ -89,14 +92,60 @@ type Key struct {
 
 // AdminToken is an admin API credential's stored record.
 type AdminToken struct {
-	ID        string
-	Name      string
-	Role      string
-	Hash      []byte
-	CreatedBy string
-	CreatedAt time.Time
-	ExpiresAt time.Time // zero: never
-	RevokedAt time.Time
+	ID   string
+	Name string
+	Role string
+	Hash []byte
+	// PepperVersion is the version of the pepper Hash was made with.
+	PepperVersion uint32
+	CreatedBy     string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time // zero: never
+	RevokedAt     time.Time
+}
+
+// Instance is a running gateway in the store's registry: the master key
+// and pepper versions it holds, so a rekey (or a new write version) can
+// wait until every live instance can read what it writes. A heartbeat
+// keeps it alive; past ExpiresAt it is dead (crashed) and ignored.
+type Instance struct {
+	ID                string
+	Host              string
+	MasterKeyVersions []uint32
+	PepperVersions    []uint32
+	StartedAt         time.Time
+	HeartbeatAt       time.Time
+	ExpiresAt         time.Time
+}
+
+// SigningKey is a consumer's public key for HTTP Message Signatures.
+type SigningKey struct {
+	ID         string
+	ConsumerID string
+	// KeyID is the keyid clients name in their signatures: unique per
+	// consumer, and never reused (a revoked key keeps its keyid).
+	KeyID string
+	Alg   string
+	// Sealed is the public key (a JWK), encrypted and bound to the row.
+	Sealed        []byte
+	State         string
+	ExpiresAt     time.Time // zero: never
+	GraceUntil    time.Time // when a rotating key stops working
+	SuccessorID   string
+	PredecessorID string
+	RevokedAt     time.Time
+	CreatedAt     time.Time
+}
+
+// Identity maps a caller authenticated elsewhere (a token issuer's
+// client_id or azp) to a consumer of the key store, whose signing keys
+// its signatures are then verified with.
+type Identity struct {
+	ID         string
+	Issuer     string
+	ClientID   string
+	ConsumerID string
+	CreatedAt  time.Time
 }
 
 // Usage is a batch of uses of one key.
@@ -108,7 +157,7 @@ type Usage struct {
 
 // Sealed is one encrypted metadata value, for re-encryption.
 type Sealed struct {
-	Kind string // "consumer" or "key"
+	Kind string // "consumer", "key" or "signing_key"
 	ID   string
 	Data []byte
 }
@@ -136,6 +185,11 @@ const (
 	// ConsumerChanged: a consumer changed (disabled, deleted, groups, tier),
 	// which affects all its keys.
 	ConsumerChanged
+	// SigningKeysChanged: a signing key of the consumer ID changed.
+	SigningKeysChanged
+	// IdentitiesChanged: an identity mapping was added or removed (ID is
+	// the identity's id).
+	IdentitiesChanged
 	// FeedReset: changes may have been missed (the feed (re)connected);
 	// drop everything cached.
 	FeedReset
@@ -169,8 +223,9 @@ type Store interface {
 	ListConsumers(ctx context.Context, p Page) ([]*Consumer, error)
 	// UpdateConsumer replaces the consumer's mutable fields.
 	UpdateConsumer(ctx context.Context, c *Consumer, a *Audit) error
-	// DeleteConsumer removes the consumer from lists and lookups and revokes
-	// every key it owns, in one transaction.
+	// DeleteConsumer removes the consumer from lists and lookups, revokes
+	// every key and signing key it owns and removes its identity
+	// mappings, in one transaction.
 	DeleteConsumer(ctx context.Context, id string, at time.Time, a *Audit) error
 
 	// CreateKey stores a new key; ErrNotFound if its consumer is missing
@@ -193,6 +248,44 @@ type Store interface {
 	// RecordUsage adds request counts and moves last-used times forward,
 	// for many keys in one transaction.
 	RecordUsage(ctx context.Context, batch []Usage) error
+	// RehashKey replaces a key's hash and pepper version if its hash is
+	// still old (a lazy re-hash under a new pepper), publishing the
+	// change; false when it was not (already re-hashed, or gone).
+	RehashKey(ctx context.Context, id string, old, new []byte, pepperVersion uint32) (bool, error)
+
+	// CreateSigningKey stores a consumer's new signing key; ErrNotFound if
+	// the consumer is missing or deleted, ErrConflict if the consumer
+	// already has (or had) a key with its KeyID.
+	CreateSigningKey(ctx context.Context, k *SigningKey, a *Audit) error
+	// GetSigningKey returns a signing key in any state.
+	GetSigningKey(ctx context.Context, id string) (*SigningKey, error)
+	// FindSigningKey returns the consumer's key with keyid, in any state,
+	// with the consumer (nil if deleted): what verification needs in one
+	// query.
+	FindSigningKey(ctx context.Context, consumerID, keyID string) (*SigningKey, *Consumer, error)
+	// ListSigningKeys returns a page of a consumer's signing keys (every
+	// consumer's when consumerID is "").
+	ListSigningKeys(ctx context.Context, consumerID string, p Page) ([]*SigningKey, error)
+	// RotateSigningKey marks the active key oldID rotating until
+	// graceUntil and stores successor (same consumer), in one transaction.
+	// ErrConflict if oldID is not active or the successor's KeyID is taken.
+	RotateSigningKey(ctx context.Context, oldID string, graceUntil time.Time, successor *SigningKey, a *Audit) error
+	// RevokeSigningKey revokes a signing key at once. Revoking a revoked
+	// key changes nothing (its event, if any, is still written).
+	RevokeSigningKey(ctx context.Context, id string, at time.Time, a *Audit) error
+
+	// CreateIdentity maps an issuer's client to a consumer; ErrNotFound if
+	// the consumer is missing, ErrConflict if the client is mapped already.
+	CreateIdentity(ctx context.Context, i *Identity, a *Audit) error
+	// GetIdentity returns one mapping.
+	GetIdentity(ctx context.Context, id string) (*Identity, error)
+	// FindIdentity returns the mapping of an issuer's client.
+	FindIdentity(ctx context.Context, issuer, clientID string) (*Identity, error)
+	// ListIdentities returns a page of a consumer's mappings (every
+	// consumer's when consumerID is "").
+	ListIdentities(ctx context.Context, consumerID string, p Page) ([]*Identity, error)
+	// DeleteIdentity removes a mapping.
+	DeleteIdentity(ctx context.Context, id string, a *Audit) error
 
 	// CreateAdminToken stores a new admin token.
 	CreateAdminToken(ctx context.Context, t *AdminToken, a *Audit) error
@@ -203,6 +296,8 @@ type Store interface {
 	// RevokeAdminToken revokes a token; revoking twice changes nothing
 	// (its event, if any, is still written).
 	RevokeAdminToken(ctx context.Context, id string, at time.Time, a *Audit) error
+	// RehashAdminToken is RehashKey for an admin token.
+	RehashAdminToken(ctx context.Context, id string, old, new []byte, pepperVersion uint32) (bool, error)
 	// CountAdminTokens counts tokens neither revoked nor expired at at.
 	CountAdminTokens(ctx context.Context, at time.Time) (int, error)
 
@@ -234,6 +329,15 @@ type Store interface {
 	ListSealed(ctx context.Context, kind, after string, limit int) ([]Sealed, error)
 	// ReplaceSealed swaps one encrypted value if it still equals old.
 	ReplaceSealed(ctx context.Context, kind, id string, old, new []byte) (bool, error)
+
+	// Heartbeat records inst (inserting or replacing its row) and deletes
+	// the rows of instances that expired before inst.HeartbeatAt.
+	Heartbeat(ctx context.Context, inst *Instance) error
+	// ListInstances returns the instances alive at at (ExpiresAt after
+	// it), in id order.
+	ListInstances(ctx context.Context, at time.Time) ([]*Instance, error)
+	// RemoveInstance deletes an instance's row (it is stopping).
+	RemoveInstance(ctx context.Context, id string) error
 
 	// Watch delivers changes to fn until ctx ends. It starts with a
 	// FeedReset once the feed is live. Only one Watch runs per Store.

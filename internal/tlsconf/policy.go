@@ -1,6 +1,7 @@
 // Package tlsconf owns the TLS of every listener and upstream: the protocol
 // and cipher policy (BCP 195: TLS 1.2 or later, TLS 1.2 only with ECDHE and
-// AEAD ciphers), certificate and client-CA files reloaded without a restart,
+// AEAD ciphers; the FAPI 2.0 profile: TLS 1.2 only with ECDHE and AES-GCM),
+// certificate and client-CA files reloaded without a restart,
 // and client TLS towards upstreams.
 package tlsconf
 
@@ -9,6 +10,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"slices"
 )
 
 // TLS12CipherSuites are the only TLS 1.2 suites offered: forward secret
@@ -21,6 +23,41 @@ var TLS12CipherSuites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// FAPI2CipherSuites are the TLS 1.2 suites of the FAPI 2.0 Security
+// Profile (listener tls.profile: fapi2): ECDHE key exchange with AES-GCM
+// only. TLS 1.3 is allowed as is.
+var FAPI2CipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+}
+
+// ParseProfile maps a listener's tls.profile to its TLS 1.2 cipher suites.
+func ParseProfile(s string) ([]uint16, error) {
+	switch s {
+	case "", "default":
+		return TLS12CipherSuites, nil
+	case "fapi2":
+		return FAPI2CipherSuites, nil
+	}
+	return nil, fmt.Errorf("unknown tls profile %q", s)
+}
+
+// FAPI2Connection reports whether a connection meets the FAPI 2.0 TLS
+// rules: TLS 1.3, or TLS 1.2 with one of FAPI2CipherSuites.
+func FAPI2Connection(cs *tls.ConnectionState) bool {
+	switch {
+	case cs == nil || !cs.HandshakeComplete:
+		return false
+	case cs.Version >= tls.VersionTLS13:
+		return true
+	case cs.Version == tls.VersionTLS12:
+		return slices.Contains(FAPI2CipherSuites, cs.CipherSuite)
+	}
+	return false
 }
 
 // CurvePreferences puts the hybrid post-quantum exchange first.
@@ -37,12 +74,16 @@ func ParseMinVersion(s string) (uint16, error) {
 	return 0, fmt.Errorf("unsupported TLS version %q", s)
 }
 
-// ParseClientAuth maps none/optional/require to the tls constant. "optional"
-// verifies a certificate if one is sent.
+// ParseClientAuth maps none/request/optional/require to the tls constant.
+// "optional" verifies a certificate if one is sent; "request" asks for one
+// and verifies nothing (the certificate of a certificate-bound token may be
+// self-signed: the token's cnf, not a CA, vouches for it).
 func ParseClientAuth(s string) (tls.ClientAuthType, error) {
 	switch s {
 	case "", "none":
 		return tls.NoClientCert, nil
+	case "request":
+		return tls.RequestClientCert, nil
 	case "optional":
 		return tls.VerifyClientCertIfGiven, nil
 	case "require":

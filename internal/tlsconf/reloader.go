@@ -18,6 +18,9 @@ type ServerOptions struct {
 	ClientCAFile      string
 	ClientAuth        tls.ClientAuthType
 	MinVersion        uint16
+	// CipherSuites are the TLS 1.2 suites offered (ParseProfile). Default
+	// TLS12CipherSuites.
+	CipherSuites []uint16
 	// NextProtos defaults to h2 and http/1.1.
 	NextProtos []string
 	// TicketKeyRotation is how often the session-ticket key changes
@@ -60,6 +63,9 @@ func NewServer(opts ServerOptions, log *slog.Logger) (*Server, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if len(opts.CipherSuites) == 0 {
+		opts.CipherSuites = TLS12CipherSuites
 	}
 	s := &Server{opts: opts, log: log, tickets: [][32]byte{newTicketKey()}}
 	s.nextRotation.Store(opts.Now().Add(opts.TicketKeyRotation).UnixNano())
@@ -113,7 +119,7 @@ func (s *Server) load() error {
 	}
 	c := &tls.Config{
 		MinVersion:       s.opts.MinVersion,
-		CipherSuites:     TLS12CipherSuites,
+		CipherSuites:     s.opts.CipherSuites,
 		CurvePreferences: CurvePreferences,
 		NextProtos:       s.opts.NextProtos,
 		Certificates:     []tls.Certificate{cert},

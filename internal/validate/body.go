@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/pipeline"
 	"github.com/portcullis/portcullis/internal/problem"
@@ -32,6 +33,15 @@ func NewBudget(max int64) *Budget { return &Budget{max: max} }
 // InUse is the memory held now.
 func (b *Budget) InUse() int64 { return b.used.Load() }
 
+// Acquire reserves n bytes and reports whether they fit in the budget;
+// every successful Acquire is matched by a Release of the same n. Other
+// buffers of the request path (a response kept for validation) count in
+// the same budget, so one number bounds what requests hold.
+func (b *Budget) Acquire(n int64) bool { return b.acquire(n) }
+
+// Release gives back n bytes of an Acquire.
+func (b *Budget) Release(n int64) { b.release(n) }
+
 func (b *Budget) acquire(n int64) bool {
 	if b.used.Add(n) > b.max {
 		b.used.Add(-n)
@@ -48,23 +58,23 @@ func (b *Budget) release(n int64) { b.used.Add(-n) }
 //   - the body's length is unknown (chunked, or HTTP/2 without
 //     content-length), so that a body over the limit is refused with 413
 //     before the upstream sees any of it; or
-//   - a later stage of the route needs the body (needed: validation, WAF,
-//     signatures, idempotency), which then sees exactly the bytes the
-//     upstream receives (reqinfo Body).
+//   - a later stage of the route needs the request's body (needed, nil
+//     when no stage does: validation, WAF, signatures, idempotency), which
+//     then sees exactly the bytes the upstream receives (reqinfo Body).
 //
 // The memory stays counted in budget until the request has finished.
 // Past the budget, a body nobody needs streams (and is cut where it
 // crosses the limit, with 413), and a body a stage needs is refused with
 // 503: its checks must never be skipped. A route that needs neither keeps
 // streaming.
-func ReadBody(limit int64, budget *Budget, needed bool) pipeline.Stage {
+func ReadBody(limit int64, budget *Budget, needed func(*http.Request) bool) pipeline.Stage {
 	return readBody{limit: limit, budget: budget, needed: needed}
 }
 
 type readBody struct {
 	limit  int64
 	budget *Budget
-	needed bool
+	needed func(*http.Request) bool
 }
 
 func (readBody) Name() string          { return "body" }
@@ -72,7 +82,11 @@ func (readBody) Phase() pipeline.Phase { return pipeline.Body }
 
 func (s readBody) Handle(next pipeline.Handler) pipeline.Handler {
 	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		if !hasBody(r) || (r.ContentLength >= 0 && !s.needed) {
+		if !hasBody(r) {
+			return next.ServeHTTP(w, r)
+		}
+		needed := s.needed != nil && s.needed(r)
+		if r.ContentLength >= 0 && !needed {
 			return next.ServeHTTP(w, r)
 		}
 		reserve := s.limit
@@ -80,9 +94,9 @@ func (s readBody) Handle(next pipeline.Handler) pipeline.Handler {
 			reserve = r.ContentLength
 		}
 		if !s.budget.acquire(reserve) {
-			if s.needed {
+			if needed {
 				return problem.Unavailable("body-budget-exhausted",
-					"The gateway is holding too many request bodies; retry shortly.", errBudget).WithHeader("Retry-After", "1")
+					"The gateway is holding too many request bodies; retry shortly.", time.Second, errBudget)
 			}
 			return next.ServeHTTP(w, r)
 		}
@@ -106,6 +120,13 @@ func (s readBody) Handle(next pipeline.Handler) pipeline.Handler {
 
 var errBudget = errors.New("request body budget exhausted")
 
+// clientGoneError is a body the client abandoned: logged with status 499.
+type clientGoneError struct{ cause error }
+
+func (e clientGoneError) Error() string   { return "client closed the request: " + e.cause.Error() }
+func (e clientGoneError) Unwrap() error   { return e.cause }
+func (e clientGoneError) StatusCode() int { return 499 }
+
 // readAll reads r's body (capped at limit by BodyLimit).
 func readAll(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	var buf bytes.Buffer
@@ -120,6 +141,12 @@ func readAll(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error
 		return nil, problem.PayloadTooLarge(limit).WithCause(err)
 	}
 	_ = r.Body.Close()
+	if err != nil && r.Context().Err() != nil {
+		// The connection failed mid-body (net/http then cancels the
+		// request's context): nobody receives an answer, and the access
+		// log says 499, as it does when the forwarder meets the same end.
+		return nil, clientGoneError{err}
+	}
 	if err != nil {
 		return nil, problem.BadRequest("unreadable-body", "The request body could not be read.").WithCause(err)
 	}

@@ -94,7 +94,7 @@ func TestBodyLimit(t *testing.T) {
 				req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
 			}
 			rec := httptest.NewRecorder()
-			h, err := pipeline.Compose(next, []pipeline.Stage{BodyLimit(10), ReadBody(10, budget, tc.needed)})
+			h, err := pipeline.Compose(next, []pipeline.Stage{BodyLimit(10), ReadBody(10, budget, func(*http.Request) bool { return tc.needed })})
 			if err != nil {
 				t.Fatal(err)
 			}

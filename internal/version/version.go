@@ -30,16 +30,18 @@ const Devel = "devel"
 
 // Info describes the build.
 type Info struct {
-	Version   string
-	Commit    string
-	GoVersion string
-	Modified  bool
-	Modules   []Module
+	Version   string   `json:"version"`
+	Commit    string   `json:"commit"`
+	GoVersion string   `json:"go"`
+	Modified  bool     `json:"modified"`
+	Modules   []Module `json:"modules"`
 }
 
 // Module is one dependency in the build.
 type Module struct {
-	Path, Version, Replace string
+	Path    string `json:"path"`
+	Version string `json:"version"`
+	Replace string `json:"replace,omitempty"`
 }
 
 // Get reads the build information.

@@ -257,8 +257,8 @@ func TestStoreDownFailsClosed(t *testing.T) {
 	h := serve(t, newAuth(t, config.APIKeyAuth{}, failing{}), netip.MustParseAddr("192.0.2.1"))
 	r := h.get(t, "/", map[string][]string{"X-API-Key": {k}})
 	want := `{"type":"https://portcullis.dev/problems/auth-unavailable","title":"Service Unavailable","status":503,"detail":"The gateway cannot verify credentials right now.","request_id":"req-1"}` + "\n"
-	if r.status != 503 || r.body != want {
-		t.Fatalf("got %d %s", r.status, r.body)
+	if r.status != 503 || r.body != want || r.header.Get("Retry-After") != "5" {
+		t.Fatalf("got %d Retry-After %q %s", r.status, r.header.Get("Retry-After"), r.body)
 	}
 }
 

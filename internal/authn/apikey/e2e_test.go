@@ -532,8 +532,8 @@ func TestTwoInstancesOnPostgres(t *testing.T) {
 		t.Fatalf("cached key during the outage: %d %s", r.status, r.body)
 	}
 	unknown, _, _ := keys.Generate(keys.KindLive)
-	if r := b.get("/v1/accounts", unknown); r.status != 503 || !strings.Contains(r.body, "auth-unavailable") {
-		t.Fatalf("uncached key during the outage: %d %s", r.status, r.body)
+	if r := b.get("/v1/accounts", unknown); r.status != 503 || !strings.Contains(r.body, "auth-unavailable") || r.header.Get("Retry-After") != "5" {
+		t.Fatalf("uncached key during the outage: %d Retry-After %q %s", r.status, r.header.Get("Retry-After"), r.body)
 	}
 	ready := getJSON(t, b.ops+"/readyz")
 	if ready.status != 200 || ready.body["status"] != "degraded" ||

@@ -87,7 +87,7 @@ func Challenge(algs []string) authn.Challenge {
 func Unauthorized(ch authn.Challenge, err error) *problem.Error {
 	var ue *authn.Unauthenticated
 	if !errors.As(err, &ue) {
-		return problem.Unavailable("auth-unavailable", "The gateway cannot verify credentials right now.", err)
+		return problem.Unavailable("auth-unavailable", "The gateway cannot verify credentials right now.", authn.RetryAfter, err)
 	}
 	pe := authn.Unauthorized(ch, ue)
 	pe.Cause = err

@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/authn/claims"
+	"github.com/portcullis/portcullis/internal/authn/sender"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/lifecycle"
 	"github.com/portcullis/portcullis/internal/principal"
@@ -48,6 +50,9 @@ type Deps struct {
 	Now func() time.Time
 	// Log is the application log. Nil: discarded.
 	Log *slog.Logger
+	// Sender is how tokens are presented and their bindings checked (DPoP,
+	// certificate-bound). Nil: sender.Plain.
+	Sender *sender.Policy
 }
 
 // Authenticator checks opaque bearer tokens with an introspection
@@ -64,11 +69,14 @@ type Authenticator struct {
 	sources   authn.TokenSources
 	challenge authn.Challenge
 	flight    *singleflight.Group
+	// sender reads the token (Bearer or DPoP) and checks its binding.
+	sender *sender.Policy
 }
 
 var (
 	_ authn.Authenticator       = (*Authenticator)(nil)
 	_ authn.BearerAuthenticator = (*Authenticator)(nil)
+	_ authn.Challenger          = (*Authenticator)(nil)
 )
 
 // New builds the authenticator named name from its block, already
@@ -84,6 +92,9 @@ func New(name string, cfg config.IntrospectionAuth, deps Deps) (*Authenticator, 
 	}
 	if deps.Cache == nil {
 		deps.Cache = tokencache.New(0, deps.Now)
+	}
+	if deps.Sender == nil {
+		deps.Sender = sender.Plain
 	}
 	tc := tlsconf.NewClientConfig()
 	var errs config.Errors
@@ -105,7 +116,13 @@ func New(name string, cfg config.IntrospectionAuth, deps Deps) (*Authenticator, 
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	fp := sha256.Sum256([]byte(fmt.Sprintf("%s|%+v", name, cfg)))
+	// By value, not %+v: that prints the address of a pointer block (dpop)
+	// and would change the fingerprint on every reload.
+	cfgJSON, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	fp := sha256.Sum256(append([]byte(name+"|"), cfgJSON...))
 	return &Authenticator{
 		name: name,
 		cfg:  cfg,
@@ -130,6 +147,7 @@ func New(name string, cfg config.IntrospectionAuth, deps Deps) (*Authenticator, 
 		log:       deps.Log.With("authenticator", name),
 		challenge: authn.Challenge{Scheme: "Bearer", Params: [][2]string{{"realm", authn.Realm}}},
 		flight:    &singleflight.Group{},
+		sender:    deps.Sender,
 	}, nil
 }
 
@@ -148,19 +166,51 @@ func (a *Authenticator) Close() error {
 
 var _ lifecycle.Closer = (*Authenticator)(nil)
 
-// WithTokenSources implements authn.BearerAuthenticator.
-func (a *Authenticator) WithTokenSources(src authn.TokenSources) authn.Authenticator {
+// Challenges implements authn.Challenger: DPoP (with its algorithms)
+// where DPoP is accepted, and Bearer unless DPoP is required.
+func (a *Authenticator) Challenges() []authn.Challenge { return a.sender.Challenges(a.challenge) }
+
+// ForRoute implements authn.BearerAuthenticator. Under FAPI 2.0 the copy
+// accepts only sender-constrained tokens (and proofs signed with PS256,
+// ES256 or EdDSA). The verdict of an introspection does not depend on
+// the route, so the cache is shared: bindings are checked per request.
+func (a *Authenticator) ForRoute(rules authn.RouteRules) (authn.Authenticator, error) {
 	cp := *a
-	cp.sources = src
-	return &cp
+	cp.sources = rules.Sources
+	if rules.FAPI2 {
+		pol, err := a.sender.ForFAPI2()
+		if err != nil {
+			return nil, err
+		}
+		cp.sender = pol
+	}
+	return &cp, nil
 }
 
-// Authenticate implements authn.Authenticator.
+// Authenticate implements authn.Authenticator. What the token is bound to
+// (cnf in the response) is checked on every request, after the verdict,
+// cached or not.
 func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, error) {
-	tok, err := authn.ExtractBearer(r, int(a.cfg.MaxTokenBytes), a.sources)
+	tok, scheme, err := a.sender.Token(r, int(a.cfg.MaxTokenBytes), a.sources)
 	if err != nil {
 		return nil, err
 	}
+	p, err := a.verdict(r, tok)
+	if err == nil {
+		if err = a.sender.Check(r, tok, scheme, p); err != nil && isReject(err) {
+			reqinfo.From(r.Context()).CredentialHint = authn.TokenID(tok)
+		}
+	}
+	if err != nil {
+		return nil, a.sender.Refusal(scheme, err)
+	}
+	authn.StripBearer(r, a.sources)
+	return p, nil
+}
+
+// verdict returns tok's principal (a copy the caller may change), from the
+// cache or the endpoint.
+func (a *Authenticator) verdict(r *http.Request, tok string) (*principal.Principal, error) {
 	key := tokencache.NewKey(a.fp, tok)
 	p, found := a.cache.Get(key)
 	if !found {
@@ -190,7 +240,6 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 		reqinfo.From(r.Context()).CredentialHint = authn.TokenID(tok)
 		return nil, authn.Reject("token inactive or rejected (cached)", descInvalid)
 	}
-	authn.StripBearer(r, a.sources)
 	return p, nil
 }
 
@@ -296,6 +345,9 @@ func (a *Authenticator) check(set claims.Set) (*principal.Principal, error) {
 	}
 	p, err := claims.Principal(set, a.cfg.Claims, principal.MethodIntrospection)
 	if err != nil {
+		return nil, authn.Reject(err.Error(), descInvalid)
+	}
+	if p.Confirmation, err = sender.Confirmation(set); err != nil {
 		return nil, authn.Reject(err.Error(), descInvalid)
 	}
 	p.Authenticator = a.name

@@ -4,7 +4,9 @@
 // issuer's allowed asymmetric algorithms, then exp/nbf/iat (with leeway),
 // aud, required claims and claim rules. Verified tokens are remembered by
 // hash until they expire (package tokencache) so hot tokens cost a hash and
-// a map lookup.
+// a map lookup. A token is also read with the DPoP scheme when the
+// authenticator accepts DPoP, and whatever it is bound to (cnf) is checked
+// on every request, cache hits included (package sender).
 //
 // Deliberately ignored or refused: alg none and HMAC (never in an allow
 // list), keys whose type does not fit alg, RSA keys under 2048 bits,
@@ -26,6 +28,7 @@ import (
 	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/authn/claims"
 	"github.com/portcullis/portcullis/internal/authn/jwks"
+	"github.com/portcullis/portcullis/internal/authn/sender"
 	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/tokencache"
 )
@@ -40,6 +43,9 @@ type Deps struct {
 	Now func() time.Time
 	// Log is the application log. Nil: discarded.
 	Log *slog.Logger
+	// Sender is how tokens are presented and their bindings checked (DPoP,
+	// certificate-bound). Nil: sender.Plain.
+	Sender *sender.Policy
 }
 
 // keySource yields the keys that may verify a token.
@@ -79,6 +85,8 @@ type Authenticator struct {
 	challenge authn.Challenge
 	// requireAT accepts only typ at+jwt (require_typ).
 	requireAT bool
+	// sender reads the token (Bearer or DPoP) and checks its binding.
+	sender *sender.Policy
 }
 
 var (
@@ -113,6 +121,10 @@ func New(name string, cfg config.JWTAuth, deps Deps) (*Authenticator, error) {
 		now:       deps.Now,
 		challenge: authn.Challenge{Scheme: "Bearer", Params: [][2]string{{"realm", authn.Realm}}},
 		requireAT: cfg.RequireTyp != "",
+		sender:    deps.Sender,
+	}
+	if a.sender == nil {
+		a.sender = sender.Plain
 	}
 	seenAlg := map[string]bool{}
 	for i, ic := range cfg.Issuers {

@@ -1,10 +1,12 @@
 package jwt
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -13,6 +15,8 @@ import (
 	"github.com/portcullis/portcullis/internal/authn"
 	"github.com/portcullis/portcullis/internal/authn/claims"
 	"github.com/portcullis/portcullis/internal/authn/jwks"
+	"github.com/portcullis/portcullis/internal/authn/sender"
+	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/lifecycle"
 	"github.com/portcullis/portcullis/internal/principal"
 	"github.com/portcullis/portcullis/internal/reqinfo"
@@ -32,11 +36,49 @@ func (a *Authenticator) Name() string { return a.name }
 // Challenge implements authn.Authenticator.
 func (a *Authenticator) Challenge() authn.Challenge { return a.challenge }
 
-// WithTokenSources implements authn.BearerAuthenticator.
-func (a *Authenticator) WithTokenSources(src authn.TokenSources) authn.Authenticator {
+// Challenges implements authn.Challenger: DPoP (with its algorithms)
+// where DPoP is accepted, and Bearer unless DPoP is required.
+func (a *Authenticator) Challenges() []authn.Challenge { return a.sender.Challenges(a.challenge) }
+
+// ForRoute implements authn.BearerAuthenticator. Under FAPI 2.0 the copy
+// accepts only PS256, ES256 and EdDSA (each issuer's list narrowed; the
+// configuration refuses an issuer left with none) and only
+// sender-constrained tokens; its cached verdicts are kept apart, so a
+// token verified with another algorithm for another route is never a
+// cache hit here.
+func (a *Authenticator) ForRoute(rules authn.RouteRules) (authn.Authenticator, error) {
 	cp := *a
-	cp.sources = src
-	return &cp
+	cp.sources = rules.Sources
+	if !rules.FAPI2 {
+		return &cp, nil
+	}
+	pol, err := a.sender.ForFAPI2()
+	if err != nil {
+		return nil, err
+	}
+	cp.sender = pol
+	cp.issuers = make(map[string]*issuer, len(a.issuers))
+	for iss, is := range a.issuers {
+		n := *is
+		n.algs = map[string]bool{}
+		for alg := range is.algs {
+			if slices.Contains(config.FAPI2Algorithms, alg) {
+				n.algs[alg] = true
+			}
+		}
+		cp.issuers[iss] = &n
+	}
+	cp.algs = nil
+	for _, alg := range a.algs {
+		if slices.Contains(config.FAPI2Algorithms, string(alg)) {
+			cp.algs = append(cp.algs, alg)
+		}
+	}
+	if a.fp != nil {
+		sum := sha256.Sum256(append(slices.Clone(a.fp), "\x00fapi2"...))
+		cp.fp = sum[:]
+	}
+	return &cp, nil
 }
 
 // Prefetch starts loading every remote JWKS that is not loaded yet, so the
@@ -74,6 +116,7 @@ func (a *Authenticator) Remotes() []*jwks.Remote {
 }
 
 var (
+	_ authn.Challenger     = (*Authenticator)(nil)
 	_ lifecycle.Prefetcher = (*Authenticator)(nil)
 	_ lifecycle.Readiness  = (*Authenticator)(nil)
 	_ jwks.User            = (*Authenticator)(nil)
@@ -82,28 +125,45 @@ var (
 // Authenticate implements authn.Authenticator. A bearer token that is not
 // in JWS compact form (two dots) is not applicable, so an opaque token can
 // fall through to an introspection authenticator on the same route.
+//
+// The token's binding (cnf) is checked after the token, from the cache or
+// freshly verified: the cache remembers the token's verdict, never a
+// request's proof or certificate.
 func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, error) {
-	tok, err := authn.ExtractBearer(r, a.maxBytes, a.sources)
+	tok, scheme, err := a.sender.Token(r, a.maxBytes, a.sources)
 	if err != nil {
 		return nil, err
 	}
 	if strings.Count(tok, ".") != 2 {
 		return nil, authn.ErrNotApplicable
 	}
-	var key tokencache.Key
-	if a.cache != nil {
-		key = tokencache.NewKey(a.fp, tok).WithGeneration(a.keyGeneration())
-		if p, ok := a.cache.Get(key); ok && p != nil {
-			authn.StripBearer(r, a.sources)
-			return p, nil
-		}
+	p, err := a.token(r, tok)
+	if err == nil {
+		err = a.sender.Check(r, tok, scheme, p)
 	}
-	p, err := a.verify(r, tok)
 	if err != nil {
 		var ue *authn.Unauthenticated
 		if errors.As(err, &ue) {
 			reqinfo.From(r.Context()).CredentialHint = authn.TokenID(tok)
 		}
+		return nil, a.sender.Refusal(scheme, err)
+	}
+	authn.StripBearer(r, a.sources)
+	return p, nil
+}
+
+// token returns tok's principal (a copy the caller may change): cached, or
+// verified and cached.
+func (a *Authenticator) token(r *http.Request, tok string) (*principal.Principal, error) {
+	var key tokencache.Key
+	if a.cache != nil {
+		key = tokencache.NewKey(a.fp, tok).WithGeneration(a.keyGeneration())
+		if p, ok := a.cache.Get(key); ok && p != nil {
+			return p, nil
+		}
+	}
+	p, err := a.verify(r, tok)
+	if err != nil {
 		return nil, err
 	}
 	if a.cache != nil {
@@ -111,10 +171,8 @@ func (a *Authenticator) Authenticate(r *http.Request) (*principal.Principal, err
 		if limit := a.now().Add(a.cacheTTL); limit.Before(exp) {
 			exp = limit
 		}
-		cp := *p
-		a.cache.Put(key, &cp, exp, 3*len(tok))
+		a.cache.Put(key, p, exp, 3*len(tok))
 	}
-	authn.StripBearer(r, a.sources)
 	return p, nil
 }
 
@@ -204,6 +262,9 @@ func (a *Authenticator) verify(r *http.Request, tok string) (*principal.Principa
 	}
 	p, err := claims.Principal(set, a.mapping, principal.MethodJWT)
 	if err != nil {
+		return nil, reject("%v", err)
+	}
+	if p.Confirmation, err = sender.Confirmation(set); err != nil {
 		return nil, reject("%v", err)
 	}
 	p.Authenticator = a.name

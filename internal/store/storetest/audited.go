@@ -44,7 +44,7 @@ func mutations() []mutation {
 	newToken := func(id string) *store.AdminToken {
 		return &store.AdminToken{ID: id, Name: "new", Role: "admin", Hash: []byte("h" + id), CreatedBy: "test", CreatedAt: t0}
 	}
-	return []mutation{
+	return append([]mutation{
 		{"CreateConsumer", func(*testing.T, store.Store) {}, func(s store.Store, a *store.Audit) error {
 			return s.CreateConsumer(ctx(), &store.Consumer{ID: "consNew", Name: "new", CreatedAt: t0, UpdatedAt: t0}, a)
 		}, "consumer.create"},
@@ -72,7 +72,7 @@ func mutations() []mutation {
 		{"BootstrapAdminToken", func(*testing.T, store.Store) {}, func(s store.Store, a *store.Audit) error {
 			return s.BootstrapAdminToken(ctx(), newToken("tok000000003"), a)
 		}, "admin_token.bootstrap"},
-	}
+	}, signingMutations()...)
 }
 
 func event(action, target string) *audit.Event {
@@ -105,6 +105,7 @@ func snapshot(t *testing.T, s store.Store) string {
 	for _, tok := range ts {
 		fmt.Fprintf(&b, "token %+v\n", *tok)
 	}
+	b.WriteString(signingSnapshot(t, s))
 	evs, err := s.ListAudit(ctx(), 0, 1000)
 	if err != nil {
 		t.Fatal(err)
