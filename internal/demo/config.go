@@ -107,6 +107,7 @@ routes:
     signatures:
       verify:
         components: ["@method", "@target-uri", "content-digest", "content-type"]
+    waf: {mode: block}
   - name: fapi-accounts
     path: /v1/fapi/accounts
     methods: [GET]
