@@ -22,19 +22,37 @@ func TestAgainstTheDemo(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- demo.Run(ctx, demo.Options{Addr: "127.0.0.1:0", OpsAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		// Every listener on a free port: the defaults (8443, 8444, ...) may
+		// be taken by another package's test running at the same time.
+		done <- demo.Run(ctx, demo.Options{Addr: "127.0.0.1:0", FAPIAddr: "127.0.0.1:0", OpsAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 			DataDir: filepath.Join(dir, "data"), CredentialsOut: credsFile}, nil, &testenv.SyncBuffer{}, slog.New(slog.DiscardHandler))
 	}()
-	defer func() { cancel(); <-done }()
+	stopped := false
+	defer func() {
+		cancel()
+		if !stopped {
+			<-done
+		}
+	}()
+	// The demo compiles the Core Rule Set and builds its stores before it
+	// writes the credentials: under -race on a busy machine that takes
+	// seconds (bounded: 60 s).
 	var creds map[string]any
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 2400 && creds == nil; i++ {
+		select {
+		case err := <-done:
+			stopped = true
+			t.Fatalf("the demo stopped before writing its credentials: %v", err)
+		default:
+		}
 		if b, err := os.ReadFile(credsFile); err == nil && json.Unmarshal(b, &creds) == nil {
 			break
 		}
+		creds = nil
 		time.Sleep(25 * time.Millisecond)
 	}
 	if creds == nil {
-		t.Fatal("no credentials file")
+		t.Fatal("no credentials file after 60 s")
 	}
 	var out strings.Builder
 	if err := run(credsFile, "25.00", &out); err != nil || !strings.HasPrefix(out.String(), "201 Created") ||

@@ -313,6 +313,8 @@ The admin API issues and revokes keys:
   go run ./cmd/portcullis keys create --consumer <id from the list> --scope accounts:read
   go run ./cmd/portcullis keys revoke <key id>      # the key stops at once
 
+The web console (same admin token, docs/console.md): {{.C.AdminURL}}/console/
+
 Credential stuffing is detected and answered: five stolen tokens tried from one
 address block it (the burst comes from 127.0.0.2, so 127.0.0.1 stays usable):
 
