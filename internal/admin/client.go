@@ -61,12 +61,28 @@ func NewClient(o ClientOptions) (*Client, error) {
 	}}, nil
 }
 
+// AdminHeader marks every answer of the admin API.
+const AdminHeader = "Portcullis-Admin"
+
+// NotAdminError is an answer from something that is not the admin API
+// (typically the gateway's public port).
+type NotAdminError struct {
+	URL    string
+	Status int
+}
+
+func (e *NotAdminError) Error() string {
+	return fmt.Sprintf("%s answered %d but is not the Portcullis admin API", e.URL, e.Status)
+}
+
 // APIError is a problem the admin API answered with.
 type APIError struct {
 	Status int
-	Title  string
-	Detail string
-	Fields []struct {
+	// RetryAfter is the answer's Retry-After in seconds ("" when none).
+	RetryAfter string
+	Title      string
+	Detail     string
+	Fields     []struct {
 		Field   string `json:"field"`
 		Message string `json:"message"`
 	}
@@ -121,8 +137,11 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return err
 	}
+	if resp.Header.Get(AdminHeader) == "" {
+		return &NotAdminError{URL: c.base.String(), Status: resp.StatusCode}
+	}
 	if resp.StatusCode >= 400 {
-		ae := &APIError{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode)}
+		ae := &APIError{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode), RetryAfter: resp.Header.Get("Retry-After")}
 		var p struct {
 			Title  string `json:"title"`
 			Detail string `json:"detail"`
