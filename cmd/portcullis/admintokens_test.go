@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -80,6 +81,7 @@ func TestAdminTokensAndAuditCommands(t *testing.T) {
 	var created keys.IssuedToken
 	type row struct {
 		name     string
+		setup    func(t *testing.T)
 		env      map[string]string
 		args     func() []string
 		wantCode int
@@ -135,6 +137,25 @@ func TestAdminTokensAndAuditCommands(t *testing.T) {
 				t.Errorf("verify = %v %s", err, out)
 			}
 		}},
+		{name: "audit verify: tampered", setup: func(t *testing.T) {
+			// Someone with the database drops the append-only triggers and
+			// rewrites what the new token was allowed.
+			db := svc.Store().(interface{ DB() *sql.DB }).DB()
+			for _, q := range []string{`DROP TRIGGER audit_events_no_update`,
+				`UPDATE audit_events SET outcome = 'denied' WHERE action = 'admin_token.create'`} {
+				if _, err := db.Exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, args: args("audit", "verify"), wantCode: 1, wantErr: "audit chain does not verify: event 2 was altered\n", check: func(t *testing.T, out string) {
+			var v struct {
+				OK      bool   `json:"ok"`
+				Problem string `json:"problem"`
+			}
+			if err := json.Unmarshal([]byte(out), &v); err != nil || v.OK || v.Problem == "" {
+				t.Errorf("verify = %v %s", err, out)
+			}
+		}},
 		{name: "audit help", args: args("audit", "--help"), wantOut: auditUsage},
 		{name: "audit verify surplus", args: args("audit", "verify", "now"), wantCode: 2,
 			wantErr: "unexpected argument \"now\"\n" + auditUsage + "\nFlags:\n" + flagsOf(t, "audit", "verify")},
@@ -157,6 +178,9 @@ func TestAdminTokensAndAuditCommands(t *testing.T) {
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
+			if r.setup != nil {
+				r.setup(t)
+			}
 			for k, v := range r.env {
 				t.Setenv(k, v)
 			}

@@ -49,7 +49,12 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 		Problem string `json:"problem"`
 	}
 	if json.Unmarshal(raw, &v) != nil || !v.OK {
-		fmt.Fprintf(stderr, "audit chain does NOT verify: %s\n", v.Problem)
+		// The problem is the chain's own finding ("audit chain does not
+		// verify: event 2 was altered").
+		if v.Problem == "" {
+			v.Problem = "audit chain does not verify"
+		}
+		fmt.Fprintln(stderr, v.Problem)
 		return 1
 	}
 	return 0
