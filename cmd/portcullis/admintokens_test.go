@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"database/sql"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +12,8 @@ import (
 
 	"github.com/portcullis/portcullis/internal/admin"
 	"github.com/portcullis/portcullis/internal/config"
+	"github.com/portcullis/portcullis/internal/gateway"
+	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/keys"
 )
 
@@ -54,24 +53,17 @@ func TestAdminTokensAndAuditCommands(t *testing.T) {
 	}
 	defer adm.Shutdown(context.Background())
 
-	// Something else on the same certificate, as the public gateway port
-	// is: it answers, but not as the admin API.
-	pair, err := tls.LoadX509KeyPair(cfg.Admin.TLS.CertFile, cfg.Admin.TLS.KeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	public := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/problem+json")
-		w.Header().Set("WWW-Authenticate", `ApiKey realm="portcullis"`)
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = w.Write([]byte(`{"title":"Unauthorized"}`))
-	}))
-	public.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
-	public.StartTLS()
-	defer public.Close()
-	// And a plain HTTP listener, as the ops port is.
-	ops := httptest.NewServer(http.NotFoundHandler())
-	defer ops.Close()
+	// A real gateway, its public port proxying to an upstream (which would
+	// answer 200 to anything) and its ops port (plain HTTP).
+	genv := gatewaytest.NewEnv(t)
+	gw := genv.Start(t, strings.Replace(genv.Base("none"), "ops:\n  disabled: true", "ops:\n  address: \"127.0.0.1:0\"", 1)+`
+routes:
+  - name: api
+    prefix: /
+    upstream: echo
+    auth: none
+`, gateway.Deps{})
+	opsURL := "https://" + gw.Server.Addr("ops")
 
 	adminURL := "https://" + adm.Addr()
 	t.Setenv("PORTCULLIS_ADMIN_URL", adminURL)
@@ -165,10 +157,11 @@ func TestAdminTokensAndAuditCommands(t *testing.T) {
 				"pass the CA that issued it with --ca-file FILE (or PORTCULLIS_ADMIN_CA=FILE)\n"},
 		{name: "missing CA file", args: args("admin", "tokens", "list", "--ca-file", filepath.Join(dir, "nope.crt")), wantCode: 2,
 			wantErr: "--ca-file (PORTCULLIS_ADMIN_CA): open " + filepath.Join(dir, "nope.crt") + ": no such file or directory\n"},
-		{name: "public port", env: map[string]string{"PORTCULLIS_ADMIN_URL": public.URL}, args: args("admin", "tokens", "list"), wantCode: 1,
-			wantErr: "admin API: " + public.URL + " answered 401 but is not the Portcullis admin API (is it the gateway's public port?);\n" +
+		{name: "public port", env: map[string]string{"PORTCULLIS_ADMIN_URL": gw.URL, "PORTCULLIS_ADMIN_CA": genv.CAFile},
+			args: args("admin", "tokens", "list"), wantCode: 1,
+			wantErr: "admin API: " + gw.URL + " answered 200 but is not the Portcullis admin API (is it the gateway's public port?);\n" +
 				"point --admin-url (or PORTCULLIS_ADMIN_URL) at admin.address, default https://127.0.0.1:9443\n"},
-		{name: "ops port", args: args("audit", "verify", "--admin-url", strings.Replace(ops.URL, "http:", "https:", 1)), wantCode: 1,
+		{name: "ops port", args: args("audit", "verify", "--admin-url", opsURL), wantCode: 1,
 			wantErr: "admin API: the address does not speak TLS (is it the ops port?);\n" +
 				"point --admin-url (or PORTCULLIS_ADMIN_URL) at admin.address, default https://127.0.0.1:9443\n"},
 		{name: "bad token", env: map[string]string{"PORTCULLIS_ADMIN_TOKEN": "pcl_admin_AAAAAAAAAAAA_nope"}, args: args("admin", "tokens", "list"), wantCode: 1,
