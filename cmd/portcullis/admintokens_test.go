@@ -151,6 +151,9 @@ routes:
 		{name: "audit help", args: args("audit", "--help"), wantOut: auditUsage},
 		{name: "audit verify surplus", args: args("audit", "verify", "now"), wantCode: 2,
 			wantErr: "unexpected argument \"now\"\n" + auditUsage + "\nFlags:\n" + flagsOf(t, "audit", "verify")},
+		{name: "audit verify help", args: args("audit", "verify", "--help"), wantOut: auditUsage + "\nFlags:\n" + flagsOf(t, "audit", "verify")},
+		{name: "audit verify unknown flag", args: args("audit", "verify", "--json"), wantCode: 2,
+			wantErr: "flag provided but not defined: -json\nRun \"portcullis audit verify --help\" for its usage.\n"},
 		{name: "audit unknown", args: args("audit", "list"), wantCode: 2, wantErr: "unknown audit command \"list\"\n\n" + auditUsage},
 		{name: "no CA", env: map[string]string{"PORTCULLIS_ADMIN_CA": ""}, args: args("audit", "verify"), wantCode: 1,
 			wantErr: "admin API: the admin listener's certificate is not signed by a CA this command trusts;\n" +
