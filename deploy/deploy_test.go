@@ -1,6 +1,7 @@
 // Package deploy holds the deployment assets (container image, systemd
-// unit, Kubernetes manifests); its test checks what can be checked
-// offline: the manifests against the configuration they mount.
+// unit, Kubernetes manifests, a compose file for a local cluster); its
+// tests check what can be checked offline: the manifests and the compose
+// file against the configuration they mount.
 package deploy
 
 import (
@@ -158,45 +159,15 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Fatal("the ConfigMap has no portcullis.yaml")
 	}
 
-	// Every ${VAR} of the configuration is set by the container.
 	set := map[string]string{}
 	for _, e := range c.Env {
 		set[e.Name] = e.Value
 	}
-	dir := t.TempDir()
-	env := testValues(t, dir)
-	for _, m := range envRef.FindAllStringSubmatch(doc, -1) {
-		if _, ok := set[m[1]]; !ok {
-			t.Errorf("the configuration reads ${%s}, which the Deployment does not set", m[1])
-		}
-		if _, ok := env[m[1]]; !ok {
-			t.Fatalf("the test has no throwaway value for ${%s}", m[1])
-		}
+	var mounts []string
+	for _, vm := range c.VolumeMounts {
+		mounts = append(mounts, vm.MountPath)
 	}
-	// File paths set literally are under a mounted volume.
-	for name, v := range set {
-		if !strings.HasPrefix(v, "/") {
-			continue
-		}
-		mounted := false
-		for _, vm := range c.VolumeMounts {
-			if strings.HasPrefix(v, vm.MountPath+"/") {
-				mounted = true
-			}
-		}
-		if !mounted {
-			t.Errorf("%s=%s is not under any volume mount", name, v)
-		}
-	}
-
-	// What validate (and serve, before binding) would say about it.
-	cfg, err := config.Parse([]byte(doc), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatalf("the mounted configuration is invalid:\n%v", err)
-	}
-	if err := app.Check(cfg, nil, app.Options{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}); err != nil {
-		t.Fatalf("validate refuses the mounted configuration:\n%v", err)
-	}
+	cfg := checkMountedConfig(t, "the Deployment", doc, set, mounts)
 
 	// The config file the container is started with is the mounted one.
 	cfgPath := c.Args[len(c.Args)-1]
@@ -298,6 +269,46 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 		t.Fatalf("no ingress rule for port %s", want)
 	})
+}
+
+// checkMountedConfig applies to a configuration what validate (and serve,
+// before binding) would, with the environment set (literal values) and
+// the mount points of the container that runs it: every ${VAR} it reads is
+// set, literal file paths are under a mount, and it passes app.Check.
+func checkMountedConfig(t *testing.T, who, doc string, set map[string]string, mounts []string) *config.Config {
+	t.Helper()
+	env := testValues(t, t.TempDir())
+	for _, m := range envRef.FindAllStringSubmatch(doc, -1) {
+		if _, ok := set[m[1]]; !ok {
+			t.Errorf("the configuration reads ${%s}, which %s does not set", m[1], who)
+		}
+		if _, ok := env[m[1]]; !ok {
+			t.Fatalf("the test has no throwaway value for ${%s}", m[1])
+		}
+	}
+	for name, v := range set {
+		if !strings.HasPrefix(v, "/") {
+			continue
+		}
+		mounted := false
+		for _, m := range mounts {
+			if strings.HasPrefix(v, m+"/") {
+				mounted = true
+			}
+		}
+		if !mounted {
+			t.Errorf("%s=%s is not under any volume mount", name, v)
+		}
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg, err := config.Parse([]byte(doc), lookup)
+	if err != nil {
+		t.Fatalf("the mounted configuration is invalid:\n%v", err)
+	}
+	if err := app.Check(cfg, nil, app.Options{Env: lookup}); err != nil {
+		t.Fatalf("validate refuses the mounted configuration:\n%v", err)
+	}
+	return cfg
 }
 
 func probePath(p probe) string {

@@ -54,7 +54,13 @@ Admin API flags and environment: see "portcullis keys --help".
 const adminUsage = `Usage:
   portcullis admin bootstrap --config FILE [--name NAME]
       create the first admin token (role admin) and print it once; refused
-      when an admin token already exists
+      when an admin token already exists (lost it? see docs/api-keys.md,
+      "Lost the bootstrap admin token")
+  portcullis admin tokens create --name NAME --role ROLE [--expires-in 720h | --expires-at RFC3339]
+  portcullis admin tokens list   [--limit N] [--cursor C]
+  portcullis admin tokens revoke ID
+
+Admin API flags and environment: see "portcullis keys --help".
 `
 
 // multi is a repeatable string flag.
@@ -132,14 +138,14 @@ func printJSON(w io.Writer, raw json.RawMessage) {
 func call(api *apiFlags, method, path string, body any, stdout, stderr io.Writer) int {
 	c, err := api.client()
 	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", err)
+		fmt.Fprintln(stderr, clientHint(err))
 		return 2
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var raw json.RawMessage
 	if err := c.Do(ctx, method, path, body, &raw); err != nil {
-		fmt.Fprintf(stderr, "admin API: %v\n", err)
+		fmt.Fprintln(stderr, adminHint(err))
 		return 1
 	}
 	if len(raw) > 0 {
@@ -435,6 +441,9 @@ func cmdRekey(c *command, args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdAdmin(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "tokens" {
+		return cmdAdminTokens(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "bootstrap" {
 		fmt.Fprint(stderr, adminUsage)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {

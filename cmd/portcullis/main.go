@@ -19,6 +19,8 @@ Usage:
   portcullis demo     [flags]           run a complete demo gateway, no setup needed
   portcullis version  [--json]          print version, commit, Go version and modules
   portcullis admin bootstrap --config FILE   create the first admin token
+  portcullis admin tokens create|list|revoke ...              manage admin tokens
+  portcullis audit verify                                      check the audit chain
   portcullis keys      create|list|get|rotate|revoke|rekey ...   manage API keys
   portcullis consumers create|list|get|update|delete ...       manage consumers
   portcullis security  blocks list|lift, events ...             automatic blocks and security events
@@ -61,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(rest, stdout, stderr)
 	case "admin":
 		return cmdAdmin(rest, stdout, stderr)
+	case "audit":
+		return cmdAudit(rest, stdout, stderr)
 	case "keys":
 		return cmdKeys(rest, stdout, stderr)
 	case "consumers":

@@ -21,6 +21,8 @@ type Client struct {
 	base  *url.URL
 	token string
 	http  *http.Client
+	// vouched: base answered as the admin API, so the token may go there.
+	vouched bool
 }
 
 // ClientOptions say how to reach and authenticate to the admin API.
@@ -61,12 +63,28 @@ func NewClient(o ClientOptions) (*Client, error) {
 	}}, nil
 }
 
+// AdminHeader marks every answer of the admin API.
+const AdminHeader = "Portcullis-Admin"
+
+// NotAdminError is an answer from something that is not the admin API
+// (typically the gateway's public port).
+type NotAdminError struct {
+	URL    string
+	Status int
+}
+
+func (e *NotAdminError) Error() string {
+	return fmt.Sprintf("%s answered %d but is not the Portcullis admin API", e.URL, e.Status)
+}
+
 // APIError is a problem the admin API answered with.
 type APIError struct {
 	Status int
-	Title  string
-	Detail string
-	Fields []struct {
+	// RetryAfter is the answer's Retry-After in seconds ("" when none).
+	RetryAfter string
+	Title      string
+	Detail     string
+	Fields     []struct {
 		Field   string `json:"field"`
 		Message string `json:"message"`
 	}
@@ -89,6 +107,11 @@ func (e *APIError) Error() string {
 // decodes a JSON answer into out (nil to discard). Problems come back as
 // *APIError.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
+	if c.token != "" && !c.vouched {
+		if err := c.vouch(ctx); err != nil {
+			return err
+		}
+	}
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -121,8 +144,11 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	if err != nil {
 		return err
 	}
+	if resp.Header.Get(AdminHeader) == "" {
+		return &NotAdminError{URL: c.base.String(), Status: resp.StatusCode}
+	}
 	if resp.StatusCode >= 400 {
-		ae := &APIError{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode)}
+		ae := &APIError{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode), RetryAfter: resp.Header.Get("Retry-After")}
 		var p struct {
 			Title  string `json:"title"`
 			Detail string `json:"detail"`
@@ -148,5 +174,27 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 		}
 		return json.Unmarshal(data, out)
 	}
+	return nil
+}
+
+// vouch asks base, without credentials, whether it is the admin API, so an
+// admin token never goes to whatever else answers there (the public port
+// would hand it to an upstream). A request without credentials is not a
+// failed authentication: it does not count towards a block.
+func (c *Client) vouch(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.ResolveReference(&url.URL{Path: "/v1/whoami"}).String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.Header.Get(AdminHeader) == "" {
+		return &NotAdminError{URL: c.base.String(), Status: resp.StatusCode}
+	}
+	c.vouched = true
 	return nil
 }

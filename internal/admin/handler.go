@@ -73,6 +73,9 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // ServeHTTP authenticates, routes, authorises, runs the operation, writes
 // errors as problem+json, and records the audit event.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The CLI tells "this is not the admin API" (the public gateway port,
+	// say) from this header's absence, whatever the status.
+	w.Header().Set(AdminHeader, "1")
 	if h := s.mounted(r.URL.Path); h != nil {
 		w.Header().Set("Strict-Transport-Security", hsts)
 		w.Header().Set("X-Content-Type-Options", "nosniff")
