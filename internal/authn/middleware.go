@@ -54,6 +54,10 @@ func NewStage(auths []Authenticator, observers []pipeline.AuthObserver) *Stage {
 // Name implements pipeline.Stage.
 func (s *Stage) Name() string { return "authenticate" }
 
+// ReportsRefusals implements secevent.Reporter: the security stage reports
+// authentication failures as AuthFailure through its AuthObserver role.
+func (s *Stage) ReportsRefusals() {}
+
 // Phase implements pipeline.Stage.
 func (s *Stage) Phase() pipeline.Phase { return pipeline.Authenticate }
 

@@ -82,6 +82,9 @@ var _ pipeline.Stage = (*Policy)(nil)
 // Name implements pipeline.Stage.
 func (p *Policy) Name() string { return "authorise" }
 
+// ReportsRefusals implements secevent.Reporter (AuthzDenied).
+func (p *Policy) ReportsRefusals() {}
+
 // Phase implements pipeline.Stage.
 func (p *Policy) Phase() pipeline.Phase { return pipeline.Authorise }
 

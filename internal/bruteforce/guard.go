@@ -67,6 +67,9 @@ func New(cfg config.BruteForce, stores *ratelimit.Stores, log *slog.Logger) *Gua
 // Name implements pipeline.Stage.
 func (g *Guard) Name() string { return "brute_force" }
 
+// ReportsRefusals implements secevent.Reporter (BruteForceRejected).
+func (g *Guard) ReportsRefusals() {}
+
 // Phase implements pipeline.Stage.
 func (g *Guard) Phase() pipeline.Phase { return pipeline.Admit }
 

@@ -83,7 +83,7 @@ func buildChain(rc config.Route, path string, up *proxy.Upstream, rt *runtimeBui
 	if err != nil {
 		return nil, nil, config.FieldError{Path: path, Message: err.Error()}
 	}
-	h, err := pipeline.Compose(fwd, ordered)
+	h, err := pipeline.Compose(fwd, reportRefusals(ordered))
 	if err != nil {
 		return nil, nil, config.FieldError{Path: path, Message: err.Error()}
 	}

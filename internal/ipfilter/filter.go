@@ -127,6 +127,9 @@ var _ pipeline.Stage = (*Filter)(nil)
 // Name implements pipeline.Stage.
 func (f *Filter) Name() string { return "ip_filter" }
 
+// ReportsRefusals implements secevent.Reporter (IPDenied).
+func (f *Filter) ReportsRefusals() {}
+
 // Phase implements pipeline.Stage.
 func (f *Filter) Phase() pipeline.Phase { return pipeline.Admit }
 

@@ -2,6 +2,7 @@ package jsonlimits
 
 import (
 	"errors"
+	"github.com/portcullis/portcullis/internal/secevent"
 	"net/http"
 	"slices"
 
@@ -45,9 +46,13 @@ func New(route string, contentTypes []config.MediaType, l config.JSONLimits, m *
 	return s
 }
 
-func (*Stage) Name() string          { return "json_limits" }
-func (*Stage) Phase() pipeline.Phase { return pipeline.Validate }
-func (s *Stage) NeedsBody() bool     { return s.json }
+func (*Stage) Name() string { return "json_limits" }
+
+// RefusalType implements secevent.Classifier: the gateway reports this
+// stage's refusals as validation rejections.
+func (*Stage) RefusalType() secevent.Type { return secevent.ValidationRejected }
+func (*Stage) Phase() pipeline.Phase      { return pipeline.Validate }
+func (s *Stage) NeedsBody() bool          { return s.json }
 
 // WantsBody reports whether r's body is checked: one with a JSON media
 // type, or with no Content-Type at all (it may be JSON to a lenient

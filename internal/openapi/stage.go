@@ -3,6 +3,7 @@ package openapi
 import (
 	"context"
 	"errors"
+	"github.com/portcullis/portcullis/internal/secevent"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -69,9 +70,13 @@ func New(route string, o *config.OpenAPI, doc *Document, d Deps) pipeline.Stage 
 		check: responseCheck{max: int64(o.Responses.MaxBodyBytes), budget: budget}}
 }
 
-func (*Stage) Name() string          { return "openapi" }
-func (*Stage) Phase() pipeline.Phase { return pipeline.Validate }
-func (*Stage) NeedsBody() bool       { return true }
+func (*Stage) Name() string { return "openapi" }
+
+// RefusalType implements secevent.Classifier: the gateway reports this
+// stage's refusals as validation rejections.
+func (*Stage) RefusalType() secevent.Type { return secevent.ValidationRejected }
+func (*Stage) Phase() pipeline.Phase      { return pipeline.Validate }
+func (*Stage) NeedsBody() bool            { return true }
 
 func (s *Stage) Handle(next pipeline.Handler) pipeline.Handler {
 	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {

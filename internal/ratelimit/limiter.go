@@ -95,6 +95,9 @@ var _ pipeline.Stage = (*routeLimits)(nil)
 // Name implements pipeline.Stage.
 func (rl *routeLimits) Name() string { return "rate_limit" }
 
+// ReportsRefusals implements secevent.Reporter (RateLimited).
+func (rl *routeLimits) ReportsRefusals() {}
+
 // Phase implements pipeline.Stage.
 func (rl *routeLimits) Phase() pipeline.Phase { return pipeline.Admission }
 

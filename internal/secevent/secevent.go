@@ -269,3 +269,18 @@ func Fill(ev *Event, info *reqinfo.Info) {
 		ev.Credential = info.CredentialHint
 	}
 }
+
+// Reporter is a request stage that emits its own typed events for the
+// requests it refuses (authentication, authorisation, rate limits, IP
+// lists, brute force, blocks, the WAF). The gateway's refusal choke point
+// leaves its refusals alone, so that no refusal is reported twice.
+type Reporter interface {
+	ReportsRefusals()
+}
+
+// Classifier is a request stage whose refusals the gateway's choke point
+// reports with this type (ValidationRejected for the input validation
+// stages) instead of RequestRefused.
+type Classifier interface {
+	RefusalType() Type
+}

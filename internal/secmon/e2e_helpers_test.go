@@ -60,6 +60,12 @@ routes:
     methods: [GET]
     upstream: api
     auth: none
+  - name: search
+    prefix: /v1/search
+    methods: [GET, POST]
+    upstream: api
+    auth: none
+    waf: {}
 authenticators:
   - name: keys
     api_key: {}
@@ -89,6 +95,7 @@ security:
     object_probing: {distinct_objects: 20, failure_ratio: 0.5, action: {{or .Probing "block"}}, target: consumer, block: [1m]}
     route_failures: {min_failures: 40, ratio: 0.5, window: 1m}
     admin_abuse: {auth_failures: 10, key_changes: 20, window: 1m}
+    rejection_bursts: {threshold: 10, window: 1m, action: block, block: [1m]}
     consumer_anomaly: {max_ips: 16, ip_window: 1m}
   log: {output: "{{.Dir}}/security.log", flush_interval: 10ms}
 {{.Extra}}`

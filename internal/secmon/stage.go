@@ -46,6 +46,9 @@ func (m *Monitor) Stage() *Stage {
 // Name implements pipeline.Stage.
 func (s *Stage) Name() string { return "security" }
 
+// ReportsRefusals implements secevent.Reporter (Blocked).
+func (s *Stage) ReportsRefusals() {}
+
 // Phase implements pipeline.Stage.
 func (s *Stage) Phase() pipeline.Phase { return pipeline.Admit }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/portcullis/portcullis/internal/secevent"
 	"io"
 	"net"
 	"net/http"
@@ -99,7 +100,11 @@ var (
 	_ pipeline.ResponseStage = responseStage{}
 )
 
-func (requestStage) Name() string                           { return "waf" }
+func (requestStage) Name() string { return "waf" }
+
+// ReportsRefusals implements secevent.Reporter: the stage emits
+// WAFRejected itself, with the matched rule ids, for blocks and detections.
+func (requestStage) ReportsRefusals()                       {}
 func (requestStage) Phase() pipeline.Phase                  { return pipeline.Validate }
 func (requestStage) NeedsBody() bool                        { return true }
 func (responseStage) ResponsePhase() pipeline.ResponsePhase { return pipeline.InspectResponse }
@@ -109,8 +114,9 @@ func (responseStage) ResponsePhase() pipeline.ResponsePhase { return pipeline.In
 type txState struct {
 	tx       types.Transaction
 	info     *reqinfo.Info
-	logged   int   // matched rules already written to the WAF log
-	reserved int64 // bytes counted in the body budget
+	ctx      context.Context // the request's, for its security events
+	logged   int             // matched rules already written to the WAF log
+	reserved int64           // bytes counted in the body budget
 }
 
 type stateKey struct{}
@@ -142,7 +148,7 @@ func (s requestStage) Handle(next pipeline.Handler) pipeline.Handler {
 			return problem.Unavailable("body-budget-exhausted",
 				"The gateway is holding too many request bodies; retry shortly.", time.Second, errors.New("no budget for the WAF's body copy"))
 		}
-		st := &txState{info: info, reserved: n}
+		st := &txState{info: info, ctx: r.Context(), reserved: n}
 		defer s.finish(st)
 		st.tx = s.newTx(s.waf, info.ID)
 		verdict, err := s.inspectRequest(st, r, body)
@@ -333,9 +339,19 @@ func (s requestStage) verdict(st *txState, it *types.Interruption, request bool)
 	}
 	s.engines.log.Warn("waf "+result, "request_id", st.info.ID, "route", s.route, "consumer", consumer, "side", side,
 		"rule_ids", ruleList(ids), "inbound_score", out.InboundScore, "outbound_score", out.OutboundScore, "mode", mode(s.detect))
-	if result != resultBlocked {
+	if result == resultPass {
+		// Matches under the anomaly threshold are logged, not rejections.
 		return nil
 	}
+	// The event names the rules and the side, never the matched data: the
+	// monitor ships it, and the data is the attacker's payload.
+	ev := secevent.Event{Type: secevent.WAFRejected, Reason: "waf-" + result + " " + side + " rule_ids=" + ruleList(ids)}
+	if result == resultDetected {
+		secevent.Emit(st.ctx, ev)
+		return nil
+	}
+	ev.Status = http.StatusForbidden
+	secevent.Emit(st.ctx, ev)
 	return problem.New(http.StatusForbidden, "waf-blocked", "Forbidden", "The request was refused by the web application firewall.")
 }
 
