@@ -102,6 +102,9 @@ func New(d Deps) (*Console, error) {
 	mux.HandleFunc("GET /console/audit", c.signedIn(c.auditPage))
 	mux.HandleFunc("GET /console/audit/export", c.signedIn(c.auditExport))
 	mux.HandleFunc("GET /console/health", c.signedIn(c.healthPage))
+	mux.HandleFunc("GET /console/security", c.signedIn(c.securityPage))
+	mux.HandleFunc("GET /console/security/blocks/{id}/lift", c.signedIn(c.liftForm))
+	mux.HandleFunc("POST /console/security/blocks/{id}/lift", c.signedIn(c.liftBlock))
 	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		c.errorPage(w, r, nil, http.StatusNotFound, "There is no console page here.")
 	})

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -136,4 +137,43 @@ func (g *gw) client(t testing.TB) *http.Client {
 	return &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		Transport:     &http.Transport{TLSClientConfig: g.tlsConf, ForceAttemptHTTP2: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// stuffCredentials is a real credential-stuffing burst: from 127.0.0.2,
+// twelve well-formed API keys nobody was issued, through the public
+// listener; the credential_stuffing detector (10 distinct credentials by
+// default) blocks the address. It returns the block's id.
+func (g *gw) stuffCredentials(t testing.TB) string {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
+	for range 12 {
+		key, _, err := keys.Generate(keys.KindLive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("GET", g.public+"/accounts", nil)
+		req.Header.Set("X-API-Key", key)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for range 1000 {
+		for _, b := range g.p.Security.Blocks(context.Background()) {
+			if b.Value == "127.0.0.2" {
+				return b.ID
+			}
+		}
+		time.Sleep(5 * time.Millisecond) // the monitor's goroutine imposes it
+	}
+	t.Fatal("the credential-stuffing burst from 127.0.0.2 imposed no block")
+	return ""
+}
+
+// blockInForce reports whether the block id is still in force.
+func (g *gw) blockInForce(id string) bool {
+	_, ok := g.p.Security.Block(context.Background(), id)
+	return ok
 }

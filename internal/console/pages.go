@@ -21,6 +21,7 @@ const pageSize = 50
 // query never carries text of its own onto the page.
 var notices = map[string]string{
 	"revoked":          "The key was revoked. Calls with it are refused from now on.",
+	"lifted":           "The block was lifted on every instance.",
 	"consumer-created": "The consumer was created. Issue its first key below.",
 	"signed-out":       "You are signed out.",
 }
@@ -257,14 +258,8 @@ func (c *Console) revokeKey(w http.ResponseWriter, r *http.Request, a *admin.Act
 		again(http.StatusBadRequest, "Give a reason (up to 500 characters).")
 		return
 	}
-	who, err := c.d.Admin.SignIn(r.Context(), clientip.Peer(r.RemoteAddr), strings.TrimSpace(r.PostFormValue("token")), "console.reauth")
-	if err != nil {
-		pe := problem.From(err)
-		again(pe.Status, pe.Detail)
-		return
-	}
-	if who.TokenID != a.TokenID {
-		again(http.StatusForbidden, "Enter the admin token you signed in with.")
+	if status, msg := c.reauth(r, a); status != 0 {
+		again(status, msg)
 		return
 	}
 	// The API checks the reason and keeps it in the key.revoke audit event.
