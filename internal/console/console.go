@@ -91,6 +91,7 @@ func New(d Deps) (*Console, error) {
 	mux.HandleFunc("GET /console/{$}", c.home)
 	mux.HandleFunc("GET /console/login", c.loginForm)
 	mux.HandleFunc("POST /console/login", c.login)
+	mux.HandleFunc("POST /console/login/cert", c.loginCert)
 	mux.HandleFunc("POST /console/logout", c.signedIn(c.logout))
 	mux.HandleFunc("GET /console/keys", c.signedIn(c.keysPage))
 	mux.HandleFunc("POST /console/keys", c.signedIn(c.issueKey))

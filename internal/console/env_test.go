@@ -30,6 +30,9 @@ type gw struct {
 	tlsConf       *tls.Config
 	tokens        map[string]string // role -> admin token text
 	tokenIDs      map[string]string
+	// ca issued the admin listener's certificate and is its client CA:
+	// admin.client_certs maps CN ops-laptop to operator.
+	ca            *pki.CA
 	upstreamCalls chan struct{}
 }
 
@@ -72,6 +75,10 @@ func startGatewayOn(t testing.TB, storeYAML string, secrets map[string]string) *
 	if err != nil {
 		t.Fatal(err)
 	}
+	caFile := filepath.Join(dir, "ca.crt")
+	if err := ca.WriteFile(caFile); err != nil {
+		t.Fatal(err)
+	}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"ok":true}`))
@@ -90,8 +97,9 @@ keys:
 admin:
   enabled: true
   address: "127.0.0.1:0"
-  tls: {cert_file: "%s", key_file: "%s"}
-`, up.URL, storeYAML, certFile, keyFile)
+  tls: {cert_file: "%s", key_file: "%s", client_ca_file: "%s"}
+  client_certs: [{common_name: ops-laptop, role: operator}]
+`, up.URL, storeYAML, certFile, keyFile, caFile)
 	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +114,7 @@ admin:
 	}
 	g := &gw{p: p, admin: "https://" + p.Admin.Addr(), public: "http://" + p.Server.Addr("public"),
 		tlsConf: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS13},
-		tokens:  map[string]string{}, tokenIDs: map[string]string{}}
+		tokens:  map[string]string{}, tokenIDs: map[string]string{}, ca: ca}
 	return g
 }
 
@@ -176,4 +184,23 @@ func (g *gw) stuffCredentials(t testing.TB) string {
 func (g *gw) blockInForce(id string) bool {
 	_, ok := g.p.Security.Block(context.Background(), id)
 	return ok
+}
+
+// certClient is client, presenting a client certificate for cn from the
+// test CA on its TLS connections.
+func (g *gw) certClient(t testing.TB, cn string) *http.Client {
+	t.Helper()
+	leaf, err := g.ca.Issue(pki.LeafOptions{CommonName: cn, Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := g.client(t)
+	conf := g.tlsConf.Clone()
+	conf.Certificates = []tls.Certificate{pair}
+	c.Transport = &http.Transport{TLSClientConfig: conf, ForceAttemptHTTP2: true}
+	return c
 }

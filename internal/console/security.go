@@ -133,11 +133,20 @@ func (c *Console) liftBlock(w http.ResponseWriter, r *http.Request, a *admin.Act
 	http.Redirect(w, r, "/console/security?done=lifted", http.StatusSeeOther)
 }
 
-// reauth checks that the form's token is the one a signed in with, through
+// reauth checks that the form's token is the one a signed in with (or,
+// for a certificate sign-in, that the certificate is still presented), through
 // the API's token check and failure lockout: destructive actions need
 // more than a left-open browser. It returns 0 when it is, otherwise the
 // status and message to show.
 func (c *Console) reauth(r *http.Request, a *admin.Actor) (int, string) {
+	if a.TokenID == "" {
+		// Signed in by certificate: there is no token to type; the
+		// connection proves the certificate's key on this very request.
+		if who := c.d.Admin.CertSignIn(r, clientip.Peer(r.RemoteAddr), "console.reauth"); who == nil || who.Name != a.Name {
+			return http.StatusForbidden, "Present the client certificate you signed in with."
+		}
+		return 0, ""
+	}
 	who, err := c.d.Admin.SignIn(r.Context(), clientip.Peer(r.RemoteAddr), strings.TrimSpace(r.PostFormValue("token")), "console.reauth")
 	if err != nil {
 		pe := problem.From(err)
