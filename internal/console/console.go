@@ -49,6 +49,9 @@ type Deps struct {
 	// Readiness and Status feed the health page (nil: not shown).
 	Readiness func() (int, map[string]any)
 	Status    func() server.ConfigStatus
+	// Certificates is each TLS listener's certificate NotAfter (nil: not
+	// shown); the health page warns within certWarn of it.
+	Certificates func() map[string]time.Time
 	// SessionTTL is how long a sign-in lasts.
 	SessionTTL time.Duration
 	// Now is the clock of sessions. Default time.Now.
