@@ -88,7 +88,9 @@ func startGatewayOn(t testing.TB, storeYAML string, secrets map[string]string) *
 listeners: [{name: public, address: "127.0.0.1:0", insecure: true}]
 ops: {disabled: true}
 upstreams: [{name: api, targets: ["%s"]}]
-routes: [{name: r, prefix: /, upstream: api, auth: {authenticators: [keys]}}]
+routes: [{name: r, prefix: /, upstream: api, auth: {authenticators: [keys]}, rate_limits: [per-consumer]}]
+rate_limits:
+  policies: [{name: per-consumer, key: [consumer], rate: {limit: 1000, period: 1m, burst: 2000}, quota: {limit: 100000, period: day}}]
 authenticators: [{name: keys, api_key: {}}]
 logging: {access: {enabled: false}}
 keys:

@@ -7,9 +7,9 @@ import (
 )
 
 // The health page shows each TLS listener's certificate expiry, read from
-// the certificate served now (the expiry metric's source), and warns when
-// it is close.
-func TestHealthCertificateExpiry(t *testing.T) {
+// the certificate served now (the expiry metric's source), warns when it
+// is close, and lists each route's rate-limit policies.
+func TestHealthCertificatesAndRateLimits(t *testing.T) {
 	g := startGateway(t)
 	c := g.client(t)
 	g.signIn(t, c, "auditor")
@@ -24,6 +24,9 @@ func TestHealthCertificateExpiry(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("health page lacks %q", want)
 		}
+	}
+	if want := "<tr><td>r</td><td><code>per-consumer</code></td><td>1000 per 1m0s (burst 2000); quota 100000 per day</td><td>consumer</td></tr>"; !strings.Contains(body, want) {
+		t.Errorf("health page lacks the route's rate limit %q", want)
 	}
 	if strings.Contains(body, "renew soon") {
 		t.Error("a 90-day certificate is flagged")
