@@ -82,10 +82,43 @@ func (s *Server) SignIn(ctx context.Context, ip netip.Addr, token, action string
 	return a, nil
 }
 
+// CertSignIn signs in the caller of r if its TLS connection presents a
+// verified client certificate that admin.client_certs maps to a role: the
+// mapping the API itself authenticates certificates by. It returns nil
+// otherwise. The sign-in is an audit event with action; the actor has no
+// TokenID.
+func (s *Server) CertSignIn(r *http.Request, ip netip.Addr, action string) *Actor {
+	c := s.certActor(r)
+	if c == nil {
+		return nil
+	}
+	a := &Actor{Name: c.name, Role: c.role}
+	s.record(r.Context(), a, ip, action, http.StatusOK)
+	return a
+}
+
+// CertPresented reports whether r's connection presents a client
+// certificate that admin.client_certs maps to a role.
+func (s *Server) CertPresented(r *http.Request) bool { return s.certActor(r) != nil }
+
+// RecheckCert confirms a certificate-signed-in actor still is what r's
+// connection presents, mapped to the same role: a session does not outlive
+// its certificate on the connection, nor a change of admin.client_certs.
+func (s *Server) RecheckCert(r *http.Request, a *Actor) error {
+	if c := s.certActor(r); c == nil || a.TokenID != "" || c.name != a.Name || c.role != a.Role {
+		return ErrSessionStale
+	}
+	return nil
+}
+
 // record writes an audit event for something a front end did that is not
 // an API operation (signing in and out).
 func (s *Server) record(ctx context.Context, a *Actor, ip netip.Addr, action string, status int) {
-	e := &audit.Event{Actor: a.Name, Role: string(a.Role), Action: action, Target: "admin_token:" + a.TokenID,
+	target := a.Name // a certificate: its mapping names it
+	if a.TokenID != "" {
+		target = "admin_token:" + a.TokenID
+	}
+	e := &audit.Event{Actor: a.Name, Role: string(a.Role), Action: action, Target: target,
 		SourceIP: ip.String(), Outcome: outcome(status), Status: status}
 	if err := s.keys.Audit(context.WithoutCancel(ctx), e); err != nil {
 		s.log.Error("writing the audit event failed", "action", action, "error", err.Error())
@@ -105,6 +138,9 @@ var ErrSessionStale = errors.New("admin token no longer valid for this session")
 // in: present, unrevoked, unexpired and of the same role. Front ends call
 // it on every request, so revoking a token ends its sessions at once.
 func (s *Server) Recheck(ctx context.Context, a *Actor, now time.Time) error {
+	if a.TokenID == "" {
+		return ErrSessionStale // a certificate actor: RecheckCert
+	}
 	t, err := s.keys.GetAdminToken(ctx, a.TokenID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -27,7 +27,16 @@ func (s *Server) listBlocks(c *call) error {
 
 // liftBlock audits the lift before making it, so a lift is never made
 // without its event: if the trail cannot be written, nothing is lifted.
+// An optional {"reason": ...} body is kept in that event, as a key
+// revocation's is.
 func (s *Server) liftBlock(c *call) error {
+	var req revokeRequest
+	if err := decode(c, &req, true); err != nil {
+		return err
+	}
+	if err := checkReason(req.Reason); err != nil {
+		return err
+	}
 	if s.security == nil || !keys.CheckID(c.id) {
 		return problem.New(http.StatusNotFound, "not-found", "Not Found", "No such block in force.")
 	}
@@ -36,6 +45,7 @@ func (s *Server) liftBlock(c *call) error {
 	}
 	c.event = c.auditEvent(http.StatusNoContent)
 	c.event.Time = time.Now().UTC()
+	c.event.Reason = req.Reason
 	if err := s.keys.Audit(context.WithoutCancel(c.ctx()), c.event); err != nil {
 		c.event = nil
 		return problem.Unavailable("audit-unavailable",

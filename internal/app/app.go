@@ -181,7 +181,7 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		p.Server.Metrics().CertExpiry.Watch("admin", adm.NotAfter)
 		if cfg.Admin.Console.Enabled {
 			con, err := console.New(console.Deps{Admin: adm, Sessions: p.Keys.Store(), Readiness: srv.Readiness, Status: srv.Status,
-				SessionTTL: cfg.Admin.Console.SessionTTL.D(), Log: o.Log})
+				Certificates: p.Server.Metrics().CertExpiry.Expiries, SessionTTL: cfg.Admin.Console.SessionTTL.D(), Log: o.Log})
 			if err != nil {
 				return nil, err
 			}

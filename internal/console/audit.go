@@ -160,31 +160,3 @@ func (c *Console) auditExport(w http.ResponseWriter, r *http.Request, a *admin.A
 	}
 	_ = bw.Flush()
 }
-
-// ---- health
-
-type healthData struct {
-	Ready       bool
-	ReadyStatus string
-	Checks      map[string]any
-	Config      any
-}
-
-func (c *Console) healthPage(w http.ResponseWriter, r *http.Request, a *admin.Actor) {
-	d := &healthData{}
-	if c.d.Readiness != nil {
-		status, body := c.d.Readiness()
-		d.Ready = status == http.StatusOK
-		d.ReadyStatus, _ = body["status"].(string)
-		d.Checks = map[string]any{}
-		for _, k := range []string{"problems", "warnings"} {
-			if v, ok := body[k]; ok {
-				d.Checks[k] = v
-			}
-		}
-	}
-	if c.d.Status != nil {
-		d.Config = c.d.Status()
-	}
-	c.render(w, http.StatusOK, "health", &view{Title: "Health", Nav: "health", Actor: a, Data: d})
-}

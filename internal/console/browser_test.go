@@ -275,6 +275,49 @@ func TestBrowserConsole(t *testing.T) {
 		}
 		b.shot("health")
 	})
+	t.Run("lift a block a detection imposed", func(t *testing.T) {
+		// A real credential-stuffing burst from 127.0.0.2 through the
+		// public listener: the detector blocks that address.
+		id := g.stuffCredentials(t)
+		b.do("security", chromedp.Navigate(g.admin+"/console/security"), chromedp.WaitVisible(chromedp.ID("lift-"+id)))
+		if row := b.text("#block-" + id); !strings.Contains(row, "127.0.0.2") || !strings.Contains(row, "credential_stuffing") {
+			t.Fatalf("block row %q", row)
+		}
+		if rows := b.text("#events"); !strings.Contains(rows, "detection") || !strings.Contains(rows, "auth_failure") {
+			t.Fatalf("event rows lack the detection and its failures: %s", rows)
+		}
+		b.shot("security")
+		b.do("filter",
+			chromedp.SendKeys(chromedp.ID("f-ip"), "127.0.0.2"),
+			chromedp.SetValue(chromedp.ID("f-type"), "detection"),
+			chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.ID("events")),
+		)
+		if n := b.eval(`document.querySelectorAll("#events tbody tr").length`); n != 1 {
+			t.Fatalf("%d detection rows for 127.0.0.2, want 1", n)
+		}
+		b.do("lift",
+			chromedp.Click(chromedp.ID("lift-"+id)),
+			chromedp.WaitVisible(chromedp.ID("reason")),
+			chromedp.SendKeys(chromedp.ID("reason"), "our own load test"),
+			chromedp.SendKeys(chromedp.ID("token"), g.tokens["admin"]),
+			chromedp.Click(chromedp.ID("confirm-lift")),
+			chromedp.WaitVisible(chromedp.CSS(".notice")),
+		)
+		if g.blockInForce(id) {
+			t.Fatal("the block is still in force after the lift")
+		}
+		if n := b.eval(`document.querySelectorAll("#block-` + id + `").length`); n != 0 {
+			t.Fatal("the lifted block is still listed")
+		}
+		b.do("audit", chromedp.Navigate(g.admin+"/console/audit?action=security.block.lift"), chromedp.WaitVisible(chromedp.ID("audit")))
+		rows := b.text("#audit")
+		for _, want := range []string{"block:" + id, "token:" + g.tokenIDs["admin"], "reason: our own load test"} {
+			if !strings.Contains(rows, want) {
+				t.Errorf("audit rows lack %q: %s", want, rows)
+			}
+		}
+	})
 	t.Run("auditor cannot revoke", func(t *testing.T) {
 		other, err := g.p.Keys.IssueKey(context.Background(), keys.KeySpec{ConsumerID: consumerID})
 		if err != nil {

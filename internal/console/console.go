@@ -49,6 +49,9 @@ type Deps struct {
 	// Readiness and Status feed the health page (nil: not shown).
 	Readiness func() (int, map[string]any)
 	Status    func() server.ConfigStatus
+	// Certificates is each TLS listener's certificate NotAfter (nil: not
+	// shown); the health page warns within certWarn of it.
+	Certificates func() map[string]time.Time
 	// SessionTTL is how long a sign-in lasts.
 	SessionTTL time.Duration
 	// Now is the clock of sessions. Default time.Now.
@@ -91,6 +94,7 @@ func New(d Deps) (*Console, error) {
 	mux.HandleFunc("GET /console/{$}", c.home)
 	mux.HandleFunc("GET /console/login", c.loginForm)
 	mux.HandleFunc("POST /console/login", c.login)
+	mux.HandleFunc("POST /console/login/cert", c.loginCert)
 	mux.HandleFunc("POST /console/logout", c.signedIn(c.logout))
 	mux.HandleFunc("GET /console/keys", c.signedIn(c.keysPage))
 	mux.HandleFunc("POST /console/keys", c.signedIn(c.issueKey))
@@ -102,6 +106,9 @@ func New(d Deps) (*Console, error) {
 	mux.HandleFunc("GET /console/audit", c.signedIn(c.auditPage))
 	mux.HandleFunc("GET /console/audit/export", c.signedIn(c.auditExport))
 	mux.HandleFunc("GET /console/health", c.signedIn(c.healthPage))
+	mux.HandleFunc("GET /console/security", c.signedIn(c.securityPage))
+	mux.HandleFunc("GET /console/security/blocks/{id}/lift", c.signedIn(c.liftForm))
+	mux.HandleFunc("POST /console/security/blocks/{id}/lift", c.signedIn(c.liftBlock))
 	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		c.errorPage(w, r, nil, http.StatusNotFound, "There is no console page here.")
 	})

@@ -99,6 +99,9 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		{"audit", signed, "GET", "/console/audit", nil, nil, 200},
 		{"audit export", signed, "GET", "/console/audit/export", nil, nil, 200},
 		{"health", signed, "GET", "/console/health", nil, nil, 200},
+		{"security", signed, "GET", "/console/security", nil, nil, 200},
+		{"security bad filter", signed, "GET", "/console/security?client_ip=x", nil, nil, 400},
+		{"lift of no block", signed, "GET", "/console/security/blocks/AAAAAAAAAAAA/lift", nil, nil, 404},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := do(t, tc.c, tc.method, g.admin+tc.path, tc.form, tc.hdr...)

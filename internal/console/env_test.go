@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -29,6 +30,9 @@ type gw struct {
 	tlsConf       *tls.Config
 	tokens        map[string]string // role -> admin token text
 	tokenIDs      map[string]string
+	// ca issued the admin listener's certificate and is its client CA:
+	// admin.client_certs maps CN ops-laptop to operator.
+	ca            *pki.CA
 	upstreamCalls chan struct{}
 }
 
@@ -71,6 +75,10 @@ func startGatewayOn(t testing.TB, storeYAML string, secrets map[string]string) *
 	if err != nil {
 		t.Fatal(err)
 	}
+	caFile := filepath.Join(dir, "ca.crt")
+	if err := ca.WriteFile(caFile); err != nil {
+		t.Fatal(err)
+	}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"ok":true}`))
@@ -80,7 +88,9 @@ func startGatewayOn(t testing.TB, storeYAML string, secrets map[string]string) *
 listeners: [{name: public, address: "127.0.0.1:0", insecure: true}]
 ops: {disabled: true}
 upstreams: [{name: api, targets: ["%s"]}]
-routes: [{name: r, prefix: /, upstream: api, auth: {authenticators: [keys]}}]
+routes: [{name: r, prefix: /, upstream: api, auth: {authenticators: [keys]}, rate_limits: [per-consumer]}]
+rate_limits:
+  policies: [{name: per-consumer, key: [consumer], rate: {limit: 1000, period: 1m, burst: 2000}, quota: {limit: 100000, period: day}}]
 authenticators: [{name: keys, api_key: {}}]
 logging: {access: {enabled: false}}
 keys:
@@ -89,8 +99,9 @@ keys:
 admin:
   enabled: true
   address: "127.0.0.1:0"
-  tls: {cert_file: "%s", key_file: "%s"}
-`, up.URL, storeYAML, certFile, keyFile)
+  tls: {cert_file: "%s", key_file: "%s", client_ca_file: "%s"}
+  client_certs: [{common_name: ops-laptop, role: operator}]
+`, up.URL, storeYAML, certFile, keyFile, caFile)
 	cfg, err := config.Parse([]byte(doc), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +116,7 @@ admin:
 	}
 	g := &gw{p: p, admin: "https://" + p.Admin.Addr(), public: "http://" + p.Server.Addr("public"),
 		tlsConf: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS13},
-		tokens:  map[string]string{}, tokenIDs: map[string]string{}}
+		tokens:  map[string]string{}, tokenIDs: map[string]string{}, ca: ca}
 	return g
 }
 
@@ -136,4 +147,62 @@ func (g *gw) client(t testing.TB) *http.Client {
 	return &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		Transport:     &http.Transport{TLSClientConfig: g.tlsConf, ForceAttemptHTTP2: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// stuffCredentials is a real credential-stuffing burst: from 127.0.0.2,
+// twelve well-formed API keys nobody was issued, through the public
+// listener; the credential_stuffing detector (10 distinct credentials by
+// default) blocks the address. It returns the block's id.
+func (g *gw) stuffCredentials(t testing.TB) string {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
+	for range 12 {
+		key, _, err := keys.Generate(keys.KindLive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("GET", g.public+"/accounts", nil)
+		req.Header.Set("X-API-Key", key)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for range 1000 {
+		for _, b := range g.p.Security.Blocks(context.Background()) {
+			if b.Value == "127.0.0.2" {
+				return b.ID
+			}
+		}
+		time.Sleep(5 * time.Millisecond) // the monitor's goroutine imposes it
+	}
+	t.Fatal("the credential-stuffing burst from 127.0.0.2 imposed no block")
+	return ""
+}
+
+// blockInForce reports whether the block id is still in force.
+func (g *gw) blockInForce(id string) bool {
+	_, ok := g.p.Security.Block(context.Background(), id)
+	return ok
+}
+
+// certClient is client, presenting a client certificate for cn from the
+// test CA on its TLS connections.
+func (g *gw) certClient(t testing.TB, cn string) *http.Client {
+	t.Helper()
+	leaf, err := g.ca.Issue(pki.LeafOptions{CommonName: cn, Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(leaf.CertPEM, leaf.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := g.client(t)
+	conf := g.tlsConf.Clone()
+	conf.Certificates = []tls.Certificate{pair}
+	c.Transport = &http.Transport{TLSClientConfig: conf, ForceAttemptHTTP2: true}
+	return c
 }

@@ -21,6 +21,7 @@ const pageSize = 50
 // query never carries text of its own onto the page.
 var notices = map[string]string{
 	"revoked":          "The key was revoked. Calls with it are refused from now on.",
+	"lifted":           "The block was lifted on every instance.",
 	"consumer-created": "The consumer was created. Issue its first key below.",
 	"signed-out":       "You are signed out.",
 }
@@ -39,7 +40,18 @@ func (c *Console) signedIn(h signedHandler) http.HandlerFunc {
 				return
 			}
 		}
-		if a != nil {
+		if a != nil && a.TokenID == "" {
+			// Signed in by client certificate: this request's connection
+			// must still present it, mapped to the same role.
+			if c.d.Admin.RecheckCert(r, a) != nil {
+				ck, _ := r.Cookie(CookieName)
+				if err := c.sessions.end(r.Context(), ck.Value); err != nil {
+					c.unavailable(w, r, "ending a stale certificate session", err)
+					return
+				}
+				a = nil
+			}
+		} else if a != nil {
 			if err := c.d.Admin.Recheck(r.Context(), a, c.d.Now()); err != nil {
 				if !errors.Is(err, admin.ErrSessionStale) {
 					c.unavailable(w, r, "checking the session's admin token", err)
@@ -76,7 +88,25 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
-	c.render(w, http.StatusOK, "login", &view{Title: "Sign in", Notice: notices[r.URL.Query().Get("done")]})
+	c.render(w, http.StatusOK, "login", &view{Title: "Sign in", Notice: notices[r.URL.Query().Get("done")], Data: c.certOffered(r)})
+}
+
+// certOffered is whether r's connection presents a client certificate
+// the admin API maps to a role: the sign-in page then offers it.
+func (c *Console) certOffered(r *http.Request) bool {
+	return c.d.Admin.CertPresented(r)
+}
+
+// loginCert turns the client certificate on the connection into a
+// session, through the admin API's own certificate mapping.
+func (c *Console) loginCert(w http.ResponseWriter, r *http.Request) {
+	a := c.d.Admin.CertSignIn(r, clientip.Peer(r.RemoteAddr), "console.login")
+	if a == nil {
+		c.render(w, http.StatusUnauthorized, "login", &view{Title: "Sign in",
+			Error: "No client certificate that the admin API maps to a role was presented. Sign in with an admin token."})
+		return
+	}
+	c.startSession(w, r, a)
 }
 
 // login turns an admin token into a session, through the admin API's own
@@ -93,6 +123,10 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.render(w, pe.Status, "login", &view{Title: "Sign in", Error: pe.Detail})
 		return
 	}
+	c.startSession(w, r, a)
+}
+
+func (c *Console) startSession(w http.ResponseWriter, r *http.Request, a *admin.Actor) {
 	id, exp, err := c.sessions.create(r.Context(), a)
 	if err != nil {
 		c.unavailable(w, r, "storing a console session", err)
@@ -257,14 +291,8 @@ func (c *Console) revokeKey(w http.ResponseWriter, r *http.Request, a *admin.Act
 		again(http.StatusBadRequest, "Give a reason (up to 500 characters).")
 		return
 	}
-	who, err := c.d.Admin.SignIn(r.Context(), clientip.Peer(r.RemoteAddr), strings.TrimSpace(r.PostFormValue("token")), "console.reauth")
-	if err != nil {
-		pe := problem.From(err)
-		again(pe.Status, pe.Detail)
-		return
-	}
-	if who.TokenID != a.TokenID {
-		again(http.StatusForbidden, "Enter the admin token you signed in with.")
+	if status, msg := c.reauth(r, a); status != 0 {
+		again(status, msg)
 		return
 	}
 	// The API checks the reason and keeps it in the key.revoke audit event.

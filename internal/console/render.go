@@ -11,7 +11,7 @@ import (
 
 // pageNames are the templates under assets/templates, each rendered inside
 // layout.html.
-var pageNames = []string{"login", "keys", "issued", "revoke", "consumers", "audit", "health", "error"}
+var pageNames = []string{"login", "keys", "issued", "revoke", "consumers", "audit", "health", "security", "lift", "error"}
 
 type pages struct{ t map[string]*template.Template }
 

@@ -43,3 +43,15 @@ func (c *CertExpiry) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(f().Unix()), name)
 	}
 }
+
+// Expiries is the NotAfter of each watched listener's certificate now, as
+// a scrape would report it: for pages that show it (the console's health).
+func (c *CertExpiry) Expiries() map[string]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]time.Time, len(c.srcs))
+	for name, f := range c.srcs {
+		out[name] = f()
+	}
+	return out
+}

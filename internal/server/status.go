@@ -19,6 +19,9 @@ type ConfigStatus struct {
 	// LastReload is "" before any reload, else "success" or the error.
 	LastReload   string
 	LastReloadAt time.Time
+	// RateLimits is each route's rate-limit policies in the serving
+	// configuration.
+	RateLimits []RouteRateLimits
 }
 
 // configVersion is a short digest of cfg; equal configurations have equal
@@ -45,6 +48,7 @@ func (s *Server) setStatus(cfg *config.Config, reloadErr error, reloaded bool) {
 		}
 	}
 	s.status.Version, s.status.LoadedAt = configVersion(cfg), now
+	s.status.RateLimits = rateLimitStatus(cfg)
 }
 
 // Status reports the serving configuration (see ConfigStatus).
