@@ -39,17 +39,7 @@ func TestDemo(t *testing.T) {
 			DataDir: filepath.Join(dir, "data"), CredentialsOut: credsFile,
 		}, nil, &stdout, slog.New(slog.DiscardHandler))
 	}()
-	var creds Credentials
-	for i := 0; i < 200; i++ {
-		if b, err := os.ReadFile(credsFile); err == nil && json.Unmarshal(b, &creds) == nil {
-			break
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	if creds.BaseURL == "" {
-		cancel()
-		t.Fatalf("no credentials file; demo said: %v", <-done)
-	}
+	creds := waitForCredentials(t, credsFile, done)
 	pem, err := os.ReadFile(creds.CAFile)
 	if err != nil {
 		t.Fatal(err)

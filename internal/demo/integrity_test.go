@@ -27,7 +27,7 @@ func startDemo(t *testing.T) (Credentials, *http.Client) {
 	done := make(chan error, 1)
 	var stdout testenv.SyncBuffer
 	go func() {
-		done <- Run(ctx, Options{Addr: "127.0.0.1:0", OpsAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		done <- Run(ctx, Options{Addr: "127.0.0.1:0", FAPIAddr: "127.0.0.1:0", OpsAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 			DataDir: filepath.Join(dir, "data"), CredentialsOut: credsFile}, nil, &stdout, slog.New(slog.DiscardHandler))
 	}()
 	t.Cleanup(func() {
@@ -38,16 +38,7 @@ func startDemo(t *testing.T) (Credentials, *http.Client) {
 			t.Error("demo did not stop")
 		}
 	})
-	var creds Credentials
-	for i := 0; i < 200; i++ {
-		if b, err := os.ReadFile(credsFile); err == nil && json.Unmarshal(b, &creds) == nil {
-			break
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	if creds.BaseURL == "" {
-		t.Fatal("no credentials file")
-	}
+	creds := waitForCredentials(t, credsFile, done)
 	pem, err := os.ReadFile(creds.CAFile)
 	if err != nil {
 		t.Fatal(err)
