@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"time"
-
-	"github.com/portcullis/portcullis/internal/config"
 )
 
 // cmdAdminTokens manages admin tokens over the admin API (so each change is
@@ -53,19 +50,8 @@ func cmdAdminTokens(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		body := map[string]any{"name": name, "role": role}
-		switch {
-		case expiresIn != "" && expiresAt != "":
-			fmt.Fprintln(stderr, "use --expires-in or --expires-at, not both")
+		if !setExpiry(body, expiresIn, expiresAt, stderr) {
 			return 2
-		case expiresIn != "":
-			d, err := config.ParseDuration(expiresIn)
-			if err != nil {
-				fmt.Fprintf(stderr, "--expires-in: %v\n", err)
-				return 2
-			}
-			body["expires_at"] = time.Now().Add(d.D()).UTC().Format(time.RFC3339)
-		case expiresAt != "":
-			body["expires_at"] = expiresAt
 		}
 		code := call(&api, "POST", "/v1/admin-tokens", body, stdout, stderr)
 		if code == 0 {

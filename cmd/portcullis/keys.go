@@ -228,19 +228,8 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 		} else if l != nil {
 			body["labels"] = l
 		}
-		switch {
-		case expiresIn != "" && expiresAt != "":
-			fmt.Fprintln(stderr, "use --expires-in or --expires-at, not both")
+		if !setExpiry(body, expiresIn, expiresAt, stderr) {
 			return 2
-		case expiresIn != "":
-			d, err := config.ParseDuration(expiresIn)
-			if err != nil {
-				fmt.Fprintf(stderr, "--expires-in: %v\n", err)
-				return 2
-			}
-			body["expires_at"] = time.Now().Add(d.D()).UTC().Format(time.RFC3339)
-		case expiresAt != "":
-			body["expires_at"] = expiresAt
 		}
 		code := call(&api, "POST", "/v1/keys", body, stdout, stderr)
 		if code == 0 {
@@ -478,4 +467,25 @@ func cmdAdmin(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "Admin token %s (role admin) created. It is printed once, above: store it now,\n"+
 		"e.g. export PORTCULLIS_ADMIN_TOKEN=... for the keys and consumers commands.\n", it.Token.ID)
 	return 0
+}
+
+// setExpiry puts the expires_at the --expires-in or --expires-at flag asks
+// for into body (keys and admin tokens take the same pair); false, with the
+// reason on stderr, when the flags are unusable.
+func setExpiry(body map[string]any, expiresIn, expiresAt string, stderr io.Writer) bool {
+	switch {
+	case expiresIn != "" && expiresAt != "":
+		fmt.Fprintln(stderr, "use --expires-in or --expires-at, not both")
+		return false
+	case expiresIn != "":
+		d, err := config.ParseDuration(expiresIn)
+		if err != nil {
+			fmt.Fprintf(stderr, "--expires-in: %v\n", err)
+			return false
+		}
+		body["expires_at"] = time.Now().Add(d.D()).UTC().Format(time.RFC3339)
+	case expiresAt != "":
+		body["expires_at"] = expiresAt
+	}
+	return true
 }
