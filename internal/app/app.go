@@ -118,10 +118,6 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 	}
 	p.Shared = shared
 	integrity := observe.NewIntegrityMetrics()
-	replay, err := replayStore(cfg, limits)
-	if err != nil {
-		return nil, err
-	}
 	deps := gateway.Deps{
 		Log:        o.Log,
 		JWKS:       jwks.NewRegistry(o.Log, nil),
@@ -130,8 +126,10 @@ func Build(cfg *config.Config, o Options) (p *Process, err error) {
 		WAF:        engines,
 		Shared:     shared,
 		Integrity:  integrity,
-		Replay:     replay,
-		Env:        o.Env,
+		// DPoP proof jti values live in the same store (their keys are
+		// scoped apart): one store, one bound, one Redis connection.
+		Replay: shared,
+		Env:    o.Env,
 		// One body budget for the whole process: a reload must not make
 		// room for another 256 MiB of held bodies.
 		Bodies: validate.NewBudget(validate.DefaultBudget),

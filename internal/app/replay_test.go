@@ -42,7 +42,7 @@ rate_limits: {store: `+tt.store+`}
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { _ = limits.Close() })
-				st, err := replayStore(cfg, limits)
+				st, err := sharedState(cfg, limits)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/portcullis/portcullis/internal/config"
 )
@@ -159,16 +158,6 @@ func (s *Stores) Memory() *MemoryStore { return s.memory }
 
 // Redis is the Redis store, or nil.
 func (s *Stores) Redis() *RedisStore { return s.redis }
-
-// RedisClient is the Redis connection pool of a redis store (nil for the
-// memory store), for other state the instances share through it (DPoP
-// replay, package sharedstate). Stores keeps and closes it.
-func (s *Stores) RedisClient() redis.UniversalClient {
-	if s.redis == nil {
-		return nil
-	}
-	return s.redis.client
-}
 
 // Ping checks Redis (nil for the memory store), for readiness checks.
 func (s *Stores) Ping(ctx context.Context) error {
