@@ -72,14 +72,11 @@ func (s *Server) rotateKey(c *call) error {
 		return err
 	}
 	spec := keys.RotateSpec{ExpiresAt: req.ExpiresAt}
-	if req.Grace != nil {
-		d, err := config.ParseDuration(*req.Grace)
-		if err != nil {
-			return invalid([]keys.FieldProblem{{Field: "grace", Message: "must be a duration such as 24h or 7d"}})
-		}
-		g := d.D()
-		spec.Grace = &g
+	grace, err := parseGrace(req.Grace)
+	if err != nil {
+		return err
 	}
+	spec.Grace = grace
 	// The successor carries the old key's scopes: rotating is granting
 	// them again, to whoever receives the new secret.
 	old, err := s.keys.GetKey(c.ctx(), c.id)
@@ -137,4 +134,18 @@ func (s *Server) revokeKey(c *call) error {
 		return fail(err, "key", "")
 	}
 	return writeJSON(c, http.StatusOK, out)
+}
+
+// parseGrace reads a rotation's optional grace period (an API key's or a
+// signing key's): nil when absent.
+func parseGrace(grace *string) (*time.Duration, error) {
+	if grace == nil {
+		return nil, nil
+	}
+	d, err := config.ParseDuration(*grace)
+	if err != nil {
+		return nil, invalid([]keys.FieldProblem{{Field: "grace", Message: "must be a duration such as 24h or 7d"}})
+	}
+	g := d.D()
+	return &g, nil
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/config"
 	"github.com/portcullis/portcullis/internal/keys"
 )
 
@@ -70,14 +69,11 @@ func (s *Server) rotateSigningKey(c *call) error {
 		return err
 	}
 	spec := keys.SigningRotateSpec{KeyID: req.KeyID, PublicKey: req.PublicKey, ExpiresAt: req.ExpiresAt}
-	if req.Grace != nil {
-		d, err := config.ParseDuration(*req.Grace)
-		if err != nil {
-			return invalid([]keys.FieldProblem{{Field: "grace", Message: "must be a duration such as 24h or 7d"}})
-		}
-		g := d.D()
-		spec.Grace = &g
+	grace, err := parseGrace(req.Grace)
+	if err != nil {
+		return err
 	}
+	spec.Grace = grace
 	out, prev, err := s.keys.RotateSigningKey(s.audited(c, http.StatusCreated), c.id, spec)
 	if err != nil {
 		return fail(err, "signing key", "Only an active signing key can be rotated, and a key_id is never reused.")
