@@ -78,8 +78,10 @@ func formatLine(mr types.MatchedRule, denied bool, red *observe.Redactor, now ti
 	if msg == "" && len(mds) > 0 {
 		msg, data = mds[0].Message(), mds[0].Data()
 	}
+	var secret string
 	for _, md := range mds {
 		if sensitiveMatch(md, red) && md.Value() != "" {
+			secret = md.Value()
 			// The value may appear in the message and data in any
 			// transformed form; none of it is kept.
 			where := md.Variable().Name()
@@ -92,6 +94,11 @@ func formatLine(mr types.MatchedRule, denied bool, red *observe.Redactor, now ti
 		}
 	}
 	msg, data = clipField(msg), clipField(data)
+	uri := mr.URI()
+	if secret != "" {
+		// A path segment can carry the same value (/reset/<token>).
+		uri = strings.ReplaceAll(uri, secret, observe.Redacted)
+	}
 
 	var b strings.Builder
 	b.Grow(512)
@@ -126,7 +133,7 @@ func formatLine(mr types.MatchedRule, denied bool, red *observe.Redactor, now ti
 		field("tag", t)
 	}
 	field("hostname", mr.ServerIPAddress())
-	field("uri", redactURI(mr.URI()))
+	field("uri", redactURI(uri))
 	field("unique_id", mr.TransactionID())
 	return observe.Redact(b.String()) + "\n"
 }

@@ -62,6 +62,7 @@ const card = "4111111111111111"
 // number or a credential parameter's value never appears in it.
 func FuzzFormatLine(f *testing.F) {
 	f.Add("SQL Injection (%s)", "Matched Data: %s found within ARGS:%s: %s", "/a?q=%s", "password", "1' OR '1'='1")
+	f.Add("0", "%s", "%s", "pAsswd", "00000000") // the value in the URI's path
 	f.Add("HTTP Parameter Pollution (ARGS:a\nb)", "x", "/p", "note", "x\r\n[id \"1\"]")
 	f.Fuzz(func(t *testing.T, msg, data, uri, key, value string) {
 		ins := func(s string) string { return strings.ReplaceAll(s, "%s", value+" "+card) }
