@@ -73,6 +73,11 @@ func NormalizeURI(s string, dropQuery bool) (string, error) {
 		b.WriteString(port)
 	}
 	b.WriteString(p)
+	if b.Len() > maxURIBytes {
+		// Escaping grew it past the bound: what comes out must always be
+		// a valid input (the two sides of a comparison are normalised).
+		return "", errors.New("URI too long")
+	}
 	return b.String(), nil
 }
 
