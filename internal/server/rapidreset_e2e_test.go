@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -35,16 +36,64 @@ func TestRapidResetIsBoundedByGo(t *testing.T) {
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
 	w := startWatchedWith(t, up.URL)
 	c := dialH2(t, w.addr, w.env.CA.Pool())
+	// The server's frames are read while the pairs are written: a client
+	// that stops reading makes the server block on its writes, and the
+	// probe would then measure the socket buffers (and time out under
+	// load) instead of Go's defence.
+	_ = c.conn.SetDeadline(time.Now().Add(60 * time.Second))
+	var mu sync.Mutex // the framer's write side
+	type outcome struct {
+		acked  bool
+		goaway *http2.ErrCode
+	}
+	probe := [8]byte{'p', 'r', 'o', 'b', 'e'}
+	done := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		defer func() { done <- o }()
+		for {
+			f, err := c.fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					mu.Lock()
+					_ = c.fr.WriteSettingsAck()
+					mu.Unlock()
+				}
+			case *http2.PingFrame:
+				if f.IsAck() && f.Data == probe {
+					o.acked = true
+					return
+				}
+			case *http2.GoAwayFrame:
+				code := f.ErrCode
+				o.goaway = &code
+			}
+		}
+	}()
 	const pairs = 5000
 	sent := 0
 	for id := uint32(1); sent < pairs; id += 2 {
-		c.request(id, ":method", "GET", ":scheme", "https", ":authority", w.addr, ":path", "/v1/slow/"+strconv.Itoa(int(id)))
-		if err := c.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+		block := c.headers(":method", "GET", ":scheme", "https", ":authority", w.addr, ":path", "/v1/slow/"+strconv.Itoa(int(id)))
+		mu.Lock()
+		err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndStream: true, EndHeaders: true})
+		if err == nil {
+			err = c.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		}
+		mu.Unlock()
+		if err != nil {
 			break // the server closed the connection
 		}
 		sent++
 	}
-	acked, goaway := c.ping()
+	mu.Lock()
+	_ = c.fr.WritePing(false, probe)
+	mu.Unlock()
+	o := <-done
+	acked, goaway := o.acked, o.goaway
 	calm := counterValue(w.srv.Metrics().HTTP2Errors.WithLabelValues("public", "conn_ENHANCE_YOUR_CALM_too_many_early_resets"))
 	t.Logf("sent %d HEADERS+RST_STREAM pairs on one connection: ping acked %v, GOAWAY %v, too_many_early_resets %v; "+
 		"%d reached the upstream, at most %d at once", sent, acked, goaway, calm, up.hits.Load(), maxInFlight.Load())
