@@ -1,8 +1,9 @@
 // Package proxy owns the way to the backends: upstreams with round-robin
 // targets, active health checks and passive ejection, one tuned
 // http.Transport per upstream, retries for idempotent requests, and the
-// httputil.ReverseProxy (Rewrite only) that forwards a route's requests and
-// maps upstream failures to 502/503/504 problems.
+// forwarder that sends a route's requests (its own exchange on the
+// Transport; httputil.ReverseProxy only for WebSocket tunnels) and maps
+// upstream failures to 502/503/504 problems.
 package proxy
 
 import (
