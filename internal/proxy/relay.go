@@ -213,7 +213,9 @@ func (f *Forwarder) copyBody(w http.ResponseWriter, resp *http.Response) error {
 // clientWriteError is a failed write to the client mid-body.
 type clientWriteError struct{ err error }
 
-func (e clientWriteError) Error() string { return "writing the response to the client: " + e.err.Error() }
+func (e clientWriteError) Error() string {
+	return "writing the response to the client: " + e.err.Error()
+}
 func (e clientWriteError) Unwrap() error { return e.err }
 
 // eventStream reports whether a Content-Type is text/event-stream,
