@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -65,7 +66,11 @@ func (f *Forwarder) exchange(ctx context.Context, w http.ResponseWriter, r *http
 	if err := f.copyBody(w, resp); err != nil {
 		resp.Body.Close()
 		info.UpstreamErr = err
-		f.log.Warn("response body copy failed; stream aborted", "request_id", info.ID, "error", err)
+		level := slog.LevelWarn // the upstream broke off
+		if _, gone := err.(clientWriteError); gone {
+			level = slog.LevelDebug // the client went away: nothing to act on
+		}
+		f.log.Log(ctx, level, "response body copy failed; stream aborted", "request_id", info.ID, "error", err)
 		panic(http.ErrAbortHandler)
 	}
 	resp.Body.Close() // now, not deferred: it fills resp.Trailer
