@@ -219,3 +219,59 @@ logging:
 		})
 	}
 }
+
+// An upstream with protocol h2c is spoken to in HTTP/2 without TLS (prior
+// knowledge), whatever the client speaks; http1 never upgrades.
+func TestUpstreamProtocol(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Sum")
+		_, _ = io.WriteString(w, r.Proto+" "+r.Header.Get("Te"))
+		w.Header().Set("X-Sum", "s")
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	e := gatewaytest.NewEnv(t)
+	g := e.Start(t, `listeners:
+  - name: public
+    address: "127.0.0.1:0"
+    tls:
+      cert_file: `+e.CertFile+`
+      key_file: `+e.KeyFile+`
+ops:
+  disabled: true
+upstreams:
+  - name: h2c
+    targets: ["`+srv.URL+`"]
+    protocol: h2c
+  - name: h1
+    targets: ["`+srv.URL+`"]
+    protocol: http1
+routes:
+  - {name: h2c, prefix: /h2c, upstream: h2c, auth: none}
+  - {name: h1, prefix: /h1, upstream: h1, auth: none}
+logging:
+  level: error
+  access:
+    output: `+e.AccessLog+`
+`, gateway.Deps{})
+	for _, p := range protos(e) {
+		for _, tt := range []struct{ path, want string }{{"/h2c/a", "HTTP/2.0 trailers"}, {"/h1/a", "HTTP/1.1 trailers"}} {
+			t.Run(p.name+tt.path, func(t *testing.T) {
+				req, _ := http.NewRequest(http.MethodGet, g.URL+tt.path, nil)
+				req.Header.Set("TE", "trailers")
+				resp, err := p.client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != 200 || string(body) != tt.want || resp.Trailer.Get("X-Sum") != "s" {
+					t.Fatalf("got %d %q trailer %v, want 200 %q with X-Sum", resp.StatusCode, body, resp.Trailer, tt.want)
+				}
+			})
+		}
+	}
+}

@@ -61,6 +61,10 @@ func (f *Forwarder) exchange(ctx context.Context, w http.ResponseWriter, r *http
 			names = append(names, k)
 		}
 		dst["Trailer"] = append(dst["Trailer"], strings.Join(names, ", "))
+		// An HTTP/2 upstream may send content-length next to trailers;
+		// over HTTP/1.1 trailers need chunked framing, which a length
+		// would rule out.
+		delete(dst, "Content-Length")
 	}
 	w.WriteHeader(resp.StatusCode)
 	if err := f.copyBody(w, resp); err != nil {

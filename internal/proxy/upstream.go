@@ -96,6 +96,15 @@ func NewUpstream(cfg config.Upstream, log *slog.Logger) (*Upstream, error) {
 		DisableCompression:     true, // pass the client's Accept-Encoding through untouched
 		MaxResponseHeaderBytes: 256 << 10,
 	}
+	switch cfg.Protocol {
+	case config.UpstreamProtocolHTTP1:
+		tr.ForceAttemptHTTP2 = false
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetHTTP1(true)
+	case config.UpstreamProtocolH2C:
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
 	u.transport, u.closeIdle = tr, tr.CloseIdleConnections
 	return u, nil
 }
