@@ -114,9 +114,12 @@ func (o *Outbound) Assert(out *http.Request, p *principal.Principal) {
 	if p == nil {
 		return
 	}
-	for _, f := range o.identity {
+	// One backing array for every identity field (each a full slice).
+	vals := make([]string, len(o.identity))
+	for i, f := range o.identity {
 		if v := f.value(p); v != "" {
-			h[f.name] = []string{sanitize(v)}
+			vals[i] = sanitize(v)
+			h[f.name] = vals[i : i+1 : i+1]
 		}
 	}
 }

@@ -183,6 +183,11 @@ type Upstream struct {
 	MaxIdleConnsPerTarget int `yaml:"max_idle_conns_per_target"`
 	// MaxConnsPerTarget bounds connections per target; 0 (default) is unlimited.
 	MaxConnsPerTarget int `yaml:"max_conns_per_target"`
+	// Protocol is the HTTP version spoken to the targets: "auto" (default:
+	// HTTP/2 to https:// targets that offer it in ALPN, else HTTP/1.1),
+	// "http1" (never HTTP/2) or "h2c" (HTTP/2 without TLS, by prior
+	// knowledge; http:// targets only).
+	Protocol string `yaml:"protocol"`
 	// Retries is how many other targets are tried when connecting fails, for
 	// idempotent methods without a body only. Default 1; 0 disables.
 	Retries *int `yaml:"retries"`
@@ -200,6 +205,13 @@ type Upstream struct {
 	// Default: none.
 	OpenAPI *OpenAPI `yaml:"openapi"`
 }
+
+// The values of upstreams[].protocol.
+const (
+	UpstreamProtocolAuto  = "auto"
+	UpstreamProtocolHTTP1 = "http1"
+	UpstreamProtocolH2C   = "h2c"
+)
 
 // UpstreamTLS is the client side of TLS to an upstream.
 type UpstreamTLS struct {

@@ -268,6 +268,7 @@ func (Upstream) defaults() any {
 		IdleConnTimeout:       Duration(DefaultIdleConnTimeout),
 		MaxIdleConnsPerTarget: DefaultMaxIdleConnsPerTarget,
 		Retries:               ptr(DefaultRetries),
+		Protocol:              UpstreamProtocolAuto,
 	}
 }
 

@@ -303,6 +303,17 @@ func (c *Config) validateUpstreams(errs *Errors) {
 		if u.MaxConnsPerTarget < 0 {
 			errs.Add(Join(p, "max_conns_per_target"), "must not be negative")
 		}
+		switch u.Protocol {
+		case UpstreamProtocolAuto, UpstreamProtocolHTTP1:
+		case UpstreamProtocolH2C:
+			for j, t := range u.Targets {
+				if !strings.HasPrefix(strings.ToLower(t), "http://") {
+					errs.Add(Index(Join(p, "targets"), j), "must be http:// with protocol h2c (https:// targets negotiate HTTP/2 with protocol auto)")
+				}
+			}
+		default:
+			errs.Add(Join(p, "protocol"), "must be auto, http1 or h2c")
+		}
 		if h := u.HealthCheck; h != nil {
 			hp := Join(p, "health_check")
 			if !strings.HasPrefix(h.Path, "/") {

@@ -45,6 +45,7 @@ type Forwarder struct {
 	origins  []targetOrigin
 	route    RouteOptions
 	tunnel   *TunnelLimits // nil: the route forwards no upgrade
+	log      *slog.Logger
 
 	responseStages []pipeline.ResponseStage
 	outboundStages []pipeline.OutboundStage
@@ -103,8 +104,14 @@ func NewForwarder(up *Upstream, o Options) *Forwarder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	f.log = log
+	// The reverse proxy serves only WebSocket upgrades (its tunnel); every
+	// other request takes the forwarder's own exchange (relay.go).
 	f.rp = &httputil.ReverseProxy{
-		Rewrite:    f.rewrite,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			f.headers.stripRequest(pr.Out.Header, f.route.AllowUnderscoreHeaders)
+			f.rewrite(pr.In, pr.Out, reqinfo.From(pr.In.Context()))
+		},
 		Transport:  relayTransport{up},
 		BufferPool: buffers,
 		// 0: responses are buffered, except that ReverseProxy flushes every
@@ -136,10 +143,8 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
 	defer cancel()
-	ctx = withInformational(ctx, w, f.headers)
-	ctx = withOutbound(ctx, f.outboundStages)
-	f.rp.ServeHTTP(w, r.WithContext(ctx))
-	if err := info.UpstreamErr; err != nil {
+	if err := f.exchange(ctx, w, r, info); err != nil {
+		info.UpstreamErr = err
 		return classify(r.Context(), err)
 	}
 	return nil
@@ -149,17 +154,12 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 // Symfony, method-override middleware) read as the method.
 const methodOverrideParam = "_method"
 
-// rewrite builds the outbound request. ReverseProxy calls it after it
-// removed the hop-by-hop headers (those the client named in Connection
-// included), so every header set here reaches the upstream as set: first
-// everything the client may not send is removed, then what the gateway
-// vouches for is set.
-func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
-	in, out := pr.In, pr.Out
-	info := reqinfo.From(in.Context())
+// rewrite finishes the outbound request, whose header holds only what the
+// client may send (hop-by-hop fields, those named in Connection and those
+// the policy strips are gone), so every header set here reaches the
+// upstream as set: what the gateway vouches for.
+func (f *Forwarder) rewrite(in, out *http.Request, info *reqinfo.Info) {
 	h := out.Header
-
-	f.headers.stripRequest(h, f.route.AllowUnderscoreHeaders)
 	if f.route.AllowTrailers && len(in.Trailer) > 0 {
 		// The live map, not ReverseProxy's copy: the server fills it when
 		// the body ends, which is before the transport writes the
@@ -191,11 +191,16 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	if in.TLS != nil {
 		proto = "https"
 	}
-	h["X-Forwarded-For"] = []string{xff}
-	h["X-Forwarded-Proto"] = []string{proto}
-	h["X-Forwarded-Host"] = []string{in.Host}
-	h["Forwarded"] = []string{forwarded(info, in.Host, proto)}
-	h[requestid.Header] = []string{info.ID}
+	// One backing array for the five fields the gateway always sets; each
+	// gets a full slice of it, so an append elsewhere cannot spill into the
+	// next.
+	vals := [...]string{xff, proto, in.Host, forwarded(info, in.Host, proto), info.ID}
+	set := vals[:]
+	h["X-Forwarded-For"] = set[0:1:1]
+	h["X-Forwarded-Proto"] = set[1:2:2]
+	h["X-Forwarded-Host"] = set[2:3:3]
+	h["Forwarded"] = set[3:4:4]
+	h[requestid.Header] = set[4:5:5]
 	// The gateway's span, when tracing is on (a sampled attempt replaces
 	// it with its own); with tracing off nothing, the client's copy being
 	// stripped above.
@@ -211,21 +216,28 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 
 // forwarded builds an RFC 7239 element from what the gateway verified.
 func forwarded(info *reqinfo.Info, host, proto string) string {
+	client := "unknown"
+	if info.ClientIP.IsValid() {
+		client = info.ClientIPString()
+	}
+	okHost := host != "" && validForwardedHost(host)
 	var b strings.Builder
-	b.Grow(64)
+	b.Grow(len("for=\"[]\";host=\"\";proto=") + len(client) + len(host) + len(proto))
 	b.WriteString("for=")
-	switch client := info.ClientIP; {
-	case !client.IsValid():
-		b.WriteString("unknown")
-	case client.Is6():
-		b.WriteString(`"[` + info.ClientIPString() + `]"`)
-	default:
-		b.WriteString(info.ClientIPString())
+	if info.ClientIP.Is6() {
+		b.WriteString(`"[`)
+		b.WriteString(client)
+		b.WriteString(`]"`)
+	} else {
+		b.WriteString(client)
 	}
-	if host != "" && validForwardedHost(host) {
-		b.WriteString(";host=\"" + host + "\"")
+	if okHost {
+		b.WriteString(`;host="`)
+		b.WriteString(host)
+		b.WriteByte('"')
 	}
-	b.WriteString(";proto=" + proto)
+	b.WriteString(";proto=")
+	b.WriteString(proto)
 	return b.String()
 }
 

@@ -34,7 +34,8 @@ type informationalKey struct{}
 // parent are passed through, so contexts derived from it stay cheap.
 type informationalCtx struct {
 	context.Context
-	in informational
+	in    informational
+	trace httptrace.ClientTrace // the forwarder's own exchange: Got1xxResponse only
 }
 
 func (c *informationalCtx) Value(key any) any {
@@ -44,8 +45,10 @@ func (c *informationalCtx) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-func withInformational(ctx context.Context, w http.ResponseWriter, p *HeaderPolicy) context.Context {
-	return &informationalCtx{Context: ctx, in: informational{w: w, policy: p}}
+func withInformational(ctx context.Context, w http.ResponseWriter, p *HeaderPolicy) *informationalCtx {
+	c := &informationalCtx{Context: ctx, in: informational{w: w, policy: p}}
+	c.trace.Got1xxResponse = c.in.relay
+	return c
 }
 
 // relay writes one 1xx response: the stripped upstream fields are in the
@@ -95,22 +98,30 @@ func (in *informational) finish() {
 	in.mu.Unlock()
 }
 
-// hopByHop are connection-specific fields (RFC 9110 §7.6.1); ReverseProxy
-// removes them from final responses but not from the 1xx it relays.
+// hopByHop are connection-specific fields (RFC 9110 §7.6.1), never relayed
+// in a response.
 var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length"}
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-func dropConnectionHeaders(h http.Header) {
+// removeHopByHop removes a response's connection-specific fields: those
+// Connection names, then the fixed list.
+func removeHopByHop(h http.Header) {
 	for _, v := range h["Connection"] {
 		for f := range strings.SplitSeq(v, ",") {
 			if f = textproto.TrimString(f); f != "" {
-				h.Del(f)
+				delete(h, http.CanonicalHeaderKey(f))
 			}
 		}
 	}
 	for _, k := range hopByHop {
 		delete(h, k)
 	}
+}
+
+// dropConnectionHeaders cleans a 1xx response, which frames no body.
+func dropConnectionHeaders(h http.Header) {
+	removeHopByHop(h)
+	delete(h, "Content-Length")
 }
 
 // relayTransport puts the request's informational relay in place of the

@@ -1,8 +1,9 @@
 // Package proxy owns the way to the backends: upstreams with round-robin
 // targets, active health checks and passive ejection, one tuned
 // http.Transport per upstream, retries for idempotent requests, and the
-// httputil.ReverseProxy (Rewrite only) that forwards a route's requests and
-// maps upstream failures to 502/503/504 problems.
+// forwarder that sends a route's requests (its own exchange on the
+// Transport; httputil.ReverseProxy only for WebSocket tunnels) and maps
+// upstream failures to 502/503/504 problems.
 package proxy
 
 import (
@@ -94,6 +95,15 @@ func NewUpstream(cfg config.Upstream, log *slog.Logger) (*Upstream, error) {
 		ExpectContinueTimeout:  time.Second,
 		DisableCompression:     true, // pass the client's Accept-Encoding through untouched
 		MaxResponseHeaderBytes: 256 << 10,
+	}
+	switch cfg.Protocol {
+	case config.UpstreamProtocolHTTP1:
+		tr.ForceAttemptHTTP2 = false
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetHTTP1(true)
+	case config.UpstreamProtocolH2C:
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
 	}
 	u.transport, u.closeIdle = tr, tr.CloseIdleConnections
 	return u, nil

@@ -25,7 +25,10 @@ const (
 // so the remaining units of the checks that passed include this request's
 // cost.
 func setHeaders(h http.Header, checks []Check, owners []*bound, res []Result, charged []bool, allowed, legacy bool) {
-	pol, lim := make([]byte, 0, 64*len(checks)), make([]byte, 0, 48*len(checks))
+	// lim is built on the stack and appended to pol, which has room for
+	// both: one string holds the two fields.
+	var limBuf [256]byte
+	pol, lim := make([]byte, 0, 112*len(checks)), limBuf[:0]
 	best := -1
 	var bestQ, bestR, bestT int64
 	for i, c := range checks {
@@ -72,8 +75,13 @@ func setHeaders(h http.Header, checks []Check, owners []*bound, res []Result, ch
 	if best < 0 {
 		return
 	}
-	h[headerPolicy] = []string{string(pol)}
-	h[headerLimit] = []string{string(lim)}
+	// One string and one slice backing for both fields (each a full
+	// slice, so an append cannot spill into the other).
+	both := string(append(pol, lim...))
+	vals := [...]string{both[:len(pol)], both[len(pol):]}
+	set := vals[:]
+	h[headerPolicy] = set[0:1:1]
+	h[headerLimit] = set[1:2:2]
 	if legacy {
 		h[headerLegacyLimit] = []string{strconv.FormatInt(bestQ, 10)}
 		h[headerLegacyRemain] = []string{strconv.FormatInt(bestR, 10)}

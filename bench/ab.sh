@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Side-by-side comparison of Portcullis binaries in one run: the same
+# config (SCENARIO=jwt-rl-log: JWT RS256 + rate limit + access log to a
+# file; or plain), the same upstream, rounds interleaved (order rotated), the
+# gateway pinned to CPU 0 and wrk to CPU 1. Prints, per binary, the median
+# req/s and the gateway's CPU time per request (utime+stime from /proc).
+#
+#   bench/ab.sh NAME=BINARY NAME=BINARY ...
+#   REPS=5 DURATION=8s SCENARIO=plain bench/ab.sh old=/tmp/pc-old new=/tmp/pc-new
+#
+# Used for what bench/run.sh cannot show in one run: a change measured
+# against the commit before it (forwarder, PGO, GC settings). Env for a
+# binary: NAME=BINARY@VAR=value (e.g. gc100=/tmp/pc@GOGC=100).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
+SCENARIO=${SCENARIO:-jwt-rl-log}
+REPS=${REPS:-5}
+DURATION=${DURATION:-8s}
+WORK=${WORK:-$(mktemp -d -t pcab.XXXXXX)}
+UP=19500 PC=19501
+[ $# -ge 2 ] || { echo "usage: $0 NAME=BINARY NAME=BINARY ..." >&2; exit 2; }
+cd "$ROOT"
+for t in upstream jwtgen; do go build -o "$WORK/$t" "./bench/$t"; done
+"$WORK/jwtgen" -out "$WORK/keys" -iss https://issuer.bench.local -aud bench-api 2>/dev/null
+auth="auth: none" extra="" limits="" access="access: {enabled: false}"
+if [ "$SCENARIO" = jwt-rl-log ]; then
+	auth="auth: {authenticators: [bench-jwt]}"
+	limits="    rate_limits: [per-consumer]"
+	access="access: {output: \"$WORK/access.log\"}"
+	extra="authenticators:
+  - name: bench-jwt
+    jwt:
+      issuers:
+        - {issuer: \"https://issuer.bench.local\", audiences: [bench-api], jwks_file: \"$WORK/keys/jwks.json\", algorithms: [RS256]}
+rate_limits:
+  policies:
+    - {name: per-consumer, key: [consumer], rate: {limit: 1000000, period: 1s}}"
+fi
+cat >"$WORK/config.yaml" <<YAML
+listeners:
+  - {name: public, address: "127.0.0.1:$PC", insecure: true}
+ops: {disabled: true}
+upstreams:
+  - {name: up, targets: ["http://127.0.0.1:$UP"]}
+$extra
+logging:
+  level: warn
+  $access
+routes:
+  - name: echo
+    path: /api/echo
+    methods: [GET]
+    upstream: up
+    $auth
+$limits
+YAML
+taskset -c 0 "$WORK/upstream" -port $UP >/dev/null 2>&1 &
+up=$!
+trap 'kill $up 2>/dev/null || true' EXIT
+token=$(cat "$WORK/keys/token.txt")
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+declare -A results=()
+names=()
+for arg in "$@"; do names+=("${arg%%=*}"); done
+for ((round = 0; round < REPS; round++)); do
+	n=$#
+	for ((k = 0; k < n; k++)); do
+		arg=${@:$(((k + round) % n + 1)):1}
+		name=${arg%%=*} spec=${arg#*=}
+		bin=${spec%%@*} env=()
+		[ "$spec" != "$bin" ] && env=("${spec#*@}")
+		env "${env[@]}" taskset -c 0 "$bin" serve --config "$WORK/config.yaml" >"$WORK/$name.log" 2>&1 &
+		pc=$!
+		for _ in $(seq 50); do curl -fs -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$PC/api/echo" && break; sleep 0.1; done
+		taskset -c 1 wrk -t2 -c64 -d2s -H "Authorization: Bearer $token" "http://127.0.0.1:$PC/api/echo" >/dev/null
+		before=$(cpu_ticks $pc)
+		out=$(taskset -c 1 wrk -t2 -c64 -d"$DURATION" -H "Authorization: Bearer $token" "http://127.0.0.1:$PC/api/echo")
+		after=$(cpu_ticks $pc)
+		kill $pc; wait $pc 2>/dev/null || true
+		reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+		rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+		us=$(awk -v t=$((after - before)) -v hz="$hz" -v r="$reqs" 'BEGIN{printf "%.1f", t/hz*1e6/r}')
+		results[$name]+="$rps/$us "
+		echo "round $((round + 1)) $name: $rps req/s, $us µs CPU/req" >&2
+	done
+done
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+echo "scenario $SCENARIO, $REPS interleaved rounds of wrk -t2 -c64 -d$DURATION; medians"
+printf '%-16s %10s %14s\n' binary req/s "CPU µs/req"
+for name in "${names[@]}"; do
+	rps=$(for x in ${results[$name]}; do echo "${x%/*}"; done | median)
+	us=$(for x in ${results[$name]}; do echo "${x#*/}"; done | median)
+	printf '%-16s %10s %14s\n' "$name" "$rps" "$us"
+done
