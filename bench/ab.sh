@@ -88,10 +88,16 @@ for ((round = 0; round < REPS; round++)); do
 	done
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# The machine's speed drifts between rounds (a shared VM): each binary is
+# also compared with the first within the same round, and those paired
+# ratios are what to quote.
 echo "scenario $SCENARIO, $REPS interleaved rounds of wrk -t2 -c64 -d$DURATION; medians"
-printf '%-16s %10s %14s\n' binary req/s "CPU µs/req"
+printf '%-16s %10s %14s %22s\n' binary req/s "CPU µs/req" "CPU/req vs ${names[0]}"
+base=(${results[${names[0]}]})
 for name in "${names[@]}"; do
 	rps=$(for x in ${results[$name]}; do echo "${x%/*}"; done | median)
 	us=$(for x in ${results[$name]}; do echo "${x#*/}"; done | median)
-	printf '%-16s %10s %14s\n' "$name" "$rps" "$us"
+	mine=(${results[$name]})
+	ratio=$(for i in "${!mine[@]}"; do awk -v a="${mine[$i]#*/}" -v b="${base[$i]#*/}" 'BEGIN{printf "%.3f\n", a/b}'; done | median)
+	printf '%-16s %10s %14s %22s\n' "$name" "$rps" "$us" "${ratio}x"
 done
