@@ -57,7 +57,7 @@ JWT_AUDIENCE=bench-api
 WORK=${WORK:-$(mktemp -d -t pcbench.XXXXXX)}
 STAMP=$(date +%Y%m%d-%H%M%S)
 RESULTS=${RESULTS:-$HERE/results/$STAMP}
-ALL_TARGETS="direct nginx haproxy haproxy-jwt caddy krakend krakend-jwt bare-go go-tuned pc-plain pc-routes10k pc-jwt pc-jwt-nocache pc-jwt-rl-log pc-apikey-rl nginx-tls13 pc-tls13"
+ALL_TARGETS="direct nginx haproxy haproxy-jwt caddy krakend krakend-jwt bare-go go-tuned pc-plain pc-routes10k pc-jwt pc-jwt-nocache pc-jwt-rl-log pc-apikey-rl nginx-tls13 pc-tls13 pc-tls13-jwt-rl-log"
 TARGETS=${TARGETS:-$ALL_TARGETS}
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -246,7 +246,7 @@ pc_config() {
 	local t=$1 port=${PORT[$1]} auth="auth: none" routes_extra="" authn="" limits="" access="enabled: false" listener keys=""
 	listener="    insecure: true"
 	case $t in
-	pc-jwt | pc-jwt-nocache | pc-jwt-rl-log)
+	pc-jwt | pc-jwt-nocache | pc-jwt-rl-log | pc-tls13-jwt-rl-log)
 		authn="authenticators:
   - name: bench-jwt
     jwt:
@@ -275,12 +275,12 @@ admin:
   address: \"127.0.0.1:${PORT[admin]}\"
   tls: {cert_file: \"$WORK/tls/cert.pem\", key_file: \"$WORK/tls/key.pem\"}"
 		;;
-	pc-tls13)
+	pc-tls13 | pc-tls13-jwt-rl-log)
 		listener="    tls: {cert_file: \"$WORK/tls/cert.pem\", key_file: \"$WORK/tls/key.pem\", min_version: \"1.3\"}"
 		;;
 	esac
 	case $t in
-	pc-jwt-rl-log | pc-apikey-rl)
+	pc-jwt-rl-log | pc-tls13-jwt-rl-log | pc-apikey-rl)
 		# A real per-consumer limit, high enough that the benchmark is
 		# never throttled: every request pays for the check.
 		limits="rate_limits:
@@ -292,7 +292,7 @@ admin:
 		routes_extra="    rate_limits: [per-consumer]"
 		;;
 	esac
-	[ "$t" = pc-jwt-rl-log ] && access="output: \"$WORK/pc-access.log\""
+	case $t in pc-jwt-rl-log | pc-tls13-jwt-rl-log) access="output: \"$WORK/$t-access.log\"" ;; esac
 	local nroutes=10
 	[ "$t" = pc-routes10k ] && nroutes=10000
 	cat <<EOF
@@ -373,8 +373,8 @@ start_target() {
 			{ TSTATE[$t]="failed: invalid config ($(head -3 "$WORK/$t.validate" | tr '\n' ' '))"; return; }
 		start_bg "$t" "$WORK/bin/portcullis" serve --config "$d/$t.yaml"
 		TPID[$t]=$LASTPID
-		if [ "$t" = pc-tls13 ]; then TURL[$t]="https://127.0.0.1:${PORT[$t]}$PATH_REQ"; else TURL[$t]="http://127.0.0.1:${PORT[$t]}$PATH_REQ"; fi
-		case $t in pc-jwt*) TKIND[$t]=jwt ;; pc-apikey-rl) TKIND[$t]=apikey ;; esac
+		if [[ $t = pc-tls13* ]]; then TURL[$t]="https://127.0.0.1:${PORT[$t]}$PATH_REQ"; else TURL[$t]="http://127.0.0.1:${PORT[$t]}$PATH_REQ"; fi
+		case $t in pc-jwt* | pc-tls13-jwt*) TKIND[$t]=jwt ;; pc-apikey-rl) TKIND[$t]=apikey ;; esac
 		;;
 	*) die "unknown target $t" ;;
 	esac
@@ -531,6 +531,7 @@ describe() {
 	pc-apikey-rl) echo "Portcullis + API key (SQLite store, cached) + rate limit" ;;
 	nginx-tls13) echo "nginx over HTTPS, TLS 1.3" ;;
 	pc-tls13) echo "Portcullis over HTTPS, TLS 1.3, plain proxy" ;;
+	pc-tls13-jwt-rl-log) echo "Portcullis over HTTPS, TLS 1.3, + JWT RS256 + rate limit + access log" ;;
 	*) echo "$1" ;;
 	esac
 }
@@ -541,7 +542,7 @@ verdict() { awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN{ok=(op=="<=")?(a<=b):(a>=b
 targets_report() {
 	local c_pc c_bare c_jwt c_hap r_jwt r_kjwt c10 c10k
 	echo
-	echo "## Targets (issue 6), from this run"
+	echo "## Targets (issues 6 and 18), from this run"
 	echo
 	echo "| target | measured | verdict |"
 	echo "|---|---|---|"
@@ -558,6 +559,22 @@ targets_report() {
 		echo "| JWT + rate limit + log req/s >= 3x KrakenD + JWT | $r_jwt vs $r_kjwt = $(awk -v a="$r_jwt" -v b="$r_kjwt" 'BEGIN{printf "%.1fx", a/b}') | $(verdict "$r_jwt" '>=' "$(awk -v b="$r_kjwt" 'BEGIN{print 3*b}')") |"
 	else
 		echo "| JWT + rate limit + log req/s >= 3x KrakenD + JWT | KrakenD not run (set KRAKEND_BIN) | not measured |"
+	fi
+	local c_go c_tls c_ntls c_plain
+	c_go=$(median_of go-tuned 8)
+	if [ -n "$c_jwt" ] && [ -n "$c_go" ]; then
+		echo "| JWT + rate limit + access log CPU/req <= 0.75x go-tuned (issue 18) | $c_jwt µs vs $c_go µs = $(awk -v a="$c_jwt" -v b="$c_go" 'BEGIN{printf "%.2fx", a/b}') | $(verdict "$c_jwt" '<=' "$(awk -v b="$c_go" 'BEGIN{print 0.75*b}')") |"
+	fi
+	c_tls=$(median_of pc-tls13-jwt-rl-log 8) c_ntls=$(median_of nginx-tls13 8)
+	if [ -n "$c_tls" ] && [ -n "$c_ntls" ]; then
+		echo "| HTTPS (TLS 1.3) JWT + rate limit + log CPU/req <= 2.5x nginx-TLS (issue 18) | $c_tls µs vs $c_ntls µs = $(awk -v a="$c_tls" -v b="$c_ntls" 'BEGIN{printf "%.2fx", a/b}') | $(verdict "$c_tls" '<=' "$(awk -v b="$c_ntls" 'BEGIN{print 2.5*b}')") |"
+	fi
+	c_plain=$(median_of pc-plain 8)
+	if [ -n "$c_plain" ] && [ -n "$c_go" ]; then
+		echo "| plain proxy CPU/req vs go-tuned (reported) | $c_plain µs vs $c_go µs = $(awk -v a="$c_plain" -v b="$c_go" 'BEGIN{printf "%.2fx", a/b}') | reported |"
+	fi
+	if [ -n "$c_jwt" ] && [ -n "$c_hap" ]; then
+		echo "| JWT + rate limit + log CPU/req vs HAProxy jwt_verify (reported, the long-run anchor) | $(awk -v a="$c_jwt" -v b="$c_hap" 'BEGIN{printf "%.2fx", a/b}') | reported |"
 	fi
 	if [ -f "$RESULTS/p99-half-load.csv" ]; then
 		local pd pp rate
@@ -609,6 +626,7 @@ fi
 stop_all
 
 # ------------------------------------------------------------------ report
+KEPT_MARKER='<!-- kept by bench/run.sh: sections measured by hand -->'
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo " (uncommitted changes)")
 {
@@ -641,6 +659,12 @@ dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo " (unc
 	targets_report
 	if [ "${VALIDATION:-1}" = 1 ]; then echo; "$HERE/validation.sh"; fi
 	[ "${MONITOR_COST:-1}" = 1 ] && "$HERE/monitor-cost.sh"
+	# Sections measured by hand (in-process benchmarks of single features,
+	# A/B runs of bench/ab.sh) live below this marker and are kept.
+	if [ -f "$HERE/RESULTS.md" ] && grep -qF "$KEPT_MARKER" "$HERE/RESULTS.md"; then
+		echo
+		awk -v m="$KEPT_MARKER" 'index($0, m) == 1 {keep = 1} keep' "$HERE/RESULTS.md"
+	fi
 } >"$HERE/RESULTS.md.tmp"
 mv "$HERE/RESULTS.md.tmp" "$HERE/RESULTS.md"
 cp "$HERE/RESULTS.md" "$RESULTS/summary.md"
