@@ -5,12 +5,14 @@
 # gateway pinned to CPU 0 and wrk to CPU 1. Prints, per binary, the median
 # req/s and the gateway's CPU time per request (utime+stime from /proc).
 #
-#   bench/ab.sh NAME=BINARY NAME=BINARY ...
+#   bench/ab.sh NAME=BINARY[:PROTOCOL][@VAR=value] ...
 #   REPS=5 DURATION=8s SCENARIO=plain bench/ab.sh old=/tmp/pc-old new=/tmp/pc-new
+#   bench/ab.sh gc400=/tmp/pc gc100=/tmp/pc@GOGC=100 h2c=/tmp/pc:h2c
 #
 # Used for what bench/run.sh cannot show in one run: a change measured
-# against the commit before it (forwarder, PGO, GC settings). Env for a
-# binary: NAME=BINARY@VAR=value (e.g. gc100=/tmp/pc@GOGC=100).
+# against the commit before it (forwarder, PGO), a runtime setting (the
+# environment after @) or the upstream protocol (auto, http1 or h2c after
+# ":"; the upstream accepts HTTP/1.1 and h2c).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -38,12 +40,13 @@ rate_limits:
   policies:
     - {name: per-consumer, key: [consumer], rate: {limit: 1000000, period: 1s}}"
 fi
-cat >"$WORK/config.yaml" <<YAML
+for proto in auto http1 h2c; do
+cat >"$WORK/config-$proto.yaml" <<YAML
 listeners:
   - {name: public, address: "127.0.0.1:$PC", insecure: true}
 ops: {disabled: true}
 upstreams:
-  - {name: up, targets: ["http://127.0.0.1:$UP"]}
+  - {name: up, targets: ["http://127.0.0.1:$UP"], protocol: $proto}
 $extra
 logging:
   level: warn
@@ -56,7 +59,8 @@ routes:
     $auth
 $limits
 YAML
-taskset -c 0 "$WORK/upstream" -port $UP >/dev/null 2>&1 &
+done
+taskset -c 0 "$WORK/upstream" -port $UP -h2c >/dev/null 2>&1 &
 up=$!
 trap 'kill $up 2>/dev/null || true' EXIT
 token=$(cat "$WORK/keys/token.txt")
@@ -72,7 +76,9 @@ for ((round = 0; round < REPS; round++)); do
 		name=${arg%%=*} spec=${arg#*=}
 		bin=${spec%%@*} env=()
 		[ "$spec" != "$bin" ] && env=("${spec#*@}")
-		env "${env[@]}" taskset -c 0 "$bin" serve --config "$WORK/config.yaml" >"$WORK/$name.log" 2>&1 &
+		proto=auto
+		case $bin in *:*) proto=${bin##*:} bin=${bin%:*} ;; esac
+		env "${env[@]}" taskset -c 0 "$bin" serve --config "$WORK/config-$proto.yaml" >"$WORK/$name.log" 2>&1 &
 		pc=$!
 		for _ in $(seq 50); do curl -fs -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$PC/api/echo" && break; sleep 0.1; done
 		taskset -c 1 wrk -t2 -c64 -d2s -H "Authorization: Bearer $token" "http://127.0.0.1:$PC/api/echo" >/dev/null
