@@ -275,7 +275,8 @@ admin:
   address: \"127.0.0.1:${PORT[admin]}\"
   tls: {cert_file: \"$WORK/tls/cert.pem\", key_file: \"$WORK/tls/key.pem\"}"
 		;;
-	pc-tls13 | pc-tls13-jwt-rl-log)
+	esac
+	case $t in pc-tls13*)
 		listener="    tls: {cert_file: \"$WORK/tls/cert.pem\", key_file: \"$WORK/tls/key.pem\", min_version: \"1.3\"}"
 		;;
 	esac
