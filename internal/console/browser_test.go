@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -134,6 +135,24 @@ func (b *browser) eval(js string) int {
 		b.t.Fatalf("evaluate %s: %v", js, err)
 	}
 	return n
+}
+
+// waitFor evaluates the JavaScript condition until it is true, for at
+// most 15 s; evaluations that fail while a page is being replaced are
+// retried.
+func (b *browser) waitFor(what, cond string) {
+	b.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](cond))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("waiting for %s: condition still false after 15 s (last error: %v)", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // shot keeps a screenshot of the viewport (1280×800).
@@ -291,8 +310,11 @@ func TestBrowserConsole(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("f-ip"), "127.0.0.2"),
 			chromedp.SetValue(chromedp.ID("f-type"), "detection"),
 			chromedp.Click(chromedp.CSS(`form.filters button[type="submit"]`)),
-			chromedp.WaitVisible(chromedp.ID("events")),
 		)
+		// #events is on the page before the submit too: wait for the
+		// filtered page itself, or the old page's rows get counted.
+		b.waitFor("the filtered page", `new URLSearchParams(location.search).get("type") === "detection" &&
+			document.readyState === "complete" && document.getElementById("events") !== null`)
 		if n := b.eval(`document.querySelectorAll("#events tbody tr").length`); n != 1 {
 			t.Fatalf("%d detection rows for 127.0.0.2, want 1", n)
 		}
@@ -484,7 +506,15 @@ func TestBrowserKeysListAt100k(t *testing.T) {
 				t.Fatalf("%d rows, want a page of 50", rows)
 			}
 			first := b.text("table tbody tr")
-			b.do("next page", chromedp.Click(chromedp.ID("next")), chromedp.WaitVisible(chromedp.CSS("table tbody tr")))
+			before, err := chromedp.Run(b.ctx, chromedp.Evaluate[string]("location.href"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.do("next page", chromedp.Click(chromedp.ID("next")))
+			// The rows are on the page before the click too: wait for the
+			// next page itself.
+			b.waitFor("the next page", "location.href !== "+strconv.Quote(before)+
+				` && document.readyState === "complete" && document.querySelector("table tbody tr") !== null`)
 			if b.text("table tbody tr") == first {
 				t.Fatal("the next page shows the same first key")
 			}
