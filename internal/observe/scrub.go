@@ -148,22 +148,22 @@ func (sc *scrubber) pan(i int) int {
 		if n < 13 {
 			return j
 		}
-		if a, b, ok := sc.panWithin(i, j); ok {
-			sc.maskPAN(a, b)
-		}
+		sc.maskWithin(i, j)
 		return j
 	}
 	sc.maskPAN(i, j)
 	return j
 }
 
-// panWithin finds, in the run s[i:j] of digit groups joined by
-// separators, the longest sub-run of whole groups that is a card number,
-// starting at the first group where one starts (a shorter match would
-// leave the card's tail readable).
+// maskWithin masks, in the run s[i:j] of digit groups joined by
+// separators, every card number made of whole groups: from each group
+// where one starts, the longest such sub-run (a shorter match would leave
+// the card's tail readable), then on after it, so a number that happens to
+// pass the check in front ("0000000000000000000 4111...") cannot shield
+// the card behind it.
 // Cards are written in groups of at least four digits (4-4-4-4, 4-6-5),
 // so only such groups are joined: "1 2 3 ... 13" stays readable.
-func (sc *scrubber) panWithin(i, j int) (int, int, bool) {
+func (sc *scrubber) maskWithin(i, j int) {
 	s := sc.s
 	type group struct{ start, end int }
 	var groups []group
@@ -180,11 +180,12 @@ func (sc *scrubber) panWithin(i, j int) (int, int, bool) {
 		k += max(panSeparator(s, k), 1)
 	}
 	if len(groups) < 2 {
-		return 0, 0, false
+		return
 	}
-	for a := range groups {
-		var d []byte
-		end := -1
+	var d []byte
+	for a := 0; a < len(groups); {
+		d = d[:0]
+		last := -1
 		for b := a; b < len(groups) && groups[b].end-groups[b].start >= 4; b++ {
 			for k := groups[b].start; k < groups[b].end; k++ {
 				d = append(d, s[k]-'0')
@@ -193,14 +194,16 @@ func (sc *scrubber) panWithin(i, j int) (int, int, bool) {
 				break
 			}
 			if len(d) >= 13 && luhn(d) {
-				end = groups[b].end
+				last = b
 			}
 		}
-		if end >= 0 {
-			return groups[a].start, end, true
+		if last < 0 {
+			a++
+			continue
 		}
+		sc.maskPAN(groups[a].start, groups[last].end)
+		a = last + 1
 	}
-	return 0, 0, false
 }
 
 // maskPAN masks the card number s[i:j] to its last four digits.
