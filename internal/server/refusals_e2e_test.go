@@ -149,6 +149,8 @@ func TestProtocolRefusalsAreCountedAndLogged(t *testing.T) {
 				}
 			}
 			waitFor(t, "the refusal to be counted", func() bool { return w.unhandled("refused") == before+1 })
+			// The line is written after the count: wait for it too.
+			waitFor(t, "the refusal to be logged", func() bool { return len(w.logLines(t, refusedMsg)) > lines })
 			got := w.logLines(t, refusedMsg)
 			if len(got) != lines+1 {
 				t.Fatalf("%d new log lines, want 1", len(got)-lines)
@@ -161,7 +163,7 @@ func TestProtocolRefusalsAreCountedAndLogged(t *testing.T) {
 	}
 
 	t.Run("HTTP/2/connection-specific header", func(t *testing.T) {
-		before := w.unhandled("refused")
+		before, lines := w.unhandled("refused"), len(w.logLines(t, refusedMsg))
 		c := dialH2(t, w.addr, pool)
 		c.request(1, ":method", "GET", ":scheme", "https", ":authority", w.addr, ":path", "/"+secret, "connection", "keep-alive")
 		res := c.await(1)
@@ -169,6 +171,7 @@ func TestProtocolRefusalsAreCountedAndLogged(t *testing.T) {
 			t.Fatalf("got %+v, want net/http's own 400", res)
 		}
 		waitFor(t, "the refused stream to be counted", func() bool { return w.unhandled("refused") == before+1 })
+		waitFor(t, "the refused stream to be logged", func() bool { return len(w.logLines(t, refusedMsg)) > lines })
 		got := w.logLines(t, refusedMsg)
 		if l := got[len(got)-1]; l["protocol"] != "HTTP/2" || l["client_ip"] != "127.0.0.1" {
 			t.Errorf("log line %v", l)
