@@ -149,15 +149,7 @@ func exchangeUpstream(t *testing.T) *httptest.Server {
 func TestExchangeResponseRules(t *testing.T) {
 	up := exchangeUpstream(t)
 	e := gatewaytest.NewEnv(t)
-	g := e.Start(t, `listeners:
-  - name: public
-    address: "127.0.0.1:0"
-    tls:
-      cert_file: `+e.CertFile+`
-      key_file: `+e.KeyFile+`
-ops:
-  disabled: true
-upstreams:
+	g := e.Start(t, onTLS(e, `upstreams:
   - name: up
     targets: ["`+up.URL+`"]
 routes:
@@ -165,11 +157,7 @@ routes:
     prefix: /r
     upstream: up
     auth: none
-logging:
-  level: error
-  access:
-    output: `+e.AccessLog+`
-`, gateway.Deps{})
+`), gateway.Deps{})
 	for _, p := range protos(e) {
 		t.Run(p.name+"/hop-by-hop response fields are not relayed", func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodGet, g.URL+"/r/hop", nil)
@@ -234,15 +222,7 @@ func TestUpstreamProtocol(t *testing.T) {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	e := gatewaytest.NewEnv(t)
-	g := e.Start(t, `listeners:
-  - name: public
-    address: "127.0.0.1:0"
-    tls:
-      cert_file: `+e.CertFile+`
-      key_file: `+e.KeyFile+`
-ops:
-  disabled: true
-upstreams:
+	g := e.Start(t, onTLS(e, `upstreams:
   - name: h2c
     targets: ["`+srv.URL+`"]
     protocol: h2c
@@ -252,11 +232,7 @@ upstreams:
 routes:
   - {name: h2c, prefix: /h2c, upstream: h2c, auth: none}
   - {name: h1, prefix: /h1, upstream: h1, auth: none}
-logging:
-  level: error
-  access:
-    output: `+e.AccessLog+`
-`, gateway.Deps{})
+`), gateway.Deps{})
 	for _, p := range protos(e) {
 		for _, tt := range []struct{ path, want string }{{"/h2c/a", "HTTP/2.0 trailers"}, {"/h1/a", "HTTP/1.1 trailers"}} {
 			t.Run(p.name+tt.path, func(t *testing.T) {

@@ -309,6 +309,23 @@ func TestHostileRequestHeaders(t *testing.T) {
 	}
 }
 
+// onTLS is a gateway config of one TLS listener on a free port, no ops
+// listener and an access log, around sections (upstreams, routes, ...).
+func onTLS(e *gatewaytest.Env, sections string) string {
+	return `listeners:
+  - name: public
+    address: "127.0.0.1:0"
+    tls:
+      cert_file: ` + e.CertFile + `
+      key_file: ` + e.KeyFile + `
+ops:
+  disabled: true
+` + sections + `logging:
+  level: error
+  access:
+    output: ` + e.AccessLog + "\n"
+}
+
 func merge(ms ...map[string]string) map[string]string {
 	out := map[string]string{}
 	for _, m := range ms {
@@ -375,15 +392,7 @@ func TestRequestTrailers(t *testing.T) {
 	}))
 	t.Cleanup(up.Close)
 	e := gatewaytest.NewEnv(t)
-	g := e.Start(t, `listeners:
-  - name: public
-    address: "127.0.0.1:0"
-    tls:
-      cert_file: `+e.CertFile+`
-      key_file: `+e.KeyFile+`
-ops:
-  disabled: true
-upstreams:
+	g := e.Start(t, onTLS(e, `upstreams:
   - name: up
     targets: ["`+up.URL+`"]
 routes:
@@ -396,11 +405,7 @@ routes:
     upstream: up
     auth: none
     allow_trailers: true
-logging:
-  level: error
-  access:
-    output: `+e.AccessLog+`
-`, gateway.Deps{})
+`), gateway.Deps{})
 	tests := []struct{ path, want string }{
 		{"/plain", ""},
 		{"/trailing", "X-Signature=s1"},
@@ -512,15 +517,7 @@ func hostile(t *testing.T) *httptest.Server {
 func TestHostileUpstreamResponses(t *testing.T) {
 	up := hostile(t)
 	e := gatewaytest.NewEnv(t)
-	g := e.Start(t, `listeners:
-  - name: public
-    address: "127.0.0.1:0"
-    tls:
-      cert_file: `+e.CertFile+`
-      key_file: `+e.KeyFile+`
-ops:
-  disabled: true
-upstreams:
+	g := e.Start(t, onTLS(e, `upstreams:
   - name: hostile
     targets: ["`+up.URL+`"]
   - name: based
@@ -539,11 +536,7 @@ routes:
     prefix: /b
     upstream: based
     auth: none
-logging:
-  level: error
-  access:
-    output: `+e.AccessLog+`
-`, gateway.Deps{})
+`), gateway.Deps{})
 	const hsts = "max-age=31536000; includeSubDomains"
 	badGateway := `{"type":"https://portcullis.dev/problems/bad-gateway","title":"Bad Gateway","status":502,` +
 		`"detail":"The upstream service could not be reached or sent an invalid response.","request_id":"RID"}` + "\n"
