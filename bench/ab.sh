@@ -26,39 +26,10 @@ UP=19500 PC=19501
 cd "$ROOT"
 for t in upstream jwtgen; do go build -o "$WORK/$t" "./bench/$t"; done
 "$WORK/jwtgen" -out "$WORK/keys" -iss https://issuer.bench.local -aud bench-api 2>/dev/null
-auth="auth: none" extra="" limits="" access="access: {enabled: false}"
-if [ "$SCENARIO" = jwt-rl-log ]; then
-	auth="auth: {authenticators: [bench-jwt]}"
-	limits="    rate_limits: [per-consumer]"
-	access="access: {output: \"$WORK/access.log\"}"
-	extra="authenticators:
-  - name: bench-jwt
-    jwt:
-      issuers:
-        - {issuer: \"https://issuer.bench.local\", audiences: [bench-api], jwks_file: \"$WORK/keys/jwks.json\", algorithms: [RS256]}
-rate_limits:
-  policies:
-    - {name: per-consumer, key: [consumer], rate: {limit: 1000000, period: 1s}}"
-fi
+# shellcheck source=bench/scenario.sh
+. "$HERE/scenario.sh"
 for proto in auto http1 h2c; do
-cat >"$WORK/config-$proto.yaml" <<YAML
-listeners:
-  - {name: public, address: "127.0.0.1:$PC", insecure: true}
-ops: {disabled: true}
-upstreams:
-  - {name: up, targets: ["http://127.0.0.1:$UP"], protocol: $proto}
-$extra
-logging:
-  level: warn
-  $access
-routes:
-  - name: echo
-    path: /api/echo
-    methods: [GET]
-    upstream: up
-    $auth
-$limits
-YAML
+	scenario_config "$SCENARIO" $PC $UP "$WORK" "{disabled: true}" $proto >"$WORK/config-$proto.yaml"
 done
 taskset -c 0 "$WORK/upstream" -port $UP -h2c >/dev/null 2>&1 &
 up=$!

@@ -17,39 +17,9 @@ cd "$ROOT"
 for t in upstream jwtgen; do go build -o "$WORK/$t" "./bench/$t"; done
 go build -o "$WORK/portcullis" ./cmd/portcullis
 "$WORK/jwtgen" -out "$WORK/keys" -iss https://issuer.bench.local -aud bench-api 2>/dev/null
-auth="auth: none" extra="" limits=""
-access="access: {enabled: false}"
-if [ "$SCENARIO" = jwt-rl-log ]; then
-	auth="auth: {authenticators: [bench-jwt]}"
-	limits="    rate_limits: [per-consumer]"
-	access="access: {output: \"$WORK/access.log\"}"
-	extra="authenticators:
-  - name: bench-jwt
-    jwt:
-      issuers:
-        - {issuer: \"https://issuer.bench.local\", audiences: [bench-api], jwks_file: \"$WORK/keys/jwks.json\", algorithms: [RS256]}
-rate_limits:
-  policies:
-    - {name: per-consumer, key: [consumer], rate: {limit: 1000000, period: 1s}}"
-fi
-cat >"$WORK/config.yaml" <<YAML
-listeners:
-  - {name: public, address: "127.0.0.1:$PC", insecure: true}
-ops: {address: "127.0.0.1:$OPS", pprof: true}
-upstreams:
-  - {name: up, targets: ["http://127.0.0.1:$UP"]}
-$extra
-logging:
-  level: warn
-  $access
-routes:
-  - name: echo
-    path: /api/echo
-    methods: [GET]
-    upstream: up
-    $auth
-$limits
-YAML
+# shellcheck source=bench/scenario.sh
+. "$HERE/scenario.sh"
+scenario_config "$SCENARIO" $PC $UP "$WORK" "{address: \"127.0.0.1:$OPS\", pprof: true}" >"$WORK/config.yaml"
 taskset -c 0 "$WORK/upstream" -port $UP >/dev/null 2>&1 &
 up=$!
 taskset -c 0 "$WORK/portcullis" serve --config "$WORK/config.yaml" >"$WORK/portcullis.log" 2>&1 &
