@@ -3,7 +3,8 @@
 # config (SCENARIO=jwt-rl-log: JWT RS256 + rate limit + access log to a
 # file; or plain), the same upstream, rounds interleaved (order rotated), the
 # gateway pinned to CPU 0 and wrk to CPU 1. Prints, per binary, the median
-# req/s and the gateway's CPU time per request (utime+stime from /proc).
+# req/s, the gateway's CPU time per request (utime+stime from /proc) and
+# wrk's p99 latency at full load (closed loop: -c64).
 #
 #   bench/ab.sh NAME=BINARY[:PROTOCOL][@VAR=value] ...
 #   REPS=5 DURATION=8s SCENARIO=plain bench/ab.sh old=/tmp/pc-old new=/tmp/pc-new
@@ -37,7 +38,7 @@ trap 'kill $up 2>/dev/null || true' EXIT
 token=$(cat "$WORK/keys/token.txt")
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-declare -A results=()
+declare -A results=() tails=()
 names=()
 for arg in "$@"; do names+=("${arg%%=*}"); done
 for ((round = 0; round < REPS; round++)); do
@@ -54,14 +55,16 @@ for ((round = 0; round < REPS; round++)); do
 		for _ in $(seq 50); do curl -fs -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$PC/api/echo" && break; sleep 0.1; done
 		taskset -c 1 wrk -t2 -c64 -d2s -H "Authorization: Bearer $token" "http://127.0.0.1:$PC/api/echo" >/dev/null
 		before=$(cpu_ticks $pc)
-		out=$(taskset -c 1 wrk -t2 -c64 -d"$DURATION" -H "Authorization: Bearer $token" "http://127.0.0.1:$PC/api/echo")
+		out=$(taskset -c 1 wrk --latency -t2 -c64 -d"$DURATION" -H "Authorization: Bearer $token" "http://127.0.0.1:$PC/api/echo")
 		after=$(cpu_ticks $pc)
 		kill $pc; wait $pc 2>/dev/null || true
 		reqs=$(echo "$out" | awk '/requests in/ {print $1}')
 		rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
 		us=$(awk -v t=$((after - before)) -v hz="$hz" -v r="$reqs" 'BEGIN{printf "%.1f", t/hz*1e6/r}')
+		p99=$(echo "$out" | awk '$1 == "99%" {v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v); print v * (u == "us" ? 0.001 : u == "s" ? 1000 : 1)}')
 		results[$name]+="$rps/$us "
-		echo "round $((round + 1)) $name: $rps req/s, $us µs CPU/req" >&2
+		tails[$name]+="$p99 "
+		echo "round $((round + 1)) $name: $rps req/s, $us µs CPU/req, p99 $p99 ms" >&2
 	done
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -69,12 +72,13 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{print (NR%
 # also compared with the first within the same round, and those paired
 # ratios are what to quote.
 echo "scenario $SCENARIO, $REPS interleaved rounds of wrk -t2 -c64 -d$DURATION; medians"
-printf '%-16s %10s %14s %22s\n' binary req/s "CPU µs/req" "CPU/req vs ${names[0]}"
+printf '%-16s %10s %14s %22s %12s\n' binary req/s "CPU µs/req" "CPU/req vs ${names[0]}" "p99 ms"
 base=(${results[${names[0]}]})
 for name in "${names[@]}"; do
 	rps=$(for x in ${results[$name]}; do echo "${x%/*}"; done | median)
 	us=$(for x in ${results[$name]}; do echo "${x#*/}"; done | median)
 	mine=(${results[$name]})
 	ratio=$(for i in "${!mine[@]}"; do awk -v a="${mine[$i]#*/}" -v b="${base[$i]#*/}" 'BEGIN{printf "%.3f\n", a/b}'; done | median)
-	printf '%-16s %10s %14s %22s\n' "$name" "$rps" "$us" "${ratio}x"
+	p99=$(echo "${tails[$name]}" | median)
+	printf '%-16s %10s %14s %22s %12s\n' "$name" "$rps" "$us" "${ratio}x" "$p99"
 done
