@@ -94,7 +94,7 @@ func NewUpstream(cfg config.Upstream, log *slog.Logger) (*Upstream, error) {
 		ResponseHeaderTimeout:  cfg.ResponseHeaderTimeout.D(),
 		ExpectContinueTimeout:  time.Second,
 		DisableCompression:     true, // pass the client's Accept-Encoding through untouched
-		MaxResponseHeaderBytes: 256 << 10,
+		MaxResponseHeaderBytes: maxUpstreamHeaderBytes,
 	}
 	switch cfg.Protocol {
 	case config.UpstreamProtocolHTTP1:
@@ -106,7 +106,28 @@ func NewUpstream(cfg config.Upstream, log *slog.Logger) (*Upstream, error) {
 		tr.Protocols.SetUnencryptedHTTP2(true)
 	}
 	u.transport, u.closeIdle = tr, tr.CloseIdleConnections
+	if d := newDirectTransport(tr, directHosts(cfg, u.Targets), dialer.DialContext, cfg.ResponseHeaderTimeout.D(),
+		cfg.IdleConnTimeout.D(), cfg.MaxIdleConnsPerTarget); d != nil {
+		u.transport, u.closeIdle = d, d.CloseIdleConnections
+	}
 	return u, nil
+}
+
+// directHosts lists the targets the direct exchange may reach: plain
+// HTTP/1.1 ones, unless the upstream bounds its connections per target
+// (the bound must count every connection, and those of the direct
+// exchange are not the Transport's).
+func directHosts(cfg config.Upstream, targets []*Target) []string {
+	if cfg.Protocol == config.UpstreamProtocolH2C || cfg.MaxConnsPerTarget > 0 {
+		return nil
+	}
+	var hosts []string
+	for _, t := range targets {
+		if t.URL.Scheme == "http" {
+			hosts = append(hosts, t.URL.Host)
+		}
+	}
+	return hosts
 }
 
 // pick returns the next available target after skipping tried, round-robin.

@@ -1,0 +1,389 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/config"
+)
+
+// scriptedUpstream is a loopback target that answers each request read
+// from a connection with the next of answers (raw bytes, so framing can be
+// wrong on purpose); "" closes the connection instead, and an answer
+// starting with "!" is written and then the connection closed. It counts the
+// connections it accepted and the requests it read.
+type scriptedUpstream struct {
+	ln       net.Listener
+	answers  []string
+	conns    atomic.Int64
+	requests atomic.Int64
+	closed   chan struct{} // a connection ended (the gateway closed it, or the script did)
+	mu       sync.Mutex
+	lines    []string // request lines, in order
+}
+
+func newScriptedUpstream(t *testing.T, answers ...string) *scriptedUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &scriptedUpstream{ln: ln, answers: answers, closed: make(chan struct{}, 64)}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.conns.Add(1)
+			go s.serve(c)
+		}
+	}()
+	return s
+}
+
+func (s *scriptedUpstream) serve(c net.Conn) {
+	defer func() { c.Close(); s.closed <- struct{}{} }()
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		n := int(s.requests.Add(1))
+		s.mu.Lock()
+		s.lines = append(s.lines, req.Method+" "+req.RequestURI+" ua="+strings.Join(req.Header["User-Agent"], ","))
+		s.mu.Unlock()
+		answer := s.answers[(n-1)%len(s.answers)]
+		if answer == "" {
+			return
+		}
+		answer, closeAfter := strings.CutPrefix(answer, "!")
+		if _, err := io.WriteString(c, answer); err != nil || closeAfter {
+			return
+		}
+	}
+}
+
+func (s *scriptedUpstream) url() string { return "http://" + s.ln.Addr().String() }
+
+// countingTransport records what reached the Transport path.
+type countingTransport struct{ n atomic.Int64 }
+
+func (c *countingTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return &http.Response{StatusCode: 299, Body: http.NoBody, Header: http.Header{}}, nil
+}
+
+func directFor(s *scriptedUpstream, idle time.Duration, headerTimeout time.Duration) (*directTransport, *countingTransport) {
+	next := &countingTransport{}
+	d := newDirectTransport(next, []string{s.ln.Addr().String()}, (&net.Dialer{}).DialContext, headerTimeout, idle, 4)
+	return d, next
+}
+
+func getVia(ctx context.Context, rt http.RoundTripper, method, url string) (*http.Response, string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header["User-Agent"] = []string{""}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b), err
+}
+
+const okAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+// TestDirectExchange drives the direct exchange against scripted targets:
+// what the client gets, and how many connections the target saw for three
+// requests in a row.
+func TestDirectExchange(t *testing.T) {
+	cases := []struct {
+		name    string
+		method  string
+		answers []string
+		status  int
+		body    string
+		trailer string // a trailer the response must carry
+		conns   int64  // connections for three requests
+		reqs    int64  // requests the target read
+	}{
+		{"keep-alive is reused", "GET", []string{okAnswer}, 200, "ok", "", 1, 3},
+		{"chunked with trailers, reused", "GET", []string{"HTTP/1.1 200 OK\r\nTrailer: X-Sum\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Sum: 9\r\n\r\n"}, 200, "ok", "9", 1, 3},
+		{"HEAD reads no body, reused", "HEAD", []string{"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n"}, 200, "", "", 1, 3},
+		{"204 has no body, reused", "GET", []string{"HTTP/1.1 204 No Content\r\n\r\n"}, 204, "", "", 1, 3},
+		{"Connection: close is honoured", "GET", []string{"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"}, 200, "ok", "", 3, 3},
+		{"a body framed by the close is never reused", "GET", []string{"!HTTP/1.1 200 OK\r\n\r\nok"}, 200, "ok", "", 3, 3},
+		{"HTTP/1.0 is never reused", "GET", []string{"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"}, 200, "ok", "", 3, 3},
+		// The target closes every connection after its answer: each next
+		// request meets a dead keep-alive connection and is sent on a new
+		// one.
+		{"a connection closed while idle is retried once", "GET", []string{"!" + okAnswer}, 200, "ok", "", 3, 3},
+		// The target reads every second request and closes without a word:
+		// it is sent again on a new connection, as http.Transport does.
+		{"a connection closed before any answer is retried once", "GET", []string{okAnswer, ""}, 200, "ok", "", 3, 5},
+		{"OPTIONS", "OPTIONS", []string{"HTTP/1.1 200 OK\r\nAllow: GET\r\nContent-Length: 0\r\n\r\n"}, 200, "", "", 1, 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScriptedUpstream(t, tc.answers...)
+			d, next := directFor(s, time.Minute, 5*time.Second)
+			defer d.CloseIdleConnections()
+			for i := range 3 {
+				resp, body, err := getVia(context.Background(), d, tc.method, s.url()+"/p?q=1")
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				if resp.StatusCode != tc.status || body != tc.body {
+					t.Fatalf("request %d: %d %q, want %d %q", i, resp.StatusCode, body, tc.status, tc.body)
+				}
+				if got := resp.Trailer.Get("X-Sum"); got != tc.trailer {
+					t.Fatalf("request %d: trailer %q, want %q", i, got, tc.trailer)
+				}
+				if strings.HasPrefix(tc.answers[0], "!") {
+					<-s.closed // the next request meets a connection closed while idle
+				}
+			}
+			if got := s.conns.Load(); got != tc.conns {
+				t.Errorf("connections = %d, want %d", got, tc.conns)
+			}
+			if got := s.requests.Load(); got != tc.reqs {
+				t.Errorf("requests read = %d, want %d", got, tc.reqs)
+			}
+			if next.n.Load() != 0 {
+				t.Errorf("%d requests took the Transport path", next.n.Load())
+			}
+			s.mu.Lock()
+			first := s.lines[0]
+			s.mu.Unlock()
+			if want := tc.method + " /p?q=1 ua="; first != want {
+				t.Errorf("request line %q, want %q (no User-Agent of Go's)", first, want)
+			}
+		})
+	}
+}
+
+// TestDirectExchangeFailures: every broken answer is an error (or a cut
+// body), and the connection it came on is never used again.
+func TestDirectExchangeFailures(t *testing.T) {
+	huge := "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", maxUpstreamHeaderBytes) + "\r\nContent-Length: 0\r\n\r\n"
+	cases := []struct {
+		name    string
+		answer  string
+		err     string // in RoundTrip's error ("" : the body read fails)
+		bodyErr bool
+	}{
+		{"unrequested 101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n", errUnrequestedSwitch.Error(), false},
+		{"header section past the bound", huge, errUpstreamHeaderTooLarge.Error(), false},
+		{"1xx past the bound together", strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: "+strings.Repeat("b", 60<<10)+"\r\n\r\n", 5) + okAnswer, errUpstreamHeaderTooLarge.Error(), false},
+		{"malformed status line", "HTTP/1.1 2x0 OK\r\n\r\n", "malformed HTTP status code", false},
+		{"body cut short", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", "", true},
+		{"chunked body cut short", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nok", "", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScriptedUpstream(t, "!"+tc.answer, "")
+			d, _ := directFor(s, time.Minute, 5*time.Second)
+			defer d.CloseIdleConnections()
+			_, _, err := getVia(context.Background(), d, "GET", s.url()+"/")
+			switch {
+			case err == nil:
+				t.Fatal("no error")
+			case tc.err != "" && !strings.Contains(err.Error(), tc.err):
+				t.Fatalf("error %q, want %q", err, tc.err)
+			}
+			if _, _, err := getVia(context.Background(), d, "GET", s.url()+"/"); err == nil && s.conns.Load() < 2 {
+				t.Fatal("the broken connection was used again")
+			}
+			if got := s.conns.Load(); got != 2 {
+				t.Errorf("connections = %d, want 2 (the broken one is closed)", got)
+			}
+		})
+	}
+}
+
+// TestDirectExchangeRelays1xx: 1xx responses go to the request's client
+// trace, each within its own header bound, and the final response follows.
+func TestDirectExchangeRelays1xx(t *testing.T) {
+	hints := "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+	s := newScriptedUpstream(t, strings.Repeat(hints, 2)+okAnswer)
+	d, _ := directFor(s, time.Minute, 5*time.Second)
+	defer d.CloseIdleConnections()
+	var got []string
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			got = append(got, h.Get("Link"))
+			return nil
+		},
+	})
+	resp, body, err := getVia(ctx, d, "GET", s.url()+"/")
+	if err != nil || resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("%v %v %q", resp, err, body)
+	}
+	if len(got) != 2 || got[0] != "</a.css>; rel=preload" {
+		t.Fatalf("1xx relayed: %q", got)
+	}
+	refused := errors.New("too many")
+	ctx = httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(int, textproto.MIMEHeader) error { return refused },
+	})
+	if _, _, err := getVia(ctx, d, "GET", s.url()+"/"); !errors.Is(err, refused) {
+		t.Fatalf("a relay's refusal ends the exchange: %v", err)
+	}
+}
+
+// TestDirectExchangeTimeouts: a silent target times out (not retried,
+// even on a reused connection), and a request whose context ends stops at
+// once, in the header or in the body.
+func TestDirectExchangeTimeouts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					switch req.URL.Path {
+					case "/ok":
+						_, _ = io.WriteString(c, okAnswer)
+					case "/stall-body":
+						_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok")
+					} // "/silent": nothing
+				}
+			}()
+		}
+	}()
+	url := "http://" + ln.Addr().String()
+	next := &countingTransport{}
+	d := newDirectTransport(next, []string{ln.Addr().String()}, (&net.Dialer{}).DialContext, 200*time.Millisecond, time.Minute, 4)
+	defer d.CloseIdleConnections()
+	if _, _, err := getVia(context.Background(), d, "GET", url+"/ok"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = getVia(context.Background(), d, "GET", url+"/silent")
+	if !isTimeout(err) {
+		t.Fatalf("silent target: %v, want a timeout", err)
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Fatalf("a timeout was retried: %d connections", n)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	d.headerTimeout = 0
+	start := time.Now()
+	if _, _, err := getVia(ctx, d, "GET", url+"/silent"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ended context in the header: %v", err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel2()
+	if _, _, err := getVia(ctx2, d, "GET", url+"/stall-body"); err == nil {
+		t.Fatal("ended context in the body: no error")
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("waited %v for two ended contexts", waited)
+	}
+}
+
+// TestDirectExchangeIdleTimeout: idle connections are closed after
+// idle_conn_timeout without further traffic.
+func TestDirectExchangeIdleTimeout(t *testing.T) {
+	s := newScriptedUpstream(t, okAnswer)
+	d, _ := directFor(s, 50*time.Millisecond, 5*time.Second)
+	if _, _, err := getVia(context.Background(), d, "GET", s.url()+"/"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the idle connection was not closed")
+	}
+	p := d.pools[s.ln.Addr().String()]
+	p.mu.Lock()
+	n := len(p.idle)
+	p.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d idle connections left in the pool", n)
+	}
+}
+
+// TestDirectExchangeFallback: what the direct exchange does not take goes
+// to the Transport, and which upstreams have it at all.
+func TestDirectExchangeFallback(t *testing.T) {
+	s := newScriptedUpstream(t, okAnswer)
+	d, next := directFor(s, time.Minute, 5*time.Second)
+	defer d.CloseIdleConnections()
+	requests := []func() *http.Request{
+		func() *http.Request { r, _ := http.NewRequest("POST", s.url()+"/", nil); return r },
+		func() *http.Request { r, _ := http.NewRequest("DELETE", s.url()+"/", nil); return r },
+		func() *http.Request {
+			r, _ := http.NewRequest("GET", s.url()+"/", strings.NewReader("x"))
+			return r
+		},
+		func() *http.Request {
+			r, _ := http.NewRequest("GET", s.url()+"/", nil)
+			r.Header.Set("Upgrade", "websocket")
+			return r
+		},
+		func() *http.Request { r, _ := http.NewRequest("GET", "http://127.0.0.1:1/", nil); return r },
+	}
+	for i, mk := range requests {
+		if _, err := d.RoundTrip(mk()); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if got := next.n.Load(); got != int64(len(requests)) {
+		t.Fatalf("%d of %d took the Transport", got, len(requests))
+	}
+	if s.requests.Load() != 0 {
+		t.Fatal("the direct exchange sent one of them")
+	}
+
+	for _, tc := range []struct {
+		name   string
+		uc     config.Upstream
+		direct bool
+	}{
+		{"http target", config.Upstream{Targets: []string{"http://127.0.0.1:1"}}, true},
+		{"https only", config.Upstream{Targets: []string{"https://127.0.0.1:1"}}, false},
+		{"h2c", config.Upstream{Targets: []string{"http://127.0.0.1:1"}, Protocol: config.UpstreamProtocolH2C}, false},
+		{"max_conns_per_target", config.Upstream{Targets: []string{"http://127.0.0.1:1"}, MaxConnsPerTarget: 8}, false},
+	} {
+		tc.uc.Name = "u"
+		u := newTestUpstream(t, tc.uc)
+		if _, ok := u.transport.(*directTransport); ok != tc.direct {
+			t.Errorf("%s: direct exchange %v, want %v", tc.name, ok, tc.direct)
+		}
+	}
+}
