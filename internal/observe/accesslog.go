@@ -4,7 +4,6 @@
 package observe
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -26,7 +25,6 @@ type Entry struct {
 
 // AccessLog writes one JSON line per request.
 type AccessLog struct {
-	log  *slog.Logger
 	out  *BufferedWriter
 	view atomic.Pointer[accessView]
 }
@@ -53,7 +51,7 @@ func NewAccessLog(cfg config.AccessLog) (*AccessLog, error) {
 		return nil, config.FieldError{Path: "logging.access.output", Message: err.Error()}
 	}
 	out := NewBufferedWriter(w, closer, int(cfg.BufferSize), cfg.FlushInterval.D())
-	a := &AccessLog{log: slog.New(newLineHandler(out, slog.LevelInfo)), out: out}
+	a := &AccessLog{out: out}
 	a.Configure(cfg)
 	return a, nil
 }
@@ -99,8 +97,9 @@ func Clip(s string, n int) string {
 // (request id, method, host, path, user agent, logged headers, error)
 // passes through Redact in the line handler.
 func (a *AccessLog) Log(r *http.Request, info *reqinfo.Info, e Entry) {
-	attrs := make([]slog.Attr, 0, 24)
-	attrs = append(attrs,
+	bp := lineBuffers.Get().(*[]byte)
+	b := appendLineStart((*bp)[:0], time.Now(), slog.LevelInfo, "access")
+	b = appendAttrs(b,
 		slog.String("request_id", clip(info.ID)),
 		slog.String("client_ip", info.ClientIPString()),
 		slog.String("method", clip(r.Method)),
@@ -108,9 +107,9 @@ func (a *AccessLog) Log(r *http.Request, info *reqinfo.Info, e Entry) {
 		slog.String("path", clip(r.URL.Path)),
 	)
 	if r.URL.RawQuery != "" {
-		attrs = append(attrs, slog.String("query", clip(Query(r.URL.RawQuery))))
+		b = appendAttrs(b, slog.String("query", clip(Query(r.URL.RawQuery))))
 	}
-	attrs = append(attrs,
+	b = appendAttrs(b,
 		slog.Int("status", e.Status),
 		slog.Int64("bytes_in", e.BytesIn),
 		slog.Int64("bytes_out", e.BytesOut),
@@ -118,25 +117,25 @@ func (a *AccessLog) Log(r *http.Request, info *reqinfo.Info, e Entry) {
 		slog.String("route", info.Route),
 	)
 	if info.Upstream != "" {
-		attrs = append(attrs,
+		b = appendAttrs(b,
 			slog.String("upstream", info.Upstream),
 			slog.Float64("upstream_latency_ms", float64(info.UpstreamLatency.Microseconds())/1000))
 	}
-	attrs = append(attrs, slog.String("user_agent", clip(r.UserAgent())))
+	b = appendAttrs(b, slog.String("user_agent", clip(r.UserAgent())))
 	if r.TLS != nil {
-		attrs = append(attrs, slog.String("tls_version", tlsconf.VersionName(r.TLS.Version)))
+		b = appendAttrs(b, slog.String("tls_version", tlsconf.VersionName(r.TLS.Version)))
 	}
 	if p := info.Principal; p != nil {
-		attrs = append(attrs, slog.String("consumer", p.ConsumerID), slog.String("auth_method", string(p.Method)))
+		b = appendAttrs(b, slog.String("consumer", p.ConsumerID), slog.String("auth_method", string(p.Method)))
 		if p.CredentialID != "" {
-			attrs = append(attrs, slog.String("credential_id", p.CredentialID))
+			b = appendAttrs(b, slog.String("credential_id", p.CredentialID))
 		}
 	}
 	if info.AuthFailure != "" {
-		attrs = append(attrs, slog.String("auth_failure", info.AuthFailure))
+		b = appendAttrs(b, slog.String("auth_failure", info.AuthFailure))
 	}
 	if info.CredentialHint != "" {
-		attrs = append(attrs, slog.String("credential_hint", clip(info.CredentialHint)))
+		b = appendAttrs(b, slog.String("credential_hint", clip(info.CredentialHint)))
 	}
 	for _, h := range a.view.Load().headers {
 		if vs := r.Header[h.name]; len(vs) > 0 && vs[0] != "" {
@@ -144,20 +143,33 @@ func (a *AccessLog) Log(r *http.Request, info *reqinfo.Info, e Entry) {
 			if !h.redact {
 				v = clip(vs[0])
 			}
-			attrs = append(attrs, slog.String(h.attr, v))
+			b = appendAttrs(b, slog.String(h.attr, v))
 		}
 	}
 	if w := info.WAF; w != nil && (w.Action != "pass" || len(w.RuleIDs) > 0) {
-		attrs = append(attrs, slog.String("waf_action", w.Action), slog.String("waf_rule_ids", ruleIDs(w.RuleIDs)),
+		b = appendAttrs(b, slog.String("waf_action", w.Action), slog.String("waf_rule_ids", ruleIDs(w.RuleIDs)),
 			slog.Int("waf_score", w.InboundScore))
 		if w.OutboundScore > 0 {
-			attrs = append(attrs, slog.Int("waf_outbound_score", w.OutboundScore))
+			b = appendAttrs(b, slog.Int("waf_outbound_score", w.OutboundScore))
 		}
 	}
 	if info.Err != nil {
-		attrs = append(attrs, slog.String("error", clip(info.Err.Error())))
+		b = appendAttrs(b, slog.String("error", clip(info.Err.Error())))
 	}
-	a.log.LogAttrs(context.Background(), slog.LevelInfo, "access", attrs...)
+	b = append(b, "}\n"...)
+	_, _ = a.out.Write(b)
+	*bp = b
+	lineBuffers.Put(bp)
+}
+
+// appendAttrs encodes access-log fields the way the line handler does
+// (the same escaping and redaction), straight into the line: no slog
+// record, so a line costs no allocation of its own.
+func appendAttrs(b []byte, attrs ...slog.Attr) []byte {
+	for _, a := range attrs {
+		b = appendAttr(b, "", a)
+	}
+	return b
 }
 
 // ruleIDs joins rule ids with commas ("942100,942190").

@@ -37,12 +37,7 @@ func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >
 
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	bp := lineBuffers.Get().(*[]byte)
-	b := append((*bp)[:0], `{"time":"`...)
-	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","level":"`...)
-	b = append(b, r.Level.String()...)
-	b = append(b, `","msg":`...)
-	b = appendJSONString(b, Redact(r.Message))
+	b := appendLineStart((*bp)[:0], r.Time, r.Level, r.Message)
 	b = append(b, h.pre...)
 	r.Attrs(func(a slog.Attr) bool {
 		b = appendAttr(b, h.prefix, a)
@@ -53,6 +48,17 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	*bp = b
 	lineBuffers.Put(bp)
 	return err
+}
+
+// appendLineStart opens a line: its time, level and message, the fields
+// every line has first.
+func appendLineStart(b []byte, t time.Time, level slog.Level, msg string) []byte {
+	b = append(b, `{"time":"`...)
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","level":"`...)
+	b = append(b, level.String()...)
+	b = append(b, `","msg":`...)
+	return appendJSONString(b, Redact(msg))
 }
 
 func (h *lineHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
