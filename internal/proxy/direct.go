@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -52,7 +53,7 @@ type directTransport struct {
 // in hosts, or nil when there is none.
 func newDirectTransport(next http.RoundTripper, hosts []string, dial func(context.Context, string, string) (net.Conn, error),
 	headerTimeout, idleTimeout time.Duration, maxIdle int) *directTransport {
-	if len(hosts) == 0 {
+	if len(hosts) == 0 || !directSupported {
 		return nil
 	}
 	d := &directTransport{next: next, pools: make(map[string]*connPool, len(hosts)), dial: dial, headerTimeout: headerTimeout}
@@ -132,6 +133,7 @@ func isTimeout(err error) bool {
 // request at a time.
 type directConn struct {
 	conn     net.Conn
+	raw      syscall.RawConn // for idleConnUsable
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	pool     *connPool
@@ -141,7 +143,7 @@ type directConn struct {
 }
 
 func newDirectConn(conn net.Conn, p *connPool) *directConn {
-	c := &directConn{conn: conn, pool: p, limit: math.MaxInt64}
+	c := &directConn{conn: conn, raw: rawConnOf(conn), pool: p, limit: math.MaxInt64}
 	c.br = bufio.NewReader(c)
 	c.bw = bufio.NewWriter(conn)
 	return c
@@ -272,31 +274,35 @@ type connPool struct {
 	reaper      *time.Timer   // pending while idle connections can expire
 }
 
-// get returns the most recently used idle connection, or nil when there
-// is none that has not expired.
+// get returns the most recently used idle connection that may carry a
+// request, or nil when there is none; the others it finds are closed.
 func (p *connPool) get() (c *directConn, reused bool) {
-	now := time.Now()
-	p.mu.Lock()
-	for n := len(p.idle); n > 0; n = len(p.idle) {
+	for {
+		now := time.Now()
+		p.mu.Lock()
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			return nil, false
+		}
 		c = p.idle[n-1]
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
-		if p.idleTimeout > 0 && now.Sub(c.lastUsed) >= p.idleTimeout {
+		p.mu.Unlock()
+		if p.idleTimeout > 0 && now.Sub(c.lastUsed) >= p.idleTimeout || !idleConnUsable(c.raw) {
 			c.close()
 			continue
 		}
-		p.mu.Unlock()
 		return c, true
 	}
-	p.mu.Unlock()
-	return nil, false
 }
 
 func (p *connPool) put(c *directConn) {
 	c.lastUsed = time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.idle) >= p.max {
+	if len(p.idle) >= p.max || c.br.Buffered() > 0 {
+		// Bytes after the response's end answer nothing that was asked.
 		c.close()
 		return
 	}

@@ -21,7 +21,8 @@ import (
 // scriptedUpstream is a loopback target that answers each request read
 // from a connection with the next of answers (raw bytes, so framing can be
 // wrong on purpose); "" closes the connection instead, and an answer
-// starting with "!" is written and then the connection closed. It counts the
+// starting with "!" is written and then the connection closed; the part
+// of an answer after "\x00later:" is written 20 ms after the rest. It counts the
 // connections it accepted and the requests it read.
 type scriptedUpstream struct {
 	ln       net.Listener
@@ -29,8 +30,11 @@ type scriptedUpstream struct {
 	conns    atomic.Int64
 	requests atomic.Int64
 	closed   chan struct{} // a connection ended (the gateway closed it, or the script did)
-	mu       sync.Mutex
-	lines    []string // request lines, in order
+	// wroteLater: an answer's part after "\x00later:" was written, 20 ms
+	// after the rest.
+	wroteLater chan struct{}
+	mu         sync.Mutex
+	lines      []string // request lines, in order
 }
 
 func newScriptedUpstream(t *testing.T, answers ...string) *scriptedUpstream {
@@ -39,7 +43,7 @@ func newScriptedUpstream(t *testing.T, answers ...string) *scriptedUpstream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scriptedUpstream{ln: ln, answers: answers, closed: make(chan struct{}, 64)}
+	s := &scriptedUpstream{ln: ln, answers: answers, closed: make(chan struct{}, 64), wroteLater: make(chan struct{}, 64)}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -72,8 +76,16 @@ func (s *scriptedUpstream) serve(c net.Conn) {
 			return
 		}
 		answer, closeAfter := strings.CutPrefix(answer, "!")
+		answer, later, _ := strings.Cut(answer, "\x00later:")
 		if _, err := io.WriteString(c, answer); err != nil || closeAfter {
 			return
+		}
+		if later != "" {
+			time.Sleep(20 * time.Millisecond)
+			if _, err := io.WriteString(c, later); err != nil {
+				return
+			}
+			s.wroteLater <- struct{}{}
 		}
 	}
 }
@@ -132,13 +144,17 @@ func TestDirectExchange(t *testing.T) {
 		{"Connection: close is honoured", "GET", []string{"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"}, 200, "ok", "", 3, 3},
 		{"a body framed by the close is never reused", "GET", []string{"!HTTP/1.1 200 OK\r\n\r\nok"}, 200, "ok", "", 3, 3},
 		{"HTTP/1.0 is never reused", "GET", []string{"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"}, 200, "ok", "", 3, 3},
-		// The target closes every connection after its answer: each next
-		// request meets a dead keep-alive connection and is sent on a new
-		// one.
-		{"a connection closed while idle is retried once", "GET", []string{"!" + okAnswer}, 200, "ok", "", 3, 3},
+		// The target closes every connection after its answer: the peek
+		// before reuse finds each closed, and the request goes on a new one.
+		{"a connection closed while idle is not used", "GET", []string{"!" + okAnswer}, 200, "ok", "", 3, 3},
 		// The target reads every second request and closes without a word:
 		// it is sent again on a new connection, as http.Transport does.
 		{"a connection closed before any answer is retried once", "GET", []string{okAnswer, ""}, 200, "ok", "", 3, 5},
+		// Bytes after a response's end answer nothing that was asked: the
+		// connection is not reused, so they never pass for the next
+		// request's response (in the same segment, or arriving while idle).
+		{"an unsolicited response in the same write", "GET", []string{okAnswer + "HTTP/1.1 302 Found\r\nLocation: http://evil.example/\r\nContent-Length: 0\r\n\r\n"}, 200, "ok", "", 3, 3},
+		{"an unsolicited response while idle", "GET", []string{okAnswer + "\x00later:HTTP/1.1 302 Found\r\nLocation: http://evil.example/\r\nContent-Length: 0\r\n\r\n"}, 200, "ok", "", 3, 3},
 		{"OPTIONS", "OPTIONS", []string{"HTTP/1.1 200 OK\r\nAllow: GET\r\nContent-Length: 0\r\n\r\n"}, 200, "", "", 1, 3},
 	}
 	for _, tc := range cases {
@@ -159,6 +175,10 @@ func TestDirectExchange(t *testing.T) {
 				}
 				if strings.HasPrefix(tc.answers[0], "!") {
 					<-s.closed // the next request meets a connection closed while idle
+				}
+				if strings.Contains(tc.answers[0], "\x00later:") {
+					<-s.wroteLater
+					time.Sleep(20 * time.Millisecond) // for the bytes to arrive
 				}
 			}
 			if got := s.conns.Load(); got != tc.conns {
