@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,10 +37,6 @@ const maxUpstreamHeaderBytes = 256 << 10
 // is larger than maxUpstreamHeaderBytes.
 var errUpstreamHeaderTooLarge = errors.New("upstream response header section exceeds 256 KiB")
 
-// aLongTimeAgo is a deadline that has passed: setting it interrupts a
-// blocked read or write at once.
-var aLongTimeAgo = time.Unix(1, 0)
-
 // directTransport sends what it can on the direct exchange and the rest
 // to next.
 type directTransport struct {
@@ -58,9 +55,22 @@ func newDirectTransport(next http.RoundTripper, hosts []string, dial func(contex
 	}
 	d := &directTransport{next: next, pools: make(map[string]*connPool, len(hosts)), dial: dial, headerTimeout: headerTimeout}
 	for _, h := range hosts {
-		d.pools[h] = &connPool{max: maxIdle, idleTimeout: idleTimeout}
+		d.pools[h] = &connPool{addr: dialAddr(h), max: maxIdle, idleTimeout: idleTimeout}
 	}
 	return d
+}
+
+// dialAddr is the address a target's host is dialled at: with the port
+// written, or HTTP's 80 (as http.Transport does for "http://backend").
+func dialAddr(host string) string {
+	h, port, err := net.SplitHostPort(host)
+	if err != nil {
+		h, port = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), ""
+	}
+	if port == "" {
+		port = "80"
+	}
+	return net.JoinHostPort(h, port)
 }
 
 // direct reports whether req takes the direct exchange. Only methods a
@@ -90,9 +100,16 @@ func (d *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ctx := req.Context()
 	for retried := false; ; retried = true {
-		c, reused := p.get()
+		if err := ctx.Err(); err != nil {
+			return nil, err // ended already: nothing is sent
+		}
+		var c *directConn
+		reused := false
+		if !retried {
+			c, reused = p.get()
+		}
 		if c == nil {
-			conn, err := d.dial(ctx, "tcp", req.URL.Host)
+			conn, err := d.dial(ctx, "tcp", p.addr)
 			if err != nil {
 				return nil, err
 			}
@@ -109,9 +126,9 @@ func (d *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !reused || retried || c.readAny || isTimeout(err) {
 			return nil, err
 		}
-		// A keep-alive connection the target closed while it sat idle:
-		// not a word of the response came back, so nothing was acted on
-		// that the client did not ask for again.
+		// A keep-alive connection the target closed as it was taken:
+		// not a word of the response came back. Sent again on a new
+		// connection (never another pooled one, which may be as stale).
 	}
 }
 
@@ -175,9 +192,10 @@ func (c *directConn) roundTrip(ctx context.Context, req *http.Request, headerTim
 	if headerTimeout > 0 {
 		c.conn.SetReadDeadline(time.Now().Add(headerTimeout))
 	}
-	// The route's deadline and the client going away interrupt the
-	// connection wherever it blocks, body included.
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(aLongTimeAgo) })
+	// The route's deadline and the client going away close the
+	// connection, wherever it blocks, body included (a connection whose
+	// request ended is never reused: see directBody.finish).
+	stop := context.AfterFunc(ctx, func() { c.conn.Close() })
 	if err := req.Write(c.bw); err != nil {
 		stop()
 		return nil, err
@@ -212,40 +230,45 @@ func (c *directConn) roundTrip(ctx context.Context, req *http.Request, headerTim
 			return nil, errUnrequestedSwitch
 		}
 		if headerTimeout > 0 {
-			c.conn.SetReadDeadline(time.Time{})
-			if ctx.Err() != nil {
-				// The cancellation's deadline may have been set before
-				// the line above cleared it.
-				c.conn.SetDeadline(aLongTimeAgo)
-			}
+			c.conn.SetReadDeadline(time.Time{}) // the body may take longer than its header
 		}
-		resp.Body = &directBody{rc: resp.Body, c: c, stop: stop, keep: !resp.Close}
+		resp.Body = &directBody{rc: resp.Body, c: c, stop: stop, keep: !resp.Close && !req.Close}
 		return resp, nil
 	}
 }
 
 // directBody is a response body on the direct exchange. Read to its end,
-// it returns the connection to the pool; closed before that, it closes the
-// connection (what is left of the body is never drained: it may not end).
+// it returns the connection to the pool; closed before that, or broken, it
+// closes the connection (what is left of the body is never drained: it
+// may not end). Its first error (io.EOF included) is returned to every
+// later Read, as http.Transport's body does: readers that put a head back
+// in front of the body (io.MultiReader) read it again after EOF.
 type directBody struct {
-	rc   io.ReadCloser
-	c    *directConn
-	stop func() bool
-	keep bool // the response allows another request on the connection
+	rc     io.ReadCloser
+	c      *directConn // nil once finished
+	stop   func() bool
+	keep   bool // the exchange allows another request on the connection
+	err    error
+	closed bool
 }
 
 func (b *directBody) Read(p []byte) (int, error) {
-	if b.c == nil {
+	switch {
+	case b.closed:
 		return 0, http.ErrBodyReadAfterClose
+	case b.err != nil:
+		return 0, b.err
 	}
 	n, err := b.rc.Read(p)
-	if err == io.EOF {
-		b.finish(true)
+	if err != nil {
+		b.err = err
+		b.finish(err == io.EOF)
 	}
 	return n, err
 }
 
 func (b *directBody) Close() error {
+	b.closed = true
 	if b.c != nil {
 		b.finish(false)
 	}
@@ -254,9 +277,12 @@ func (b *directBody) Close() error {
 
 func (b *directBody) finish(complete bool) {
 	c := b.c
+	if c == nil {
+		return
+	}
 	b.c = nil
-	// stop fails when the request's context ended first: the connection's
-	// deadline may already be in the past.
+	// stop fails when the request's context ended first: the connection
+	// is being closed.
 	if b.stop() && complete && b.keep {
 		b.rc.Close()
 		c.pool.put(c)
@@ -267,11 +293,13 @@ func (b *directBody) finish(complete bool) {
 
 // connPool holds one target's idle connections, most recently used last.
 type connPool struct {
+	addr        string // host:port to dial
 	mu          sync.Mutex
 	idle        []*directConn
 	max         int
 	idleTimeout time.Duration // 0: kept until the target closes them
 	reaper      *time.Timer   // pending while idle connections can expire
+	closed      bool          // CloseIdleConnections ran: nothing is pooled again
 }
 
 // get returns the most recently used idle connection that may carry a
@@ -301,7 +329,7 @@ func (p *connPool) put(c *directConn) {
 	c.lastUsed = time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.idle) >= p.max || c.br.Buffered() > 0 {
+	if p.closed || len(p.idle) >= p.max || c.br.Buffered() > 0 {
 		// Bytes after the response's end answer nothing that was asked.
 		c.close()
 		return
@@ -333,9 +361,13 @@ func (p *connPool) reap() {
 	p.reaper = time.AfterFunc(p.idle[0].lastUsed.Add(p.idleTimeout).Sub(now), p.reap)
 }
 
+// closeIdle closes the idle connections, and those that become idle
+// later (the upstream is being replaced: a reload must not leave its
+// connections open).
 func (p *connPool) closeIdle() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.closed = true
 	for _, c := range p.idle {
 		c.close()
 	}

@@ -2,11 +2,13 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
 	"strings"
@@ -22,7 +24,8 @@ import (
 // from a connection with the next of answers (raw bytes, so framing can be
 // wrong on purpose); "" closes the connection instead, and an answer
 // starting with "!" is written and then the connection closed; the part
-// of an answer after "\x00later:" is written 20 ms after the rest. It counts the
+// of an answer after "\x00later:" is written 20 ms after the rest
+// (newScriptedUpstreamLater: another delay). It counts the
 // connections it accepted and the requests it read.
 type scriptedUpstream struct {
 	ln       net.Listener
@@ -33,17 +36,25 @@ type scriptedUpstream struct {
 	// wroteLater: an answer's part after "\x00later:" was written, 20 ms
 	// after the rest.
 	wroteLater chan struct{}
+	later      time.Duration
 	mu         sync.Mutex
 	lines      []string // request lines, in order
 }
 
 func newScriptedUpstream(t *testing.T, answers ...string) *scriptedUpstream {
 	t.Helper()
+	return newScriptedUpstreamLater(t, 20*time.Millisecond, answers...)
+}
+
+// newScriptedUpstreamLater writes the part of an answer after
+// "\x00later:" after the given delay.
+func newScriptedUpstreamLater(t *testing.T, later time.Duration, answers ...string) *scriptedUpstream {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scriptedUpstream{ln: ln, answers: answers, closed: make(chan struct{}, 64), wroteLater: make(chan struct{}, 64)}
+	s := &scriptedUpstream{ln: ln, answers: answers, later: later, closed: make(chan struct{}, 64), wroteLater: make(chan struct{}, 64)}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -81,7 +92,7 @@ func (s *scriptedUpstream) serve(c net.Conn) {
 			return
 		}
 		if later != "" {
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(s.later)
 			if _, err := io.WriteString(c, later); err != nil {
 				return
 			}
@@ -204,22 +215,24 @@ func TestDirectExchange(t *testing.T) {
 // body), and the connection it came on is never used again.
 func TestDirectExchangeFailures(t *testing.T) {
 	huge := "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", maxUpstreamHeaderBytes) + "\r\nContent-Length: 0\r\n\r\n"
+	// The target keeps its connection open after a broken answer and
+	// would answer the next request on it: only a second connection shows
+	// the broken one was dropped. A body cut short needs the close.
 	cases := []struct {
-		name    string
-		answer  string
-		err     string // in RoundTrip's error ("" : the body read fails)
-		bodyErr bool
+		name   string
+		answer string
+		err    string // in RoundTrip's error ("": the body read fails)
 	}{
-		{"unrequested 101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n", errUnrequestedSwitch.Error(), false},
-		{"header section past the bound", huge, errUpstreamHeaderTooLarge.Error(), false},
-		{"1xx past the bound together", strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: "+strings.Repeat("b", 60<<10)+"\r\n\r\n", 5) + okAnswer, errUpstreamHeaderTooLarge.Error(), false},
-		{"malformed status line", "HTTP/1.1 2x0 OK\r\n\r\n", "malformed HTTP status code", false},
-		{"body cut short", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", "", true},
-		{"chunked body cut short", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nok", "", true},
+		{"unrequested 101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n", errUnrequestedSwitch.Error()},
+		{"header section past the bound", huge, errUpstreamHeaderTooLarge.Error()},
+		{"1xx past the bound together", strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: "+strings.Repeat("b", 60<<10)+"\r\n\r\n", 5) + okAnswer, errUpstreamHeaderTooLarge.Error()},
+		{"malformed status line", "HTTP/1.1 2x0 OK\r\n\r\n", "malformed HTTP status code"},
+		{"body cut short", "!HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", ""},
+		{"chunked body cut short", "!HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nok", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newScriptedUpstream(t, "!"+tc.answer, "")
+			s := newScriptedUpstream(t, tc.answer, okAnswer)
 			d, _ := directFor(s, time.Minute, 5*time.Second)
 			defer d.CloseIdleConnections()
 			_, _, err := getVia(context.Background(), d, "GET", s.url()+"/")
@@ -229,8 +242,8 @@ func TestDirectExchangeFailures(t *testing.T) {
 			case tc.err != "" && !strings.Contains(err.Error(), tc.err):
 				t.Fatalf("error %q, want %q", err, tc.err)
 			}
-			if _, _, err := getVia(context.Background(), d, "GET", s.url()+"/"); err == nil && s.conns.Load() < 2 {
-				t.Fatal("the broken connection was used again")
+			if _, body, err := getVia(context.Background(), d, "GET", s.url()+"/"); err != nil || body != "ok" {
+				t.Fatalf("the next request: %q %v", body, err)
 			}
 			if got := s.conns.Load(); got != 2 {
 				t.Errorf("connections = %d, want 2 (the broken one is closed)", got)
@@ -405,5 +418,212 @@ func TestDirectExchangeFallback(t *testing.T) {
 		if _, ok := u.transport.(*directTransport); ok != tc.direct {
 			t.Errorf("%s: direct exchange %v, want %v", tc.name, ok, tc.direct)
 		}
+	}
+}
+
+// TestDirectAddress: a target written without a port is dialled at 80,
+// as http.Transport does.
+func TestDirectAddress(t *testing.T) {
+	for host, want := range map[string]string{
+		"backend": "backend:80", "backend:8080": "backend:8080", "backend:": "backend:80",
+		"10.0.0.1": "10.0.0.1:80", "[::1]": "[::1]:80", "[::1]:9000": "[::1]:9000",
+	} {
+		if got := dialAddr(host); got != want {
+			t.Errorf("dialAddr(%q) = %q, want %q", host, got, want)
+		}
+	}
+	var dialed []string
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dialed = append(dialed, addr)
+		return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("refused")}
+	}
+	d := newDirectTransport(&countingTransport{}, []string{"backend"}, dial, time.Second, time.Minute, 4)
+	req, _ := http.NewRequest("GET", "http://backend/x", nil)
+	if _, err := d.RoundTrip(req); !connectFailure(err) {
+		t.Fatalf("a dial failure must stay a dial failure (retries to other targets): %v", err)
+	}
+	if len(dialed) != 1 || dialed[0] != "backend:80" {
+		t.Fatalf("dialled %q", dialed)
+	}
+}
+
+// TestDirectBodyEnds: the body's first error is its answer to every later
+// read (a stage that reads a head and puts it back in front of the body
+// reads it again after io.EOF), and a body cut short never returns its
+// connection to the pool, however often it is read.
+func TestDirectBodyEnds(t *testing.T) {
+	s := newScriptedUpstream(t, okAnswer)
+	d, _ := directFor(s, time.Minute, 5*time.Second)
+	defer d.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", s.url()+"/", nil)
+	resp, err := d.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := io.ReadAll(io.LimitReader(resp.Body, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := io.ReadAll(io.MultiReader(bytes.NewReader(head), resp.Body))
+	if err != nil || string(all) != "ok" {
+		t.Fatalf("relayed %q, %v", all, err)
+	}
+	resp.Body.Close()
+	if _, err := resp.Body.Read(make([]byte, 1)); err != http.ErrBodyReadAfterClose {
+		t.Fatalf("read after Close: %v", err)
+	}
+
+	cut := newScriptedUpstream(t, "!HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok")
+	d2, _ := directFor(cut, time.Minute, 5*time.Second)
+	defer d2.CloseIdleConnections()
+	req, _ = http.NewRequest("GET", cut.url()+"/", nil)
+	resp, err = d2.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Fatal("a body cut short read as complete")
+	}
+	if _, err := resp.Body.Read(make([]byte, 10)); err == nil || err == io.EOF {
+		t.Fatalf("read again after the cut: %v, want the same error", err)
+	}
+	resp.Body.Close()
+	if n := idleCount(d2, cut); n != 0 {
+		t.Fatalf("%d connection(s) pooled after a body cut short", n)
+	}
+}
+
+func idleCount(d *directTransport, s *scriptedUpstream) int {
+	p := d.pools[s.ln.Addr().String()]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
+// TestDirectConnectionLifetimes: what happens to a connection when its
+// request ends early, when the body is slower than the header timeout,
+// when the upstream is closed under a request in flight, and when a
+// reused connection breaks mid-answer.
+func TestDirectConnectionLifetimes(t *testing.T) {
+	t.Run("the request's context ends: the connection is closed at once", func(t *testing.T) {
+		s := newScriptedUpstream(t, okAnswer)
+		d, _ := directFor(s, time.Minute, 5*time.Second)
+		defer d.CloseIdleConnections()
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", s.url()+"/", nil)
+		if _, err := d.RoundTrip(req); err != nil {
+			t.Fatal(err)
+		}
+		cancel() // the body is never read nor closed
+		select {
+		case <-s.closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the connection stayed open after its request ended")
+		}
+	})
+	t.Run("a context that ended before sending sends nothing", func(t *testing.T) {
+		s := newScriptedUpstream(t, okAnswer)
+		d, _ := directFor(s, time.Minute, 5*time.Second)
+		defer d.CloseIdleConnections()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, _, err := getVia(ctx, d, "GET", s.url()+"/"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("%v", err)
+		}
+		if s.conns.Load() != 0 {
+			t.Fatal("a connection was made for an ended request")
+		}
+	})
+	t.Run("a body slower than response_header_timeout is not cut", func(t *testing.T) {
+		s := newScriptedUpstreamLater(t, time.Second, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n\x00later:ok")
+		d, _ := directFor(s, time.Minute, 300*time.Millisecond)
+		defer d.CloseIdleConnections()
+		if _, body, err := getVia(context.Background(), d, "GET", s.url()+"/"); err != nil || body != "ok" {
+			t.Fatalf("%q %v", body, err)
+		}
+	})
+	t.Run("closed while a request is in flight: its connection is not pooled", func(t *testing.T) {
+		s := newScriptedUpstream(t, okAnswer)
+		d, _ := directFor(s, 0, 5*time.Second)
+		req, _ := http.NewRequest("GET", s.url()+"/", nil)
+		resp, err := d.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.CloseIdleConnections() // a reload replaces the upstream
+		_, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if n := idleCount(d, s); n != 0 {
+			t.Fatalf("%d connection(s) kept by a closed pool", n)
+		}
+		select {
+		case <-s.closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the connection was not closed")
+		}
+	})
+	t.Run("a reused connection that breaks mid-answer is not retried", func(t *testing.T) {
+		s := newScriptedUpstream(t, okAnswer, "!HTTP/1.1 2")
+		d, _ := directFor(s, time.Minute, 5*time.Second)
+		defer d.CloseIdleConnections()
+		if _, _, err := getVia(context.Background(), d, "GET", s.url()+"/"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := getVia(context.Background(), d, "GET", s.url()+"/"); err == nil {
+			t.Fatal("no error")
+		}
+		if c, r := s.conns.Load(), s.requests.Load(); c != 1 || r != 2 {
+			t.Fatalf("%d connections, %d requests: a started answer was retried", c, r)
+		}
+	})
+	t.Run("each relayed 1xx gets the whole header bound", func(t *testing.T) {
+		hint := "HTTP/1.1 103 Early Hints\r\nLink: " + strings.Repeat("b", 60<<10) + "\r\n\r\n"
+		s := newScriptedUpstream(t, strings.Repeat(hint, 5)+okAnswer)
+		d, _ := directFor(s, time.Minute, 5*time.Second)
+		defer d.CloseIdleConnections()
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+			Got1xxResponse: func(int, textproto.MIMEHeader) error { return nil },
+		})
+		if _, body, err := getVia(ctx, d, "GET", s.url()+"/"); err != nil || body != "ok" {
+			t.Fatalf("%q %v", body, err)
+		}
+	})
+}
+
+// TestDirectConcurrency: many requests on a small pool with its reaper
+// running and requests ending at random, for the race detector.
+func TestDirectConcurrency(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("slow") != "" {
+			time.Sleep(time.Millisecond)
+		}
+		_, _ = io.WriteString(w, strings.Repeat("x", len(r.URL.RawQuery)*300))
+	}))
+	defer srv.Close()
+	d := newDirectTransport(&countingTransport{}, []string{strings.TrimPrefix(srv.URL, "http://")},
+		(&net.Dialer{}).DialContext, time.Second, 5*time.Millisecond, 2)
+	defer d.CloseIdleConnections()
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+(g+i)%4)*time.Millisecond)
+				q := "?n=" + strings.Repeat("1", i%30)
+				if i%3 == 0 {
+					q += "&slow=1"
+				}
+				if _, _, err := getVia(ctx, d, "GET", srv.URL+"/"+q); err == nil {
+					ok.Add(1)
+				}
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() == 0 {
+		t.Fatal("no request succeeded")
 	}
 }
