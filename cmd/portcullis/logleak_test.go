@@ -127,7 +127,8 @@ func TestNoSecretReachesAnyLog(t *testing.T) {
 		c.Close()
 	})
 	// A good answer, then bytes nobody asked for on the idle connection:
-	// net/http's Transport logs them through the standard log package.
+	// the forwarder logs them (the first bytes, as net/http's Transport
+	// does through the standard log package).
 	unsolicited := rawUpstream(t, func(c net.Conn, _ *bufio.Reader) {
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		time.Sleep(100 * time.Millisecond)
@@ -355,8 +356,13 @@ admin:
 	}
 
 	// Once: the upstream side is HTTP/1.1 whatever the client speaks. The
-	// transport logs the unsolicited bytes when they arrive.
-	send(t, clients["HTTP/2"], "https://"+gwAddr, leakCase{method: "GET", path: "/unsolicited/" + leakPAN, header: fullHeaders, status: 200})
+	// direct exchange finds the unsolicited bytes when it next takes the
+	// connection (the upstream writes them 100 ms after its answer), and
+	// logs them; the request goes on a new connection.
+	unsolicitedCase := leakCase{method: "GET", path: "/unsolicited/" + leakPAN, header: fullHeaders, status: 200}
+	send(t, clients["HTTP/2"], "https://"+gwAddr, unsolicitedCase)
+	time.Sleep(300 * time.Millisecond)
+	send(t, clients["HTTP/2"], "https://"+gwAddr, unsolicitedCase)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(stderr.String(), "Unsolicited response") && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -49,13 +51,16 @@ type directTransport struct {
 // newDirectTransport returns a transport with a pool per plain-HTTP target
 // in hosts, or nil when there is none.
 func newDirectTransport(next http.RoundTripper, hosts []string, dial func(context.Context, string, string) (net.Conn, error),
-	headerTimeout, idleTimeout time.Duration, maxIdle int) *directTransport {
+	headerTimeout, idleTimeout time.Duration, maxIdle int, log *slog.Logger) *directTransport {
 	if len(hosts) == 0 || !directSupported {
 		return nil
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	d := &directTransport{next: next, pools: make(map[string]*connPool, len(hosts)), dial: dial, headerTimeout: headerTimeout}
 	for _, h := range hosts {
-		d.pools[h] = &connPool{addr: dialAddr(h), max: maxIdle, idleTimeout: idleTimeout}
+		d.pools[h] = &connPool{addr: dialAddr(h), log: log, max: maxIdle, idleTimeout: idleTimeout}
 	}
 	return d
 }
@@ -294,6 +299,7 @@ func (b *directBody) finish(complete bool) {
 // connPool holds one target's idle connections, most recently used last.
 type connPool struct {
 	addr        string // host:port to dial
+	log         *slog.Logger
 	mu          sync.Mutex
 	idle        []*directConn
 	max         int
@@ -317,8 +323,19 @@ func (p *connPool) get() (c *directConn, reused bool) {
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		if p.idleTimeout > 0 && now.Sub(c.lastUsed) >= p.idleTimeout || !idleConnUsable(c.raw) {
+		if p.idleTimeout > 0 && now.Sub(c.lastUsed) >= p.idleTimeout {
 			c.close()
+			continue
+		}
+		if ok, unsolicited := idleConnUsable(c.raw); !ok {
+			c.close()
+			if len(unsolicited) > 0 {
+				// As http.Transport logs it (the logger redacts what the
+				// bytes may carry): a target that answers what nobody
+				// asked is broken, or something on the path is.
+				p.log.Warn(fmt.Sprintf("Unsolicited response received on idle upstream connection starting with %q; closed", unsolicited),
+					"target", p.addr)
+			}
 			continue
 		}
 		return c, true

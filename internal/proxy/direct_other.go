@@ -13,4 +13,4 @@ const directSupported = false
 
 func rawConnOf(net.Conn) syscall.RawConn { return nil }
 
-func idleConnUsable(syscall.RawConn) bool { return false }
+func idleConnUsable(syscall.RawConn) (bool, []byte) { return false, nil }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -113,7 +114,7 @@ func (c *countingTransport) RoundTrip(*http.Request) (*http.Response, error) {
 
 func directFor(s *scriptedUpstream, idle time.Duration, headerTimeout time.Duration) (*directTransport, *countingTransport) {
 	next := &countingTransport{}
-	d := newDirectTransport(next, []string{s.ln.Addr().String()}, (&net.Dialer{}).DialContext, headerTimeout, idle, 4)
+	d := newDirectTransport(next, []string{s.ln.Addr().String()}, (&net.Dialer{}).DialContext, headerTimeout, idle, 4, slog.New(slog.DiscardHandler))
 	return d, next
 }
 
@@ -319,7 +320,7 @@ func TestDirectExchangeTimeouts(t *testing.T) {
 	}()
 	url := "http://" + ln.Addr().String()
 	next := &countingTransport{}
-	d := newDirectTransport(next, []string{ln.Addr().String()}, (&net.Dialer{}).DialContext, 200*time.Millisecond, time.Minute, 4)
+	d := newDirectTransport(next, []string{ln.Addr().String()}, (&net.Dialer{}).DialContext, 200*time.Millisecond, time.Minute, 4, slog.New(slog.DiscardHandler))
 	defer d.CloseIdleConnections()
 	if _, _, err := getVia(context.Background(), d, "GET", url+"/ok"); err != nil {
 		t.Fatal(err)
@@ -437,7 +438,7 @@ func TestDirectAddress(t *testing.T) {
 		dialed = append(dialed, addr)
 		return nil, &net.OpError{Op: "dial", Net: network, Err: errors.New("refused")}
 	}
-	d := newDirectTransport(&countingTransport{}, []string{"backend"}, dial, time.Second, time.Minute, 4)
+	d := newDirectTransport(&countingTransport{}, []string{"backend"}, dial, time.Second, time.Minute, 4, slog.New(slog.DiscardHandler))
 	req, _ := http.NewRequest("GET", "http://backend/x", nil)
 	if _, err := d.RoundTrip(req); !connectFailure(err) {
 		t.Fatalf("a dial failure must stay a dial failure (retries to other targets): %v", err)
@@ -601,7 +602,7 @@ func TestDirectConcurrency(t *testing.T) {
 	}))
 	defer srv.Close()
 	d := newDirectTransport(&countingTransport{}, []string{strings.TrimPrefix(srv.URL, "http://")},
-		(&net.Dialer{}).DialContext, time.Second, 5*time.Millisecond, 2)
+		(&net.Dialer{}).DialContext, time.Second, 5*time.Millisecond, 2, slog.New(slog.DiscardHandler))
 	defer d.CloseIdleConnections()
 	var wg sync.WaitGroup
 	var ok atomic.Int64

@@ -30,17 +30,27 @@ func rawConnOf(conn net.Conn) syscall.RawConn {
 // bytes nobody asked for would be read as the next request's response:
 // a target (or whatever sits on the path) could answer a request it never
 // got. http.Transport watches idle connections with a read loop for the
-// same reasons; here one non-blocking peek before reuse does it.
-func idleConnUsable(rc syscall.RawConn) bool {
+// same reasons; here one non-blocking peek before reuse does it. The
+// first unsolicited bytes, if any, are returned for the log.
+func idleConnUsable(rc syscall.RawConn) (usable bool, unsolicited []byte) {
 	if rc == nil {
-		return false
+		return false, nil
 	}
-	usable := false
 	var b [1]byte
+	n := 0
 	err := rc.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		var err error
+		n, _, err = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		usable = n < 0 && (err == syscall.EAGAIN || err == syscall.EWOULDBLOCK)
 		return true // never wait
 	})
-	return err == nil && usable
+	if err != nil || n <= 0 {
+		return usable && err == nil, nil
+	}
+	head := make([]byte, 4096)
+	_ = rc.Read(func(fd uintptr) bool {
+		n, _, _ = syscall.Recvfrom(int(fd), head, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return true
+	})
+	return false, head[:max(n, 0)]
 }

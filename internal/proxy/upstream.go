@@ -107,7 +107,7 @@ func NewUpstream(cfg config.Upstream, log *slog.Logger) (*Upstream, error) {
 	}
 	u.transport, u.closeIdle = tr, tr.CloseIdleConnections
 	if d := newDirectTransport(tr, directHosts(cfg, u.Targets), dialer.DialContext, cfg.ResponseHeaderTimeout.D(),
-		cfg.IdleConnTimeout.D(), cfg.MaxIdleConnsPerTarget); d != nil {
+		cfg.IdleConnTimeout.D(), cfg.MaxIdleConnsPerTarget, log); d != nil {
 		u.transport, u.closeIdle = d, d.CloseIdleConnections
 	}
 	return u, nil
