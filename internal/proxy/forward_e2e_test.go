@@ -107,17 +107,9 @@ func echoKeys(e gatewaytest.Echo) []string {
 }
 
 func requestConfig(e *gatewaytest.Env) string {
-	return `listeners:
-  - name: public
-    address: "127.0.0.1:0"
-    tls:
-      cert_file: ` + e.CertFile + `
-      key_file: ` + e.KeyFile + `
-ops:
-  disabled: true
-upstreams:
+	return onTLS(e, `upstreams:
   - name: echo
-    targets: ["` + e.Upstream + `"]
+    targets: ["`+e.Upstream+`"]
 authenticators:
   - name: keys
     api_key:
@@ -125,7 +117,7 @@ authenticators:
 keys:
   store:
     driver: sqlite
-    path: ` + e.Dir + `/keys.db
+    path: `+e.Dir+`/keys.db
 routes:
   - name: keyed
     prefix: /keyed
@@ -144,11 +136,7 @@ routes:
 rate_limits:
   brute_force:
     enabled: false
-logging:
-  level: error
-  access:
-    output: ` + e.AccessLog + `
-`
+`)
 }
 
 // What the upstream receives: only what the gateway vouches for. Each row
